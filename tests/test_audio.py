@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+from voicebot import audio
+from voicebot.errors import AudioError
+
+from .helpers import FIXTURES
+
+
+@pytest.mark.parametrize("name, codec, seconds", [
+    ("hello.ogg", "opus", 5.19),
+    ("video_note.mp4", "aac", 4.67),
+    ("speech.mp3", "mp3", 5.25),
+])
+def test_probe_and_decode_speech(name, codec, seconds):
+    info = audio.probe(FIXTURES / name)
+    assert info.codec == codec
+    assert info.duration == pytest.approx(seconds, abs=0.1)
+    samples = audio.decode(FIXTURES / name)
+    assert samples.dtype == np.float32
+    assert len(samples) / audio.SAMPLE_RATE == pytest.approx(info.duration, abs=0.2)
+    assert 0.05 < np.abs(samples).max() <= 1.0  # real signal, normalised
+
+
+def test_mp3_named_ogg_is_decoded_by_content():
+    assert audio.probe(FIXTURES / "mp3_named.ogg").codec == "mp3"
+    assert len(audio.decode(FIXTURES / "mp3_named.ogg")) > audio.SAMPLE_RATE
+
+
+def test_silence_decodes_to_zeros():
+    samples = audio.decode(FIXTURES / "silence.ogg")
+    assert len(samples) == pytest.approx(3 * audio.SAMPLE_RATE, rel=0.05)
+    assert np.abs(samples).max() < 1e-3
+
+
+@pytest.mark.parametrize("name, message", [
+    ("empty.ogg", "empty"),
+    ("random.ogg", "not"),
+    ("text.ogg", "not"),
+    ("no_audio.mp4", "no audio track"),
+    ("missing.ogg", "does not exist"),
+])
+def test_bad_inputs_raise_audio_error(name, message):
+    with pytest.raises(AudioError, match=message):
+        audio.probe(FIXTURES / name)
+    with pytest.raises(AudioError):
+        audio.decode(FIXTURES / name)
+
+
+def test_truncated_file_is_refused_or_yields_only_what_is_there():
+    try:
+        samples = audio.decode(FIXTURES / "truncated.ogg")
+    except AudioError as exc:
+        assert "truncated" in str(exc) or "not" in str(exc)
+    else:
+        assert len(samples) < audio.SAMPLE_RATE  # a sliver at most, never invented audio
+
+
+def test_ffmpeg_fallback_gives_the_same_audio(monkeypatch):
+    direct = audio.decode(FIXTURES / "hello.ogg")
+
+    def broken(path):
+        raise ValueError("PyAV cannot decode this")
+
+    monkeypatch.setattr(audio, "_decode_pyav", broken)
+    fallback = audio.decode(FIXTURES / "hello.ogg")
+    assert abs(len(fallback) - len(direct)) < audio.SAMPLE_RATE // 10
+    with pytest.raises(AudioError):
+        audio.decode(FIXTURES / "random.ogg")

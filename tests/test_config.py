@@ -1,0 +1,77 @@
+from pathlib import Path
+
+import pytest
+
+from voicebot.config import load_settings
+from voicebot.errors import ConfigError
+
+GOOD = {"API_ID": "12345", "API_HASH": "0123456789abcdef0123456789abcdef"}
+
+
+def load(**env):
+    return load_settings({**GOOD, **env}, dotenv_path=None)
+
+
+def test_defaults():
+    s = load()
+    assert s.api_id == 12345
+    assert s.whisper_model == "small"
+    assert s.whisper_device == "auto"
+    assert s.whisper_language is None
+    assert s.transcribe_voice and s.transcribe_video_notes and s.transcribe_private
+    assert not (s.transcribe_audio or s.transcribe_video or s.transcribe_groups or s.transcribe_outgoing)
+    assert s.model_cache_dir == Path("data/models")
+    assert s.session_path == Path("data/voicebot")
+
+
+@pytest.mark.parametrize("env, setting", [
+    ({"API_ID": ""}, "API_ID"),
+    ({"API_ID": "abc"}, "API_ID"),
+    ({"API_ID": "0"}, "API_ID"),
+    ({"API_HASH": ""}, "API_HASH"),
+    ({"API_HASH": "short"}, "API_HASH"),
+    ({"WHISPER_DEVICE": "tpu"}, "WHISPER_DEVICE"),
+    ({"WHISPER_COMPUTE_TYPE": "int3"}, "WHISPER_COMPUTE_TYPE"),
+    ({"WHISPER_LANGUAGE": "english!"}, "WHISPER_LANGUAGE"),
+    ({"WHISPER_BEAM_SIZE": "0"}, "WHISPER_BEAM_SIZE"),
+    ({"MAX_CONCURRENT_JOBS": "-1"}, "MAX_CONCURRENT_JOBS"),
+    ({"TRANSCRIBE_GROUPS": "maybe"}, "TRANSCRIBE_GROUPS"),
+    ({"MAX_FILE_MB": "-5"}, "MAX_FILE_MB"),
+    ({"ALLOW_CHATS": "@a b"}, "ALLOW_CHATS"),
+    ({"ON_NO_SPEECH": "shout"}, "ON_NO_SPEECH"),
+    ({"BOT_LANGUAGE": "fr"}, "BOT_LANGUAGE"),
+    ({"SESSION_NAME": "../evil"}, "SESSION_NAME"),
+    ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+])
+def test_bad_values_name_the_setting(env, setting):
+    with pytest.raises(ConfigError) as caught:
+        load(**env)
+    assert caught.value.setting == setting
+    assert str(caught.value).startswith(setting + ":")
+
+
+def test_values_are_parsed():
+    s = load(WHISPER_LANGUAGE="RU", TRANSCRIBE_GROUPS="yes", ALLOW_CHATS="-100123, @Some_Chat ,42",
+             MAX_FILE_MB="2.5", WHISPER_DEVICE="CPU", DATA_DIR="/srv/vb")
+    assert s.whisper_language == "ru"
+    assert s.transcribe_groups is True
+    assert s.allow_chats == {"-100123", "@some_chat", "42"}
+    assert s.max_file_bytes == int(2.5 * 1024 * 1024)
+    assert s.whisper_device == "cpu"
+    assert s.model_cache_dir == Path("/srv/vb/models")
+
+
+def test_auto_language_means_detect():
+    assert load(WHISPER_LANGUAGE="auto").whisper_language is None
+
+
+def test_transcribe_needs_no_telegram_credentials():
+    s = load_settings({"WHISPER_MODEL": "tiny"}, dotenv_path=None, require_telegram=False)
+    assert s.whisper_model == "tiny" and s.api_id == 0
+
+
+def test_environment_wins_over_dotenv(tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("API_ID=1\nAPI_HASH=0123456789abcdef0123456789abcdef\nWHISPER_MODEL=base\n")
+    s = load_settings({"WHISPER_MODEL": "tiny"}, dotenv_path=dotenv)
+    assert (s.api_id, s.whisper_model) == (1, "tiny")

@@ -1,0 +1,168 @@
+import asyncio
+import threading
+
+import pytest
+
+from voicebot.config import load_settings
+from voicebot.formatting import MESSAGE_LIMIT, say, utf16_len
+from voicebot.media import ChatKind, IncomingMessage, Media, MediaKind
+from voicebot.pipeline import Pipeline
+from voicebot.storage import TempDir
+from voicebot.transcriber import StreamInfo, Segment, Transcriber
+
+from .helpers import EXPECTED, FIXTURES, MemoryChat, wer
+
+
+def settings(tmp_path, **env):
+    return load_settings({"API_ID": "1", "API_HASH": "0" * 32, "TEMP_DIR": str(tmp_path / "temp"), **env},
+                         dotenv_path=None)
+
+
+def incoming(message_id, kind=MediaKind.VOICE, size=20_000, duration=4.0, chat_kind=ChatKind.PRIVATE):
+    return IncomingMessage(chat_id=42, message_id=message_id, chat_kind=chat_kind, sender_id=42,
+                           outgoing=False, media=Media(kind, size=size, duration=duration) if kind else None)
+
+
+async def run(pipeline, *messages):
+    pipeline.start()
+    for msg in messages:
+        await pipeline.on_message(msg)
+    await pipeline.drain()
+    await pipeline.stop()
+
+
+def make(tmp_path, engine, files, **env):
+    chat = MemoryChat({i: FIXTURES / name for i, name in files.items()})
+    s = settings(tmp_path, **env)
+    temp = TempDir(s.temp_dir)
+    temp.prepare()
+    return Pipeline(s, engine, chat, temp), chat, s
+
+
+async def test_voice_gets_placeholder_then_transcript(tmp_path, engine):
+    pipeline, chat, s = make(tmp_path, engine, {1: "hello.ogg", 2: "video_note.mp4"})
+    await run(pipeline, incoming(1), incoming(2, MediaKind.VIDEO_NOTE))
+    assert chat.edits[0][1] == say("placeholder") or chat.messages  # placeholder came first
+    first_reply_text = [t for i, t in chat.edits if i == chat.replies[0][0]]
+    (hello,) = chat.texts_for(1)
+    (video,) = chat.texts_for(2)
+    assert wer(EXPECTED["hello.ogg"], hello) <= 0.25
+    assert wer(EXPECTED["video_note.mp4"], video) <= 0.25
+    assert first_reply_text[-1] == hello  # the placeholder was edited into the transcript
+    assert list(s.temp_dir.iterdir()) == []
+    assert pipeline.stats.jobs_done == 2 and pipeline.stats.average_rtf > 0
+
+
+async def test_placeholder_is_sent_before_transcription_finishes(tmp_path, engine):
+    pipeline, chat, _ = make(tmp_path, engine, {1: "weather.ogg"})
+    pipeline.start()
+    await pipeline.on_message(incoming(1))
+    assert chat.texts_for(1) == [say("placeholder")]  # at once, before the job ran
+    await pipeline.drain()
+    await pipeline.stop()
+    assert "sunny" in chat.texts_for(1)[0].lower()
+
+
+@pytest.mark.parametrize("on_no_speech", ["reply", "silent"])
+async def test_silence(tmp_path, engine, on_no_speech):
+    pipeline, chat, s = make(tmp_path, engine, {1: "silence.ogg"}, ON_NO_SPEECH=on_no_speech)
+    await run(pipeline, incoming(1))
+    if on_no_speech == "reply":
+        assert chat.texts_for(1) == [say("no_speech")]
+    else:
+        assert chat.texts_for(1) == [] and len(chat.deleted) == 1
+    assert list(s.temp_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["empty.ogg", "truncated.ogg", "random.ogg", "text.ogg", "no_audio.mp4"])
+async def test_bad_file_gets_a_clear_reply_and_the_next_one_works(tmp_path, engine, name):
+    pipeline, chat, s = make(tmp_path, engine, {1: name, 2: "hello.ogg"})
+    await run(pipeline, incoming(1), incoming(2))
+    (bad,) = chat.texts_for(1)
+    assert bad.startswith("⚠️") and ("could not read" in bad or "no speech" in bad), bad
+    assert "hello" in chat.texts_for(2)[0].lower()
+    assert list(s.temp_dir.iterdir()) == []
+    assert pipeline.stats.jobs_done == 1
+
+
+async def test_failed_download_is_reported_and_next_works(tmp_path, engine):
+    pipeline, chat, s = make(tmp_path, engine, {1: "hello.ogg", 2: "hello.ogg"})
+    chat.fail_downloads = 1
+    await run(pipeline, incoming(1), incoming(2))
+    assert chat.texts_for(1) == [say("download_failed")]
+    assert "hello" in chat.texts_for(2)[0].lower()
+    assert list(s.temp_dir.iterdir()) == []
+
+
+async def test_refusals_happen_before_download(tmp_path, engine):
+    pipeline, chat, _ = make(tmp_path, engine, {}, MAX_FILE_MB="1", MAX_DURATION_SECONDS="60")
+    await run(pipeline, incoming(1, size=5 * 2**20), incoming(2, duration=600))
+    assert "limit is 1 MB" in chat.texts_for(1)[0]
+    assert "limit is 1 min" in chat.texts_for(2)[0]
+
+
+async def test_real_duration_is_checked_after_download(tmp_path, engine):
+    """A sender's client may claim any duration; the probe measures the file itself."""
+    pipeline, chat, s = make(tmp_path, engine, {1: "long.ogg"}, MAX_DURATION_SECONDS="30")
+    await run(pipeline, incoming(1, duration=5))
+    assert chat.texts_for(1) == [say("too_long", minutes=53.1 / 60, limit_minutes=0.5)]
+    assert list(s.temp_dir.iterdir()) == []
+
+
+async def test_ignored_messages_get_no_reply(tmp_path, engine):
+    pipeline, chat, _ = make(tmp_path, engine, {})
+    await run(pipeline, incoming(1, kind=None), incoming(2, MediaKind.AUDIO),
+              incoming(3, chat_kind=ChatKind.GROUP))
+    assert chat.replies == []
+
+
+class ScriptedEngine(Transcriber):
+    """An engine that returns a fixed long text, and can block to hold the queue."""
+
+    def __init__(self, text="", gate: threading.Event | None = None):
+        self.text, self.gate = text, gate
+
+    def stream(self, samples, language=None):
+        if self.gate:
+            self.gate.wait(10)
+        info = StreamInfo("en", 0.99, len(samples) / 16000)
+        return info, iter([Segment(0.0, info.duration, self.text)])
+
+
+async def test_long_transcript_is_split_without_loss(tmp_path):
+    text = " ".join(f"Sentence number {i} is here & it <matters>." for i in range(500))
+    pipeline, chat, _ = make(tmp_path, ScriptedEngine(text), {1: "hello.ogg"})
+    await run(pipeline, incoming(1))
+    parts = chat.texts_for(1)
+    assert len(parts) >= 5
+    assert all(utf16_len(p) <= MESSAGE_LIMIT for p in parts)
+    assert parts[0].startswith(f"(1/{len(parts)}) ")
+    joined = " ".join(p.split(" ", 1)[1] for p in parts)
+    assert joined.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">") == text
+
+
+async def test_full_queue_says_so(tmp_path):
+    gate = threading.Event()
+    pipeline, chat, _ = make(tmp_path, ScriptedEngine("hi", gate), {i: "hello.ogg" for i in range(1, 5)},
+                             QUEUE_SIZE="1")
+    pipeline.start()
+    await pipeline.on_message(incoming(1))
+    await asyncio.sleep(0.5)  # job 1 is running (blocked in the engine)
+    await pipeline.on_message(incoming(2))  # waits in the queue
+    await pipeline.on_message(incoming(3))  # no room
+    assert chat.texts_for(2) == [say("queued", position=1)]
+    assert chat.texts_for(3) == [say("queue_full")]
+    gate.set()
+    await pipeline.drain()
+    await pipeline.stop()
+    assert chat.texts_for(1) == ["hi"] and chat.texts_for(2) == ["hi"]
+
+
+async def test_deleted_placeholder_does_not_lose_the_transcript(tmp_path, engine):
+    pipeline, chat, _ = make(tmp_path, engine, {1: "hello.ogg"})
+    pipeline.start()
+    await pipeline.on_message(incoming(1))
+    chat.messages.clear()  # someone deleted the placeholder
+    await pipeline.drain()
+    await pipeline.stop()
+    assert "hello" in chat.texts_for(1)[0].lower()

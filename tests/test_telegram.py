@@ -1,0 +1,195 @@
+"""The adapter on real Telethon objects: a TelegramClient that never connects, with its
+network calls answered in memory, and messages built from telethon.tl.types."""
+
+import datetime
+import itertools
+import shutil
+
+import pytest
+from telethon import TelegramClient, errors
+from telethon.sessions import MemorySession
+from telethon.tl import types
+
+from voicebot import telegram
+from voicebot.config import load_settings
+from voicebot.formatting import MESSAGE_LIMIT, say, utf16_len
+from voicebot.media import ChatKind, MediaKind
+from voicebot.pipeline import Pipeline
+from voicebot.storage import TempDir
+
+from .helpers import ALICE_ID, EXPECTED, FIXTURES, OWNER_ID, telethon_message, wer
+
+ALICE = types.User(id=ALICE_ID, access_hash=77, first_name="Alice", username="alice")
+
+
+class OfflineClient(TelegramClient):
+    """A real TelegramClient whose network calls are answered in memory."""
+
+    def __init__(self):
+        super().__init__(MemorySession(), 1, "0" * 32)
+        self._mb_entity_cache.set_self_user(OWNER_ID, False, 0)
+        self.files = {}  # message id → fixture to "download"
+        self.sent, self.edited, self.deleted = [], [], []
+        self.failing_downloads = 0
+        self._ids = itertools.count(900)
+
+    async def send_message(self, entity, message="", *, reply_to=None, parse_mode=(), **kwargs):
+        assert parse_mode == "html"
+        reply = types.Message(id=next(self._ids), peer_id=types.PeerUser(ALICE_ID),
+                              date=datetime.datetime.now(), message=message, out=True,
+                              reply_to=types.MessageReplyHeader(reply_to_msg_id=reply_to))
+        reply._finish_init(self, {ALICE_ID: ALICE}, entity)
+        self.sent.append(reply)
+        return reply
+
+    async def edit_message(self, entity, message=None, text=None, *, parse_mode=(), **kwargs):
+        assert parse_mode == "html"
+        if self.edited and self.edited[-1] == (message, text):
+            raise errors.MessageNotModifiedError(request=None)
+        self.edited.append((message, text))
+
+    async def delete_messages(self, entity, message_ids, **kwargs):
+        self.deleted.extend(message_ids)
+
+    async def download_media(self, message, file=None, **kwargs):
+        if self.failing_downloads:
+            self.failing_downloads -= 1
+            raise errors.FileReferenceExpiredError(request=None)
+        shutil.copyfile(self.files[message.id], file)
+        return file
+
+    def text_of(self, reply):
+        edits = [text for message_id, text in self.edited if message_id == reply.id]
+        return edits[-1] if edits else reply.message
+
+    def replies_to(self, message_id):
+        return [self.text_of(m) for m in self.sent if m.reply_to.reply_to_msg_id == message_id]
+
+
+def received(client, **kwargs):
+    message = telethon_message(**kwargs)
+    message._finish_init(client, {ALICE_ID: ALICE}, None)
+    if "file" in kwargs:
+        client.files[message.id] = kwargs["file"]
+    return message
+
+
+@pytest.fixture
+def client():
+    return OfflineClient()
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("voice", MediaKind.VOICE),
+    ("video_note", MediaKind.VIDEO_NOTE),
+    ("audio", MediaKind.AUDIO),
+    ("video", MediaKind.VIDEO),
+    ("audio_document", MediaKind.AUDIO),  # claims audio only by its MIME type
+    ("document", None),
+    ("text", None),
+])
+def test_describe_media_kinds(client, kind, expected):
+    msg = telegram.describe(received(client, kind=kind, duration=7, size=12_345, text="hi"))
+    assert (msg.media.kind if msg.media else None) is expected
+    assert msg.chat_id == ALICE_ID and msg.sender_id == ALICE_ID and msg.chat_username == "alice"
+    assert msg.chat_kind is ChatKind.PRIVATE and not msg.outgoing
+    if expected in (MediaKind.VOICE, MediaKind.VIDEO_NOTE, MediaKind.AUDIO, MediaKind.VIDEO) and kind != "audio_document":
+        assert msg.media.duration == 7 and msg.media.size == 12_345 and msg.media.document_id
+
+
+@pytest.mark.parametrize("peer, post, kind", [
+    (types.PeerChat(5), False, ChatKind.GROUP),
+    (types.PeerChannel(6), False, ChatKind.GROUP),  # a supergroup
+    (types.PeerChannel(6), True, ChatKind.CHANNEL),  # a broadcast post
+])
+def test_describe_chat_kinds(client, peer, post, kind):
+    assert telegram.describe(received(client, chat=peer, post=post)).chat_kind is kind
+
+
+def test_own_messages_are_outgoing(client):
+    assert telegram.describe(received(client, out=True)).outgoing
+
+
+def make_pipeline(tmp_path, engine, client, **env):
+    s = load_settings({"API_ID": "1", "API_HASH": "0" * 32, "TEMP_DIR": str(tmp_path / "temp"), **env},
+                      dotenv_path=None)
+    temp = TempDir(s.temp_dir)
+    temp.prepare()
+    pipeline = Pipeline(s, engine, telegram.TelethonChat(client), temp)
+    pipeline.start()
+    return pipeline, s
+
+
+async def feed(pipeline, client, *messages):
+    for message in messages:
+        await pipeline.on_message(telegram.describe(message))
+    await pipeline.drain()
+    await pipeline.stop()
+
+
+async def test_handler_transcribes_voice_and_video_note_only(tmp_path, engine, client):
+    pipeline, s = make_pipeline(tmp_path, engine, client)
+    await feed(pipeline, client,
+               received(client, message_id=1, kind="voice", file=FIXTURES / "hello.ogg"),
+               received(client, message_id=2, kind="video_note", file=FIXTURES / "video_note.mp4"),
+               received(client, message_id=3, kind="audio", file=FIXTURES / "speech.mp3"),
+               received(client, message_id=4, kind="document"),
+               received(client, message_id=5, kind="text", text="hello there"))
+    (hello,) = client.replies_to(1)
+    (video,) = client.replies_to(2)
+    assert wer(EXPECTED["hello.ogg"], hello) <= 0.25
+    assert wer(EXPECTED["video_note.mp4"], video) <= 0.25
+    assert client.replies_to(3) == client.replies_to(4) == client.replies_to(5) == []
+    placeholder = client.sent[0]
+    assert placeholder.message == say("placeholder")  # sent first, then edited
+    assert client.text_of(placeholder) == hello
+    assert list(s.temp_dir.iterdir()) == []
+
+
+async def test_audio_files_when_opted_in(tmp_path, engine, client):
+    pipeline, _ = make_pipeline(tmp_path, engine, client, TRANSCRIBE_AUDIO="true")
+    await feed(pipeline, client, received(client, message_id=3, kind="audio", file=FIXTURES / "speech.mp3"))
+    assert "hello" in client.replies_to(3)[0].lower()
+
+
+async def test_long_voice_transcript_is_split(tmp_path, engine, client, monkeypatch):
+    import voicebot.pipeline as core
+
+    original = core.split_transcript
+    monkeypatch.setattr(core, "split_transcript", lambda text: original(text, limit=200))
+    pipeline, _ = make_pipeline(tmp_path, engine, client)
+    await feed(pipeline, client, received(client, message_id=1, file=FIXTURES / "long.ogg"))
+    parts = client.replies_to(1)
+    assert len(parts) >= 3
+    assert all(utf16_len(p) <= 200 for p in parts)
+    assert wer(EXPECTED["long.ogg"], " ".join(p.split(" ", 1)[1] for p in parts)) <= 0.25
+
+
+async def test_failing_download_and_corrupt_file_then_next_works(tmp_path, engine, client):
+    pipeline, s = make_pipeline(tmp_path, engine, client)
+    client.failing_downloads = 1
+    await feed(pipeline, client,
+               received(client, message_id=1, file=FIXTURES / "hello.ogg"),
+               received(client, message_id=2, file=FIXTURES / "random.ogg"),
+               received(client, message_id=3, file=FIXTURES / "hello.ogg"))
+    assert client.replies_to(1) == [say("download_failed")]
+    assert client.replies_to(2)[0].startswith(say("unreadable", reason="")[:20])
+    assert "hello" in client.replies_to(3)[0].lower()
+    assert list(s.temp_dir.iterdir()) == []
+
+
+async def test_over_the_cap_is_refused_without_download(tmp_path, engine, client):
+    pipeline, _ = make_pipeline(tmp_path, engine, client, MAX_FILE_MB="1")
+    await feed(pipeline, client, received(client, message_id=1, size=80 * 2**20))
+    assert client.replies_to(1) == [say("too_big", size_mb=80, limit_mb=1)]
+
+
+def test_only_the_adapter_and_engine_modules_import_their_libraries():
+    import pathlib
+    import re
+
+    package = pathlib.Path(telegram.__file__).parent
+    importers = {lib: sorted(p.name for p in package.glob("*.py")
+                             if re.search(rf"^\s*(from|import) {lib}\b", p.read_text(), re.M))
+                 for lib in ("telethon", "faster_whisper")}
+    assert importers == {"telethon": ["telegram.py"], "faster_whisper": ["transcriber.py"]}

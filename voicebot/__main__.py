@@ -1,0 +1,7 @@
+"""``python -m voicebot`` → the command line (see ``voicebot.cli``)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

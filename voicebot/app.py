@@ -1,0 +1,129 @@
+"""Wiring: settings + engine + Telegram client → a running bot, and its orderly stop.
+
+Example::
+
+    engine = load_engine(settings)
+    bot = Bot(settings, engine)
+    await bot.start(client)          # an authorised TelegramClient
+    await client.run_until_disconnected()
+    await bot.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+
+from loguru import logger
+
+from . import telegram
+from .config import Settings
+from .errors import NotLoggedIn
+from .pipeline import Pipeline
+from .storage import TempDir, exclusive_lock, prepare_data_dir, write_heartbeat
+from .transcriber import FasterWhisperTranscriber, Transcriber, pick_device
+
+HEARTBEAT_SECONDS = 30
+STOP_GRACE_SECONDS = 8  # docker stop waits 10 s before SIGKILL
+
+
+def load_engine(settings: Settings) -> FasterWhisperTranscriber:
+    """Load the configured model once (downloading it into the cache the first time)."""
+    workers = settings.max_concurrent_jobs or (2 if pick_device(settings.whisper_device) == "cuda" else 1)
+    started = time.monotonic()
+    engine = FasterWhisperTranscriber.load(
+        settings.whisper_model, cache_dir=settings.model_cache_dir, device=settings.whisper_device,
+        compute_type=settings.whisper_compute_type, threads=settings.whisper_threads,
+        workers=workers, beam_size=settings.whisper_beam_size,
+        vad=settings.whisper_vad)
+    logger.info("model {} loaded on {} in {:.1f}s", settings.whisper_model, engine.device,
+                time.monotonic() - started)
+    return engine
+
+
+def worker_count(settings: Settings, engine: Transcriber) -> int:
+    """``MAX_CONCURRENT_JOBS``, or by default 1 on CPU (jobs would only share cores) and 2 on CUDA."""
+    if settings.max_concurrent_jobs:
+        return settings.max_concurrent_jobs
+    return 2 if engine.device == "cuda" else 1
+
+
+class Bot:
+    """The running userbot: a pipeline fed by a Telegram client, plus the heartbeat."""
+
+    def __init__(self, settings: Settings, engine: Transcriber):
+        self.settings = settings
+        self.engine = engine
+        self.started_at = time.time()
+        self.pipeline: Pipeline | None = None
+        self._client = None
+        self._handler = None
+        self._heartbeat: asyncio.Task | None = None
+
+    async def start(self, client) -> None:
+        """Serve ``client`` (connected and authorised) from now on."""
+        temp = TempDir(self.settings.temp_dir)
+        temp.prepare()
+        self._client = client
+        self.pipeline = Pipeline(self.settings, self.engine, telegram.TelethonChat(client), temp,
+                                 workers=worker_count(self.settings, self.engine))
+        self.pipeline.start()
+        self._handler = telegram.attach(client, self.pipeline.on_message)
+        self._heartbeat = asyncio.create_task(self._beat(client))
+
+    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Take no new work, give running jobs ``grace`` seconds to deliver, then stop."""
+        if self.pipeline is None:
+            return
+        telegram.detach(self._client, self._handler)
+        try:
+            await asyncio.wait_for(self.pipeline.drain(), grace)
+        except asyncio.TimeoutError:
+            logger.warning("stopping with {} job(s) unfinished", self.pipeline.queue.running
+                           + self.pipeline.queue.waiting)
+        await self.pipeline.stop()
+        if self._heartbeat:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+        self.pipeline = None
+
+    async def _beat(self, client) -> None:
+        while True:
+            if client.is_connected():
+                await asyncio.to_thread(write_heartbeat, self.settings.data_dir)
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+
+
+async def run(settings: Settings) -> None:
+    """Run the bot until SIGTERM/SIGINT or the connection is closed for good."""
+    prepare_data_dir(settings.data_dir)
+    interactive = sys.stdin.isatty()
+    if not interactive and not settings.session_path.with_suffix(".session").exists():
+        raise NotLoggedIn("not logged in: run `python -m voicebot login` "
+                          "(Docker: `docker compose run --rm voicebot login`) first")
+    with exclusive_lock(settings.data_dir):
+        engine = await asyncio.to_thread(load_engine, settings)
+        client = telegram.make_client(settings)
+        me = await telegram.connect(client, interactive=interactive)
+        prepare_data_dir(settings.data_dir)  # the session file may be new: make it 0600
+        logger.info("voicebot is running as {} (id {}); model {} on {}", me.first_name, me.id,
+                    settings.whisper_model, engine.device)
+        bot = Bot(settings, engine)
+        await bot.start(client)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        disconnected = asyncio.ensure_future(client.run_until_disconnected())
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({disconnected, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        logger.info("stopping")
+        await bot.stop()
+        await client.disconnect()
+        stopping.cancel()
+        with contextlib.suppress(Exception):
+            await disconnected

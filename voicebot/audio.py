@@ -1,0 +1,141 @@
+"""Audio: probe a downloaded file and decode it to the 16 kHz mono float32 Whisper wants.
+
+Two tools, each where it earns its place:
+
+* **pydub + ffprobe** probe the file first (:func:`probe`): the real duration (a sender's
+  client can lie about it), whether there is an audio track at all. This runs before
+  the expensive decode so an over-long recording is refused cheaply.
+* **PyAV** (in-process, the same libraries faster-whisper uses) decodes and resamples
+  frame by frame, so memory stays at the size of the output array.
+* **pydub + the ffmpeg binary** is the fallback for inputs PyAV's bundled FFmpeg
+  cannot decode; the system ffmpeg usually has more codecs.
+
+Example::
+
+    info = probe("voice.ogg")        # Probe(duration=4.2, codec='opus', ...)
+    samples = decode("voice.ogg")    # numpy float32 array, 16 kHz mono
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+from loguru import logger
+from pydub import AudioSegment
+from pydub.exceptions import CouldntDecodeError
+from pydub.utils import mediainfo_json
+
+from .errors import AudioError
+
+SAMPLE_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What ffprobe found in a file."""
+
+    duration: float | None
+    codec: str
+    container: str
+
+
+def probe(path: str | Path) -> Probe:
+    """Inspect ``path``; raise :class:`AudioError` unless it holds an audio track.
+
+    Example::
+
+        probe("tests/fixtures/hello.ogg").codec   # 'opus'
+    """
+    path = Path(path)
+    _check_not_empty(path)
+    try:
+        info = mediainfo_json(str(path))
+    except (json.JSONDecodeError, OSError, subprocess.SubprocessError) as exc:
+        raise AudioError("the file is not a media file ffprobe understands") from exc
+    streams = info.get("streams") if isinstance(info, dict) else None
+    if not streams:
+        raise AudioError("the file is not audio or video (no streams found)")
+    audio = [s for s in streams if s.get("codec_type") == "audio"]
+    if not audio:
+        raise AudioError("the file has no audio track")
+    duration = _first_float(audio[0].get("duration"), info.get("format", {}).get("duration"))
+    return Probe(duration=duration, codec=str(audio[0].get("codec_name", "")),
+                 container=str(info.get("format", {}).get("format_name", "")))
+
+
+def decode(path: str | Path) -> np.ndarray:
+    """Decode ``path`` to 16 kHz mono float32 in [-1, 1].
+
+    Raises :class:`AudioError` when neither PyAV nor ffmpeg can get any audio out.
+
+    Example::
+
+        samples = decode("tests/fixtures/hello.ogg")
+        seconds = len(samples) / SAMPLE_RATE
+    """
+    path = Path(path)
+    _check_not_empty(path)
+    try:
+        samples = _decode_pyav(path)
+    except (av.error.FFmpegError, ValueError, IndexError, OSError) as exc:
+        logger.debug("PyAV could not decode {}: {}; trying ffmpeg", path.name, exc)
+        samples = _decode_ffmpeg(path)
+    if samples.size == 0:
+        raise AudioError("no audio could be decoded (truncated or empty recording)")
+    return samples
+
+
+def _decode_pyav(path: Path) -> np.ndarray:
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+    chunks: list[np.ndarray] = []
+    with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+        stream = container.streams.audio[0]  # IndexError: no audio track
+        frames = container.decode(stream)
+        try:
+            for frame in frames:
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+        except av.error.InvalidDataError:
+            # A truncated tail: keep what decoded cleanly, as Telegram's own player does.
+            if not chunks:
+                raise
+        for out in resampler.resample(None):  # flush
+            chunks.append(out.to_ndarray().reshape(-1))
+    if not chunks:
+        return np.zeros(0, dtype=np.float32)
+    return np.concatenate(chunks).astype(np.float32) / 32768.0
+
+
+def _decode_ffmpeg(path: Path) -> np.ndarray:
+    try:
+        segment = AudioSegment.from_file(str(path))
+    except (CouldntDecodeError, IndexError, KeyError, json.JSONDecodeError) as exc:
+        # IndexError/KeyError: pydub found no audio stream in ffprobe's answer.
+        raise AudioError("the file is not audio ffmpeg can decode") from exc
+    segment = segment.set_channels(1).set_frame_rate(SAMPLE_RATE).set_sample_width(2)
+    return np.frombuffer(segment.raw_data, dtype=np.int16).astype(np.float32) / 32768.0
+
+
+def _check_not_empty(path: Path) -> None:
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise AudioError("the file does not exist") from None
+    if size == 0:
+        raise AudioError("the file is empty")
+
+
+def _first_float(*values: object) -> float | None:
+    for value in values:
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            continue
+        if number > 0:
+            return number
+    return None

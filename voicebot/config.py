@@ -1,0 +1,223 @@
+"""Settings: read from the environment (and ``.env``) and validated in one place.
+
+Every setting is documented in ``.env.example`` and docs/configuration.md.
+A bad value raises :class:`ConfigError` naming the setting; the CLI turns it into
+one line on stderr and exit code 2.
+
+Example::
+
+    settings = load_settings({"API_ID": "12345", "API_HASH": "0123456789abcdef0123456789abcdef"})
+    settings.whisper_model   # 'small'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from .errors import ConfigError
+
+DEVICES = ("auto", "cpu", "cuda")
+COMPUTE_TYPES = ("auto", "default", "int8", "int8_float16", "int8_float32", "int8_bfloat16",
+                 "int16", "float16", "bfloat16", "float32")
+UI_LANGUAGES = ("en", "ru")
+NO_SPEECH_ACTIONS = ("reply", "silent")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All of voicebot's configuration. Build it with :func:`load_settings`."""
+
+    api_id: int = 0
+    api_hash: str = ""
+    data_dir: Path = Path("data")
+    temp_dir: Path = Path("temp")
+    model_cache_dir: Path = Path("data/models")
+    session_name: str = "voicebot"
+    log_level: str = "INFO"
+
+    whisper_model: str = "small"
+    whisper_device: str = "auto"
+    whisper_compute_type: str = "auto"
+    whisper_language: str | None = None
+    whisper_beam_size: int = 5
+    whisper_threads: int = 0
+    whisper_vad: bool = True
+
+    max_concurrent_jobs: int = 0  # 0: 1 on CPU, 2 on CUDA (decided once the device is known)
+    queue_size: int = 100
+
+    transcribe_voice: bool = True
+    transcribe_video_notes: bool = True
+    transcribe_audio: bool = False
+    transcribe_video: bool = False
+    transcribe_private: bool = True
+    transcribe_groups: bool = False
+    transcribe_channels: bool = False
+    transcribe_outgoing: bool = False
+    allow_chats: frozenset[str] = field(default_factory=frozenset)
+    deny_chats: frozenset[str] = field(default_factory=frozenset)
+    max_file_mb: float = 50.0
+    max_duration_s: float = 3600.0
+
+    on_no_speech: str = "reply"
+    ui_language: str = "en"
+
+    @property
+    def session_path(self) -> Path:
+        """Telethon's SQLite session (Telethon appends ``.session``)."""
+        return self.data_dir / self.session_name
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: str | Path | None = ".env",
+                  require_telegram: bool = True) -> Settings:
+    """Build :class:`Settings` from ``env`` (default: ``os.environ``) over ``.env``.
+
+    Real environment variables win over ``.env`` entries, as in Docker's ``env_file``.
+    ``require_telegram=False`` skips API_ID/API_HASH (``transcribe`` needs neither).
+
+    Example::
+
+        s = load_settings({"WHISPER_MODEL": "tiny"}, dotenv_path=None, require_telegram=False)
+        assert s.whisper_model == "tiny"
+    """
+    merged: dict[str, str] = {}
+    if dotenv_path is not None and Path(dotenv_path).is_file():
+        merged.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+    merged.update(os.environ if env is None else env)
+    return _parse(_Reader(merged), require_telegram)
+
+
+class _Reader:
+    """Typed getters over the raw strings; every failure names its variable."""
+
+    def __init__(self, raw: Mapping[str, str]):
+        self.raw = raw
+
+    def str(self, name: str, default: str) -> str:
+        value = self.raw.get(name)
+        return default if value is None or value.strip() == "" else value.strip()
+
+    def int(self, name: str, default: int, minimum: int = 0) -> int:
+        text = self.str(name, str(default))
+        try:
+            value = int(text)
+        except ValueError:
+            raise ConfigError(name, f"must be a whole number, got {text!r}") from None
+        if value < minimum:
+            raise ConfigError(name, f"must be at least {minimum}, got {value}")
+        return value
+
+    def float(self, name: str, default: float) -> float:
+        text = self.str(name, str(default))
+        try:
+            value = float(text)
+        except ValueError:
+            raise ConfigError(name, f"must be a number, got {text!r}") from None
+        if not value > 0:
+            raise ConfigError(name, f"must be greater than 0, got {text}")
+        return value
+
+    def bool(self, name: str, default: bool) -> bool:
+        text = self.raw.get(name)
+        if text is None:
+            return default
+        lowered = text.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ConfigError(name, f"must be true or false, got {text!r}")
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.str(name, default).lower()
+        if value not in choices:
+            raise ConfigError(name, f"must be one of {', '.join(choices)}; got {value!r}")
+        return value
+
+    def chats(self, name: str) -> frozenset[str]:
+        """Comma-separated chat ids (-100123…) or @usernames, normalised for matching."""
+        items = set()
+        for item in self.str(name, "").split(","):
+            item = item.strip()
+            if not item:
+                continue
+            if re.fullmatch(r"-?\d+", item):
+                items.add(str(int(item)))
+            elif re.fullmatch(r"@?[A-Za-z][A-Za-z0-9_]{3,31}", item):
+                items.add("@" + item.lstrip("@").lower())
+            else:
+                raise ConfigError(name, f"{item!r} is neither a chat id nor a @username")
+        return frozenset(items)
+
+
+def _parse(r: _Reader, require_telegram: bool) -> Settings:
+    api_id, api_hash = 0, ""
+    if require_telegram:
+        if not r.str("API_ID", ""):
+            raise ConfigError("API_ID", "is not set; get it at https://my.telegram.org (API development tools)")
+        api_id = r.int("API_ID", 0, minimum=1)
+        api_hash = r.str("API_HASH", "")
+        if not api_hash:
+            raise ConfigError("API_HASH", "is not set; get it at https://my.telegram.org (API development tools)")
+        if not re.fullmatch(r"[0-9a-fA-F]{32}", api_hash):
+            raise ConfigError("API_HASH", "must be the 32 hexadecimal characters from my.telegram.org")
+
+    data_dir = Path(r.str("DATA_DIR", "data"))
+    session_name = r.str("SESSION_NAME", "voicebot")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", session_name) or session_name.startswith("."):
+        raise ConfigError("SESSION_NAME", "may only contain letters, digits, '_', '-' and '.'")
+    language = r.str("WHISPER_LANGUAGE", "").lower()
+    if language in ("auto", ""):
+        language_or_none = None
+    elif re.fullmatch(r"[a-z]{2,3}", language):
+        language_or_none = language
+    else:
+        raise ConfigError("WHISPER_LANGUAGE", f"must be a language code like en, ru, de (or empty for auto); got {language!r}")
+    level = r.str("LOG_LEVEL", "INFO").upper()
+    if level not in ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError("LOG_LEVEL", f"must be DEBUG, INFO, WARNING or ERROR; got {level!r}")
+
+    return Settings(
+        api_id=api_id,
+        api_hash=api_hash,
+        data_dir=data_dir,
+        temp_dir=Path(r.str("TEMP_DIR", "temp")),
+        model_cache_dir=Path(r.str("WHISPER_CACHE_DIR", str(data_dir / "models"))),
+        session_name=session_name,
+        log_level=level,
+        whisper_model=r.str("WHISPER_MODEL", "small"),
+        whisper_device=r.choice("WHISPER_DEVICE", "auto", DEVICES),
+        whisper_compute_type=r.choice("WHISPER_COMPUTE_TYPE", "auto", COMPUTE_TYPES),
+        whisper_language=language_or_none,
+        whisper_beam_size=r.int("WHISPER_BEAM_SIZE", 5, minimum=1),
+        whisper_threads=r.int("WHISPER_THREADS", 0),
+        whisper_vad=r.bool("WHISPER_VAD", True),
+        max_concurrent_jobs=r.int("MAX_CONCURRENT_JOBS", 0),
+        queue_size=r.int("QUEUE_SIZE", 100, minimum=1),
+        transcribe_voice=r.bool("TRANSCRIBE_VOICE", True),
+        transcribe_video_notes=r.bool("TRANSCRIBE_VIDEO_NOTES", True),
+        transcribe_audio=r.bool("TRANSCRIBE_AUDIO", False),
+        transcribe_video=r.bool("TRANSCRIBE_VIDEO", False),
+        transcribe_private=r.bool("TRANSCRIBE_PRIVATE", True),
+        transcribe_groups=r.bool("TRANSCRIBE_GROUPS", False),
+        transcribe_channels=r.bool("TRANSCRIBE_CHANNELS", False),
+        transcribe_outgoing=r.bool("TRANSCRIBE_OUTGOING", False),
+        allow_chats=r.chats("ALLOW_CHATS"),
+        deny_chats=r.chats("DENY_CHATS"),
+        max_file_mb=r.float("MAX_FILE_MB", 50.0),
+        max_duration_s=r.float("MAX_DURATION_SECONDS", 3600.0),
+        on_no_speech=r.choice("ON_NO_SPEECH", "reply", NO_SPEECH_ACTIONS),
+        ui_language=r.choice("BOT_LANGUAGE", "en", UI_LANGUAGES),
+    )

@@ -1,0 +1,168 @@
+"""The Telegram adapter: the only module that imports Telethon.
+
+It turns Telethon messages into :class:`~voicebot.media.IncomingMessage` and implements
+the core's :class:`~voicebot.pipeline.Chat` with a :class:`TelegramClient`.
+
+Example::
+
+    client = make_client(settings)
+    await connect(client, interactive=sys.stdin.isatty())
+    attach(client, pipeline.on_message, owner_id=(await client.get_me()).id)
+    await client.run_until_disconnected()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from loguru import logger
+from telethon import TelegramClient, errors, events
+from telethon.tl import types
+from telethon.tl.custom import Message
+
+from . import __version__
+from .config import Settings
+from .errors import DownloadError, NotLoggedIn
+from .media import ChatKind, IncomingMessage, Media, MediaKind
+from .pipeline import Sent
+
+
+def make_client(settings: Settings, session: object | None = None) -> TelegramClient:
+    """A client on the session file in the data dir (or on ``session``, e.g. a StringSession)."""
+    return TelegramClient(
+        session if session is not None else str(settings.session_path),
+        settings.api_id,
+        settings.api_hash,
+        device_model="voicebot",
+        app_version=__version__,
+        # Waits up to a minute are slept through silently; longer ones surface as errors.
+        flood_sleep_threshold=60,
+    )
+
+
+async def connect(client: TelegramClient, *, interactive: bool) -> types.User:
+    """Connect; log in on a terminal when needed. Returns the account's user.
+
+    Raises :class:`NotLoggedIn` when the session is not authorised and ``interactive`` is
+    false: a bot under Docker must never hang waiting for a phone number.
+    """
+    await client.connect()
+    if not await client.is_user_authorized():
+        if not interactive:
+            await client.disconnect()
+            raise NotLoggedIn("not logged in: run `python -m voicebot login` "
+                              "(Docker: `docker compose run --rm voicebot login`) first")
+        await client.start(phone=lambda: input("Phone number (international format, e.g. +44…): "),
+                           password=lambda: getpass.getpass("Two-step verification password: "))
+    return await client.get_me()
+
+
+def describe(message: Message) -> IncomingMessage:
+    """Telethon message → the core's plain description of it.
+
+    Example::
+
+        describe(event.message).media.kind   # MediaKind.VOICE
+    """
+    peer = message.peer_id
+    if isinstance(peer, types.PeerUser):
+        chat_kind = ChatKind.PRIVATE
+    elif isinstance(peer, types.PeerChannel) and message.post:
+        chat_kind = ChatKind.CHANNEL
+    else:
+        chat_kind = ChatKind.GROUP
+    chat = message.chat  # cached entity, if the update carried it; never a network call here
+    return IncomingMessage(
+        chat_id=message.chat_id,
+        message_id=message.id,
+        chat_kind=chat_kind,
+        sender_id=message.sender_id,
+        outgoing=bool(message.out),
+        media=_media(message),
+        text=message.message or "",
+        chat_username=getattr(chat, "username", None),
+        ref=message,
+    )
+
+
+def _media(message: Message) -> Media | None:
+    document = message.document
+    if document is None:
+        return None
+    if message.voice:
+        kind = MediaKind.VOICE
+    elif message.video_note:
+        kind = MediaKind.VIDEO_NOTE
+    elif message.audio or (document.mime_type or "").startswith("audio/"):
+        kind = MediaKind.AUDIO
+    elif message.video or (document.mime_type or "").startswith("video/"):
+        kind = MediaKind.VIDEO
+    else:
+        return None
+    duration = None
+    for attribute in document.attributes:
+        if isinstance(attribute, (types.DocumentAttributeAudio, types.DocumentAttributeVideo)):
+            duration = float(attribute.duration)
+    return Media(kind=kind, size=int(document.size or 0), duration=duration,
+                 mime_type=document.mime_type or "", document_id=document.id,
+                 file_name=message.file.name or "")
+
+
+class TelethonChat:
+    """The core's :class:`~voicebot.pipeline.Chat` on a live :class:`TelegramClient`."""
+
+    def __init__(self, client: TelegramClient):
+        self.client = client
+
+    async def reply(self, msg: IncomingMessage, html: str) -> Sent:
+        sent = await msg.ref.reply(html, parse_mode="html", link_preview=False)
+        return Sent(sent.chat_id, sent.id, sent)
+
+    async def edit(self, sent: Sent, html: str) -> None:
+        try:
+            await self.client.edit_message(sent.ref.input_chat, sent.message_id, html,
+                                           parse_mode="html", link_preview=False)
+        except errors.MessageNotModifiedError:
+            pass  # same text as before: nothing to do
+
+    async def delete(self, sent: Sent) -> None:
+        await self.client.delete_messages(sent.ref.input_chat, [sent.message_id])
+
+    async def download(self, msg: IncomingMessage, dest: Path) -> None:
+        try:
+            result = await self.client.download_media(msg.ref, file=str(dest))
+        except OSError:
+            raise  # our disk, not Telegram: the pipeline reports it as such
+        except (errors.RPCError, ConnectionError, asyncio.TimeoutError, ValueError) as exc:
+            raise DownloadError(f"{type(exc).__name__}: {exc}") from exc
+        if result is None or not dest.exists():
+            raise DownloadError("Telegram returned no file")
+
+
+def attach(client: TelegramClient, on_message: Callable[[IncomingMessage], Awaitable[None]]) -> Callable:
+    """Call ``on_message`` for every new message; returns the handler (for :func:`detach`)."""
+
+    async def handler(event: events.NewMessage.Event) -> None:
+        await on_message(describe(event.message))
+
+    client.add_event_handler(handler, events.NewMessage())
+    return handler
+
+
+def detach(client: TelegramClient, handler: Callable) -> None:
+    """Stop receiving messages (used on shutdown, before the last job finishes)."""
+    client.remove_event_handler(handler)
+
+
+async def login(settings: Settings) -> str:
+    """Interactive login that writes the session file; returns who logged in."""
+    client = make_client(settings)
+    try:
+        me = await connect(client, interactive=True)
+    finally:
+        await client.disconnect()
+    logger.info("logged in as {} (id {})", me.first_name, me.id)
+    return f"{me.first_name or ''} (@{me.username})" if me.username else (me.first_name or str(me.id))

@@ -1,0 +1,242 @@
+"""Speech-to-text engines behind one small interface. The only module that imports faster_whisper.
+
+:class:`Transcriber` is what the rest of voicebot sees; :class:`FasterWhisperTranscriber`
+is the local engine. A second engine (say, a remote OpenAI-compatible server) is one
+more subclass; nothing on the Telegram side changes.
+
+Example::
+
+    engine = FasterWhisperTranscriber.load("small", cache_dir=Path("data/models"))
+    result = engine.transcribe(decode("voice.ogg"))
+    print(result.language, result.text)
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import ctranslate2
+import numpy as np
+from faster_whisper import WhisperModel
+from faster_whisper.utils import available_models, download_model
+from loguru import logger
+
+from .audio import SAMPLE_RATE
+from .errors import ModelError, TranscriptionError
+
+# Whisper's own thresholds (openai/whisper transcribe.py). A segment with a high
+# no-speech probability is dropped even when the decoder was confident, because on
+# noise the decoder is confidently wrong ("Thank you.", "Subtitles by…").
+NO_SPEECH_DROP = 0.6
+COMPRESSION_RATIO_DROP = 2.4  # gzip ratio above this: a repetition loop, not speech
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One recognised stretch of speech, times in seconds from the start."""
+
+    start: float
+    end: float
+    text: str
+    no_speech_prob: float = 0.0
+    avg_logprob: float = 0.0
+    compression_ratio: float = 1.0
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """Known before the first segment: the language and the audio's length."""
+
+    language: str
+    language_probability: float
+    duration: float
+
+
+@dataclass(frozen=True)
+class Transcription:
+    """A finished transcript. ``text`` is empty when no speech was found."""
+
+    text: str
+    language: str
+    language_probability: float
+    duration: float
+    segments: tuple[Segment, ...]
+
+    @property
+    def no_speech(self) -> bool:
+        return not self.text
+
+
+class Transcriber(abc.ABC):
+    """A speech engine with its model loaded once. Thread-safe: jobs call it from workers."""
+
+    #: what the engine really runs on ("cpu" or "cuda"), after any fallback
+    device: str = "cpu"
+    #: what was loaded, for logs and status
+    model_name: str = ""
+
+    @abc.abstractmethod
+    def stream(self, samples: np.ndarray, language: str | None = None) -> tuple[StreamInfo, Iterator[Segment]]:
+        """Start transcribing 16 kHz mono float32 ``samples``; segments come lazily.
+
+        Example::
+
+            info, segments = engine.stream(samples)
+            for segment in segments:
+                print(f"[{segment.start:.1f}s] {segment.text}")
+        """
+
+    def transcribe(self, samples: np.ndarray, language: str | None = None) -> Transcription:
+        """Transcribe ``samples`` to the end.
+
+        Example::
+
+            result = engine.transcribe(samples, language="en")
+            result.no_speech   # True for silence or noise
+        """
+        info, segments = self.stream(samples, language)
+        kept = tuple(segments)
+        return Transcription(
+            text=" ".join(s.text for s in kept if s.text).strip(),
+            language=info.language,
+            language_probability=info.language_probability,
+            duration=info.duration,
+            segments=kept,
+        )
+
+
+class FasterWhisperTranscriber(Transcriber):
+    """faster-whisper (CTranslate2) on CPU or CUDA."""
+
+    def __init__(self, model: WhisperModel, *, device: str, model_name: str, beam_size: int = 5,
+                 vad: bool = True):
+        self._model = model
+        self.device = device
+        self.model_name = model_name
+        self.beam_size = beam_size
+        self.vad = vad
+
+    @classmethod
+    def load(cls, model: str, *, cache_dir: Path, device: str = "auto", compute_type: str = "auto",
+             threads: int = 0, workers: int = 1, beam_size: int = 5, vad: bool = True) -> "FasterWhisperTranscriber":
+        """Find or download ``model`` and load it on ``device``, falling back to CPU.
+
+        ``model`` is a name (``small``, ``large-v3``, ``turbo``…), a Hugging Face repo id,
+        or a local directory holding a CTranslate2 Whisper model. Raises :class:`ModelError`.
+
+        Example::
+
+            engine = FasterWhisperTranscriber.load("tiny", cache_dir=Path("/models"), device="cpu")
+        """
+        path = resolve_model(model, cache_dir)
+        wanted = pick_device(device)
+        if wanted == "cuda":
+            try:
+                whisper = _load(path, "cuda", compute_type, threads, workers)
+                _warm_up(whisper)  # cuBLAS/cuDNN load lazily: a missing library shows only here
+                return cls(whisper, device="cuda", model_name=model, beam_size=beam_size, vad=vad)
+            except (RuntimeError, OSError, ValueError) as exc:
+                logger.warning("CUDA is not usable ({}); falling back to CPU", str(exc).splitlines()[0])
+        try:
+            whisper = _load(path, "cpu", compute_type, threads, workers)
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise ModelError(f"cannot load model {model!r} from {path}: {exc}") from exc
+        return cls(whisper, device="cpu", model_name=model, beam_size=beam_size, vad=vad)
+
+    def stream(self, samples: np.ndarray, language: str | None = None) -> tuple[StreamInfo, Iterator[Segment]]:
+        if not self._model.model.is_multilingual and language not in (None, "en"):
+            language = None  # an English-only model cannot honour another language
+        try:
+            raw_segments, info = self._model.transcribe(
+                samples,
+                language=language,
+                beam_size=self.beam_size,
+                vad_filter=self.vad,
+                # Feeding back the previous text is what turns one hallucination into a loop.
+                condition_on_previous_text=False,
+            )
+        except (RuntimeError, ValueError) as exc:
+            raise TranscriptionError(str(exc)) from exc
+        stream_info = StreamInfo(info.language, info.language_probability, info.duration)
+        return stream_info, self._segments(raw_segments)
+
+    @staticmethod
+    def _segments(raw_segments) -> Iterator[Segment]:
+        try:
+            for s in raw_segments:
+                text = s.text.strip()
+                if not text or s.no_speech_prob > NO_SPEECH_DROP or s.compression_ratio > COMPRESSION_RATIO_DROP:
+                    logger.debug("dropped segment {:.1f}-{:.1f}s (no_speech={:.2f}, ratio={:.2f})",
+                                 s.start, s.end, s.no_speech_prob, s.compression_ratio)
+                    continue
+                yield Segment(s.start, s.end, text, s.no_speech_prob, s.avg_logprob, s.compression_ratio)
+        except RuntimeError as exc:  # CTranslate2 errors surface while iterating
+            raise TranscriptionError(str(exc)) from exc
+
+
+def pick_device(device: str) -> str:
+    """``auto`` → ``cuda`` when CTranslate2 sees a GPU, else ``cpu``."""
+    if device != "auto":
+        return device
+    try:
+        return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    except RuntimeError:
+        return "cpu"
+
+
+def resolve_model(model: str, cache_dir: Path) -> str:
+    """Local directory of ``model``: as given, from the cache, or downloaded into the cache.
+
+    A cached model is used without touching the network, so the bot runs offline once
+    its model is there. ``HF_HUB_OFFLINE=1`` forbids downloads altogether.
+
+    Example::
+
+        resolve_model("/srv/models/my-whisper", Path("data/models"))   # used as is
+        resolve_model("small", Path("data/models"))   # cached, or downloaded once
+    """
+    local = Path(model).expanduser()
+    if local.is_dir():
+        if not (local / "model.bin").is_file():
+            raise ModelError(f"{local} has no model.bin: not a CTranslate2 Whisper model directory")
+        return str(local)
+    if model not in available_models() and not re.fullmatch(r"[\w.-]+/[\w.-]+", model):
+        raise ModelError(f"{model!r} is neither a model directory nor a model name "
+                         f"({', '.join(available_models())})")
+    cached = find_cached_model(model, cache_dir)
+    if cached:
+        return cached
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        raise ModelError(f"model {model!r} is not in {cache_dir} and HF_HUB_OFFLINE is set")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    logger.info("downloading model {} into {} (once; later starts use the cache)", model, cache_dir)
+    try:
+        return download_model(model, cache_dir=str(cache_dir))
+    except Exception as exc:  # network, disk and hub errors all mean the same to the user
+        raise ModelError(f"could not download model {model!r}: {exc}") from exc
+
+
+def find_cached_model(model: str, cache_dir: Path) -> str | None:
+    """Directory of model name ``model`` in ``cache_dir``, without any network access."""
+    try:
+        return download_model(model, cache_dir=str(cache_dir), local_files_only=True)
+    except Exception:  # huggingface_hub raises several types for "not in cache"
+        return None
+
+
+def _load(path: str, device: str, compute_type: str, threads: int, workers: int) -> WhisperModel:
+    if compute_type == "auto":
+        compute_type = "float16" if device == "cuda" else "int8"
+    return WhisperModel(path, device=device, compute_type=compute_type,
+                        cpu_threads=threads, num_workers=max(1, workers))
+
+
+def _warm_up(model: WhisperModel) -> None:
+    silence = np.zeros(SAMPLE_RATE, dtype=np.float32)
+    segments, _ = model.transcribe(silence, beam_size=1, vad_filter=False, language="en")
+    list(segments)
