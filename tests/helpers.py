@@ -11,7 +11,7 @@ from pathlib import Path
 
 from telethon.tl import types
 
-from voicebot.errors import DownloadError
+from voicebot.errors import DownloadError, RateLimited
 from voicebot.media import IncomingMessage
 from voicebot.pipeline import Sent
 
@@ -40,12 +40,21 @@ class MemoryChat:
 
     def __init__(self, files: dict[int, Path] | None = None):
         self.files = files or {}
-        self.messages: dict[int, str] = {}  # id → current text of each bot message
+        self.known: dict[int, IncomingMessage] = {}  # messages "in Telegram", for fetch/replied_to/recent
+        self.messages: dict[int, str] = {}  # id → current text of each bot message (or edited own message)
         self.replies: list[tuple[int, int]] = []  # (bot message id, replied-to message id)
+        self.sent_to: list[tuple[str, int]] = []  # (target, bot message id) for send()
+        self.documents: list[tuple[str | None, int, str, bytes]] = []  # (target, reply_to, name, data)
         self.edits: list[tuple[int, str]] = []
+        self.progress_edits: list[tuple[int, str]] = []
         self.deleted: list[int] = []
         self.fail_downloads = 0
+        self.flood_on_progress = 0.0  # raise RateLimited(this) on progress edits
         self._ids = itertools.count(10_000)
+
+    def add(self, msg: IncomingMessage) -> IncomingMessage:
+        self.known[msg.message_id] = msg
+        return msg
 
     async def reply(self, msg: IncomingMessage, html: str) -> Sent:
         message_id = next(self._ids)
@@ -53,9 +62,23 @@ class MemoryChat:
         self.replies.append((message_id, msg.message_id))
         return Sent(msg.chat_id, message_id)
 
-    async def edit(self, sent: Sent, html: str) -> None:
-        if sent.message_id not in self.messages:
+    async def send(self, target: str, html: str) -> Sent:
+        message_id = next(self._ids)
+        self.messages[message_id] = html
+        self.sent_to.append((target, message_id))
+        return Sent(0, message_id)
+
+    async def send_file(self, msg: IncomingMessage, target: str | None, name: str, data: bytes) -> Sent:
+        self.documents.append((target, msg.message_id, name, data))
+        return Sent(msg.chat_id, next(self._ids))
+
+    async def edit(self, sent: Sent, html: str, *, progress: bool = False) -> None:
+        if sent.message_id not in self.messages and sent.message_id not in self.known:
             raise RuntimeError("MESSAGE_ID_INVALID")
+        if progress:
+            if self.flood_on_progress:
+                raise RateLimited(self.flood_on_progress)
+            self.progress_edits.append((sent.message_id, html))
         self.messages[sent.message_id] = html
         self.edits.append((sent.message_id, html))
 
@@ -68,6 +91,18 @@ class MemoryChat:
             self.fail_downloads -= 1
             raise DownloadError("FILE_REFERENCE_EXPIRED")
         shutil.copyfile(self.files[msg.message_id], dest)
+
+    async def fetch(self, chat_id: int, message_id: int) -> IncomingMessage | None:
+        return self.known.get(message_id)
+
+    async def replied_to(self, msg: IncomingMessage) -> IncomingMessage | None:
+        return self.known.get(msg.reply_to)
+
+    async def recent(self, since: float, per_chat: int) -> list[IncomingMessage]:
+        return [m for m in self.known.values() if m.date >= since and m.media][:per_chat]
+
+    def link(self, chat_id: int, message_id: int) -> str:
+        return f"https://t.me/c/{chat_id}/{message_id}"
 
     def texts_for(self, message_id: int) -> list[str]:
         """Current texts of the bot's replies to ``message_id``, in order."""

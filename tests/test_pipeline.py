@@ -7,10 +7,11 @@ from voicebot.config import load_settings
 from voicebot.formatting import MESSAGE_LIMIT, say, utf16_len
 from voicebot.media import ChatKind, IncomingMessage, Media, MediaKind
 from voicebot.pipeline import Pipeline
+from voicebot.state import State
 from voicebot.storage import TempDir
 from voicebot.transcriber import StreamInfo, Segment, Transcriber
 
-from .helpers import EXPECTED, FIXTURES, MemoryChat, wer
+from .helpers import EXPECTED, FIXTURES, OWNER_ID, MemoryChat, wer
 
 
 def settings(tmp_path, **env):
@@ -36,7 +37,8 @@ def make(tmp_path, engine, files, **env):
     s = settings(tmp_path, **env)
     temp = TempDir(s.temp_dir)
     temp.prepare()
-    return Pipeline(s, engine, chat, temp), chat, s
+    state = State(tmp_path / "state.db")
+    return Pipeline(s, engine, chat, temp, state, owner_id=OWNER_ID), chat, s
 
 
 async def test_voice_gets_placeholder_then_transcript(tmp_path, engine):

@@ -15,6 +15,7 @@ from voicebot.config import load_settings
 from voicebot.formatting import MESSAGE_LIMIT, say, utf16_len
 from voicebot.media import ChatKind, MediaKind
 from voicebot.pipeline import Pipeline
+from voicebot.state import State
 from voicebot.storage import TempDir
 
 from .helpers import ALICE_ID, EXPECTED, FIXTURES, OWNER_ID, telethon_message, wer
@@ -115,7 +116,8 @@ def make_pipeline(tmp_path, engine, client, **env):
                       dotenv_path=None)
     temp = TempDir(s.temp_dir)
     temp.prepare()
-    pipeline = Pipeline(s, engine, telegram.TelethonChat(client), temp)
+    pipeline = Pipeline(s, engine, telegram.TelethonChat(client), temp, State(tmp_path / "state.db"),
+                        owner_id=OWNER_ID)
     pipeline.start()
     return pipeline, s
 
@@ -156,7 +158,7 @@ async def test_long_voice_transcript_is_split(tmp_path, engine, client, monkeypa
     import voicebot.pipeline as core
 
     original = core.split_transcript
-    monkeypatch.setattr(core, "split_transcript", lambda text: original(text, limit=200))
+    monkeypatch.setattr(core, "split_transcript", lambda text, limit: original(text, limit=200))
     pipeline, _ = make_pipeline(tmp_path, engine, client)
     await feed(pipeline, client, received(client, message_id=1, file=FIXTURES / "long.ogg"))
     parts = client.replies_to(1)

@@ -23,6 +23,7 @@ from . import telegram
 from .config import Settings
 from .errors import NotLoggedIn
 from .pipeline import Pipeline
+from .state import State
 from .storage import TempDir, exclusive_lock, prepare_data_dir, write_heartbeat
 from .transcriber import FasterWhisperTranscriber, Transcriber, pick_device
 
@@ -57,22 +58,27 @@ class Bot:
     def __init__(self, settings: Settings, engine: Transcriber):
         self.settings = settings
         self.engine = engine
-        self.started_at = time.time()
         self.pipeline: Pipeline | None = None
+        self.state: State | None = None
         self._client = None
         self._handler = None
         self._heartbeat: asyncio.Task | None = None
 
     async def start(self, client) -> None:
-        """Serve ``client`` (connected and authorised) from now on."""
+        """Serve ``client`` (connected and authorised) from now on: resume what a crash
+        left unfinished, then catch up on voices that arrived while the bot was down."""
         temp = TempDir(self.settings.temp_dir)
         temp.prepare()
         self._client = client
-        self.pipeline = Pipeline(self.settings, self.engine, telegram.TelethonChat(client), temp,
-                                 workers=worker_count(self.settings, self.engine))
+        self.state = State.in_dir(self.settings.data_dir)
+        me = await client.get_me()
+        self.pipeline = Pipeline(self.settings, self.engine, telegram.TelethonChat(client), temp, self.state,
+                                 owner_id=me.id, workers=worker_count(self.settings, self.engine))
         self.pipeline.start()
         self._handler = telegram.attach(client, self.pipeline.on_message)
         self._heartbeat = asyncio.create_task(self._beat(client))
+        await self.pipeline.resume()
+        await self.pipeline.backfill()
 
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """Take no new work, give running jobs ``grace`` seconds to deliver, then stop."""
@@ -89,6 +95,7 @@ class Bot:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
+        self.state.close()
         self.pipeline = None
 
     async def _beat(self, client) -> None:

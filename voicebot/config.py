@@ -70,6 +70,19 @@ class Settings:
     on_no_speech: str = "reply"
     ui_language: str = "en"
 
+    command_prefix: str = "."
+    deliver_to: str = "chat"  # "chat", "saved" (Saved Messages), or a chat id / @username
+    caption_own_voices: bool = True
+    progress_interval_s: float = 3.0  # 0: no live progress edits
+    attach_txt_above: int = 3000  # characters; 0: never attach a .txt
+    backfill_hours: float = 24.0  # 0: no backfill
+    backfill_per_chat: int = 20
+
+    @property
+    def private_delivery(self) -> bool:
+        """Transcripts go to Saved Messages or a log chat instead of the voice's chat."""
+        return self.deliver_to != "chat"
+
     @property
     def session_path(self) -> Path:
         """Telethon's SQLite session (Telethon appends ``.session``)."""
@@ -119,13 +132,13 @@ class _Reader:
             raise ConfigError(name, f"must be at least {minimum}, got {value}")
         return value
 
-    def float(self, name: str, default: float) -> float:
+    def float(self, name: str, default: float, *, allow_zero: bool = False) -> float:
         text = self.str(name, str(default))
         try:
             value = float(text)
         except ValueError:
             raise ConfigError(name, f"must be a number, got {text!r}") from None
-        if not value > 0:
+        if value < 0 or (value == 0 and not allow_zero) or value != value:
             raise ConfigError(name, f"must be greater than 0, got {text}")
         return value
 
@@ -185,6 +198,17 @@ def _parse(r: _Reader, require_telegram: bool) -> Settings:
         language_or_none = language
     else:
         raise ConfigError("WHISPER_LANGUAGE", f"must be a language code like en, ru, de (or empty for auto); got {language!r}")
+    prefix = r.str("COMMAND_PREFIX", ".")
+    if len(prefix) > 3 or any(c.isalnum() or c.isspace() for c in prefix):
+        raise ConfigError("COMMAND_PREFIX", f"must be 1-3 punctuation characters like . or !, got {prefix!r}")
+    deliver_to = r.str("DELIVER_TO", "chat")
+    if deliver_to.lower() in ("chat", "saved"):
+        deliver_to = deliver_to.lower()
+    else:
+        targets = r.chats("DELIVER_TO")
+        if len(targets) != 1:
+            raise ConfigError("DELIVER_TO", "must be chat, saved, or one chat id / @username")
+        (deliver_to,) = targets
     level = r.str("LOG_LEVEL", "INFO").upper()
     if level not in ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"):
         raise ConfigError("LOG_LEVEL", f"must be DEBUG, INFO, WARNING or ERROR; got {level!r}")
@@ -220,4 +244,11 @@ def _parse(r: _Reader, require_telegram: bool) -> Settings:
         max_duration_s=r.float("MAX_DURATION_SECONDS", 3600.0),
         on_no_speech=r.choice("ON_NO_SPEECH", "reply", NO_SPEECH_ACTIONS),
         ui_language=r.choice("BOT_LANGUAGE", "en", UI_LANGUAGES),
+        command_prefix=prefix,
+        deliver_to=deliver_to,
+        caption_own_voices=r.bool("CAPTION_OWN_VOICES", True),
+        progress_interval_s=r.float("PROGRESS_INTERVAL_SECONDS", 3.0, allow_zero=True),
+        attach_txt_above=r.int("ATTACH_TXT_ABOVE", 3000),
+        backfill_hours=r.float("BACKFILL_HOURS", 24.0, allow_zero=True),
+        backfill_per_chat=r.int("BACKFILL_PER_CHAT", 20),
     )

@@ -48,3 +48,11 @@ class LockedError(VoicebotError):
 
 class NotLoggedIn(VoicebotError):
     """The session has no authorised account, and there is no terminal to log in on."""
+
+
+class RateLimited(VoicebotError):
+    """Telegram asked us to wait ``seconds`` before the next such request (a flood limit)."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"rate limited for {seconds:.0f} s")
+        self.seconds = seconds

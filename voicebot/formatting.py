@@ -28,6 +28,31 @@ _TEXTS = {
         "unreadable": "⚠️ could not read this recording: {reason}",
         "download_failed": "⚠️ could not download this recording; try again later",
         "failed": "⚠️ transcription failed; see the bot's log",
+        "progress": "🎙 {percent}%…",
+        "private_header": "🎙 {who}",
+        "not_media": "⚠️ reply with {prefix}t to a voice message, video note, audio or video",
+        "no_reply": "⚠️ reply to a voice message with {prefix}{command}",
+        "auto_on": "✅ automatic transcription is on in this chat",
+        "auto_off": "⏸ automatic transcription is off in this chat; {prefix}t still works",
+        "auto_default": "↩️ this chat follows the global settings again",
+        "lang_set": "🌐 language for this chat: {language}",
+        "lang_auto": "🌐 language for this chat: auto-detect",
+        "bad_lang": "⚠️ not a language code: {language} (examples: en, ru, uk, de, auto)",
+        "usage": "⚠️ usage: {usage}",
+        "status": ("📊 queue: {waiting} waiting, {running} running\n"
+                   "model: {model} on {device}\nuptime: {uptime}\njobs done: {done}, failed: {failed}\n"
+                   "average real-time factor: {rtf}\ncached transcripts: {cached}"),
+        "find_none": "🔎 nothing found for “{query}”",
+        "find_header": "🔎 {count} result(s) for “{query}”:",
+        "no_srt": "⚠️ no timestamps for this recording yet: transcribe it first with {prefix}t",
+        "help": ("🎙 voicebot commands (yours only):\n"
+                 "{prefix}t — reply to a voice/video note/audio/video: transcribe it now\n"
+                 "{prefix}srt — reply to a transcribed voice: subtitles with timestamps\n"
+                 "{prefix}auto on|off|default — automatic transcription in this chat\n"
+                 "{prefix}lang CODE|auto — language of this chat (e.g. {prefix}lang uk)\n"
+                 "{prefix}find WORDS — search past transcripts\n"
+                 "{prefix}status — queue, model, uptime, speed\n"
+                 "{prefix}help — this list"),
     },
     "ru": {
         "placeholder": "🎙 расшифровываю…",
@@ -39,6 +64,31 @@ _TEXTS = {
         "unreadable": "⚠️ не удалось прочитать запись: {reason}",
         "download_failed": "⚠️ не удалось скачать запись; попробуйте позже",
         "failed": "⚠️ ошибка расшифровки; подробности в журнале бота",
+        "progress": "🎙 {percent}%…",
+        "private_header": "🎙 {who}",
+        "not_media": "⚠️ ответьте {prefix}t на голосовое, кружок, аудио или видео",
+        "no_reply": "⚠️ ответьте {prefix}{command} на голосовое сообщение",
+        "auto_on": "✅ автоматическая расшифровка в этом чате включена",
+        "auto_off": "⏸ автоматическая расшифровка в этом чате выключена; {prefix}t работает",
+        "auto_default": "↩️ этот чат снова следует общим настройкам",
+        "lang_set": "🌐 язык этого чата: {language}",
+        "lang_auto": "🌐 язык этого чата: определять автоматически",
+        "bad_lang": "⚠️ это не код языка: {language} (например: en, ru, uk, de, auto)",
+        "usage": "⚠️ использование: {usage}",
+        "status": ("📊 очередь: ждут {waiting}, в работе {running}\n"
+                   "модель: {model} на {device}\nработает: {uptime}\nготово: {done}, ошибок: {failed}\n"
+                   "средний коэффициент реального времени: {rtf}\nв кэше расшифровок: {cached}"),
+        "find_none": "🔎 ничего не найдено по запросу «{query}»",
+        "find_header": "🔎 найдено {count} по запросу «{query}»:",
+        "no_srt": "⚠️ для этой записи ещё нет меток времени: сначала {prefix}t",
+        "help": ("🎙 команды voicebot (только ваши):\n"
+                 "{prefix}t — ответом на голосовое/кружок/аудио/видео: расшифровать сейчас\n"
+                 "{prefix}srt — ответом на расшифрованное голосовое: субтитры с метками времени\n"
+                 "{prefix}auto on|off|default — автоматическая расшифровка в этом чате\n"
+                 "{prefix}lang КОД|auto — язык этого чата (например, {prefix}lang uk)\n"
+                 "{prefix}find СЛОВА — поиск по прошлым расшифровкам\n"
+                 "{prefix}status — очередь, модель, время работы, скорость\n"
+                 "{prefix}help — этот список"),
     },
 }
 
@@ -51,7 +101,8 @@ def say(key: str, language: str = "en", **values: object) -> str:
         say("too_big", "en", size_mb=80, limit_mb=50)  # '⚠️ this file is 80 MB; the limit is 50 MB'
     """
     template = _TEXTS.get(language, _TEXTS["en"])[key]
-    return html.escape(template.format(**values), quote=False)
+    safe = {name: escape(value) if isinstance(value, str) else value for name, value in values.items()}
+    return escape(template).format(**safe)
 
 
 def utf16_len(text: str) -> int:
@@ -129,3 +180,34 @@ def _pack(pieces: list[str], budget: int) -> list[str]:
     if current:
         chunks.append(escape(current))
     return chunks
+
+
+def to_srt(segments: list[tuple[float, float, str]]) -> str:
+    """SubRip subtitles from ``(start, end, text)`` segments.
+
+    Example::
+
+        to_srt([(0.0, 1.5, "Hello")])  # '1\n00:00:00,000 --> 00:00:01,500\nHello\n'
+    """
+    blocks = []
+    for number, (start, end, text) in enumerate(segments, 1):
+        blocks.append(f"{number}\n{_srt_time(start)} --> {_srt_time(end)}\n{text.strip()}\n")
+    return "\n".join(blocks)
+
+
+def _srt_time(seconds: float) -> str:
+    millis = int(round(max(0.0, seconds) * 1000))
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d},{millis:03d}"
+
+
+def duration_text(seconds: float) -> str:
+    """``3h 05m``, ``12m 03s`` or ``42s``: uptime and lengths for people."""
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"

@@ -56,6 +56,9 @@ class IncomingMessage:
     media: Media | None = None
     text: str = ""
     chat_username: str | None = None
+    sender_name: str = ""
+    date: float = 0.0  # Unix time
+    reply_to: int | None = None  # id of the message this one replies to
     ref: Any = field(default=None, compare=False, repr=False)
 
 
@@ -72,8 +75,12 @@ class Decision:
     values: dict = field(default_factory=dict)  # values for the refusal message
 
 
-def decide(msg: IncomingMessage, settings: Settings) -> Decision:
+def decide(msg: IncomingMessage, settings: Settings, *, chat_auto: bool | None = None,
+           forced: bool = False) -> Decision:
     """Whether to transcribe ``msg``; refusals (over the caps) carry a reply key.
+
+    ``chat_auto`` is the chat's ``.auto on|off`` override (None: follow the settings);
+    ``forced`` is the owner's ``.t``: any media kind, any chat, only the caps still apply.
 
     Example::
 
@@ -82,30 +89,10 @@ def decide(msg: IncomingMessage, settings: Settings) -> Decision:
     media = msg.media
     if media is None:
         return Decision(Action.IGNORE, "no media")
-    kind_on = {
-        MediaKind.VOICE: settings.transcribe_voice,
-        MediaKind.VIDEO_NOTE: settings.transcribe_video_notes,
-        MediaKind.AUDIO: settings.transcribe_audio,
-        MediaKind.VIDEO: settings.transcribe_video,
-    }[media.kind]
-    if not kind_on:
-        return Decision(Action.IGNORE, f"{media.kind.value} is off")
-    chat_on = {
-        ChatKind.PRIVATE: settings.transcribe_private,
-        ChatKind.GROUP: settings.transcribe_groups,
-        ChatKind.CHANNEL: settings.transcribe_channels,
-    }[msg.chat_kind]
-    names = _chat_names(msg)
-    if names & settings.deny_chats:
-        return Decision(Action.IGNORE, "chat is in DENY_CHATS")
-    if settings.allow_chats:
-        # An explicit allow-list overrides the per-kind switches: listing a group turns it on.
-        if not names & settings.allow_chats:
-            return Decision(Action.IGNORE, "chat is not in ALLOW_CHATS")
-    elif not chat_on:
-        return Decision(Action.IGNORE, f"{msg.chat_kind.value} chats are off")
-    if msg.outgoing and not settings.transcribe_outgoing:
-        return Decision(Action.IGNORE, "outgoing messages are off")
+    if not forced:
+        ignored = _ignored(msg, media, settings, chat_auto)
+        if ignored:
+            return Decision(Action.IGNORE, ignored)
     if media.size > settings.max_file_bytes:
         return Decision(Action.REFUSE, "too_big", {"size_mb": media.size / 2**20,
                                                   "limit_mb": settings.max_file_mb})
@@ -113,6 +100,36 @@ def decide(msg: IncomingMessage, settings: Settings) -> Decision:
         return Decision(Action.REFUSE, "too_long", {"minutes": media.duration / 60,
                                                    "limit_minutes": settings.max_duration_s / 60})
     return Decision(Action.TRANSCRIBE)
+
+
+def _ignored(msg: IncomingMessage, media: Media, settings: Settings, chat_auto: bool | None) -> str:
+    """Why automatic transcription skips ``msg``, or "" when it does not."""
+    kind_on = {
+        MediaKind.VOICE: settings.transcribe_voice,
+        MediaKind.VIDEO_NOTE: settings.transcribe_video_notes,
+        MediaKind.AUDIO: settings.transcribe_audio,
+        MediaKind.VIDEO: settings.transcribe_video,
+    }[media.kind]
+    if not kind_on:
+        return f"{media.kind.value} is off"
+    if msg.outgoing and not settings.transcribe_outgoing:
+        return "outgoing messages are off"
+    if chat_auto is False:
+        return "automatic transcription is off in this chat"
+    if chat_auto is True:
+        return ""  # the owner switched this chat on: lists and chat kinds do not apply
+    names = _chat_names(msg)
+    if names & settings.deny_chats:
+        return "chat is in DENY_CHATS"
+    if settings.allow_chats:
+        # An explicit allow-list overrides the per-kind switches: listing a group turns it on.
+        return "" if names & settings.allow_chats else "chat is not in ALLOW_CHATS"
+    chat_on = {
+        ChatKind.PRIVATE: settings.transcribe_private,
+        ChatKind.GROUP: settings.transcribe_groups,
+        ChatKind.CHANNEL: settings.transcribe_channels,
+    }[msg.chat_kind]
+    return "" if chat_on else f"{msg.chat_kind.value} chats are off"
 
 
 def _chat_names(msg: IncomingMessage) -> set[str]:

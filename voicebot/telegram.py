@@ -19,13 +19,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from loguru import logger
-from telethon import TelegramClient, errors, events
+from telethon import TelegramClient, errors, events, functions, utils
 from telethon.tl import types
 from telethon.tl.custom import Message
 
 from . import __version__
 from .config import Settings
-from .errors import DownloadError, NotLoggedIn
+from .errors import DownloadError, NotLoggedIn, RateLimited
 from .media import ChatKind, IncomingMessage, Media, MediaKind
 from .pipeline import Sent
 
@@ -84,8 +84,18 @@ def describe(message: Message) -> IncomingMessage:
         media=_media(message),
         text=message.message or "",
         chat_username=getattr(chat, "username", None),
+        sender_name=_name(message.sender),
+        date=message.date.timestamp() if message.date else 0.0,
+        reply_to=message.reply_to_msg_id,
         ref=message,
     )
+
+
+def _name(sender) -> str:
+    if sender is None:
+        return ""
+    full = " ".join(filter(None, (getattr(sender, "first_name", None), getattr(sender, "last_name", None))))
+    return full or getattr(sender, "title", None) or getattr(sender, "username", None) or ""
 
 
 def _media(message: Message) -> Media | None:
@@ -118,18 +128,42 @@ class TelethonChat:
         self.client = client
 
     async def reply(self, msg: IncomingMessage, html: str) -> Sent:
-        sent = await msg.ref.reply(html, parse_mode="html", link_preview=False)
+        sent = await self.client.send_message(_peer(msg.ref, msg.chat_id), html, reply_to=msg.message_id,
+                                              parse_mode="html", link_preview=False)
         return Sent(sent.chat_id, sent.id, sent)
 
-    async def edit(self, sent: Sent, html: str) -> None:
+    async def send(self, target: str, html: str) -> Sent:
+        sent = await self.client.send_message(_entity(target), html, parse_mode="html", link_preview=False)
+        return Sent(sent.chat_id, sent.id, sent)
+
+    async def send_file(self, msg: IncomingMessage, target: str | None, name: str, data: bytes) -> Sent:
+        upload = await self.client.upload_file(data, file_name=name)
+        if target is None:
+            sent = await self.client.send_file(_peer(msg.ref, msg.chat_id), upload, reply_to=msg.message_id,
+                                               force_document=True)
+        else:
+            sent = await self.client.send_file(_entity(target), upload, force_document=True)
+        return Sent(sent.chat_id, sent.id, sent)
+
+    async def edit(self, sent: Sent, html: str, *, progress: bool = False) -> None:
+        peer = _peer(sent.ref, sent.chat_id)
         try:
-            await self.client.edit_message(sent.ref.input_chat, sent.message_id, html,
-                                           parse_mode="html", link_preview=False)
+            if not progress:
+                await self.client.edit_message(peer, sent.message_id, html, parse_mode="html", link_preview=False)
+                return
+            # Progress edits are cosmetic: never sleep through a flood wait for one.
+            text, entities = await self.client._parse_message_text(html, "html")
+            request = functions.messages.EditMessageRequest(
+                peer=await self.client.get_input_entity(peer), id=sent.message_id, message=text,
+                entities=entities, no_webpage=True)
+            await self.client._call(self.client._sender, request, flood_sleep_threshold=0)
         except errors.MessageNotModifiedError:
             pass  # same text as before: nothing to do
+        except errors.FloodWaitError as exc:
+            raise RateLimited(exc.seconds) from exc
 
     async def delete(self, sent: Sent) -> None:
-        await self.client.delete_messages(sent.ref.input_chat, [sent.message_id])
+        await self.client.delete_messages(_peer(sent.ref, sent.chat_id), [sent.message_id])
 
     async def download(self, msg: IncomingMessage, dest: Path) -> None:
         try:
@@ -140,6 +174,50 @@ class TelethonChat:
             raise DownloadError(f"{type(exc).__name__}: {exc}") from exc
         if result is None or not dest.exists():
             raise DownloadError("Telegram returned no file")
+
+    async def fetch(self, chat_id: int, message_id: int) -> IncomingMessage | None:
+        try:
+            message = await self.client.get_messages(chat_id, ids=message_id)
+        except (errors.RPCError, ValueError) as exc:
+            logger.warning("cannot fetch message {} in chat {}: {}", message_id, chat_id, exc)
+            return None
+        return describe(message) if message else None
+
+    async def replied_to(self, msg: IncomingMessage) -> IncomingMessage | None:
+        message = await msg.ref.get_reply_message() if msg.ref is not None else None
+        return describe(message) if message else None
+
+    async def recent(self, since: float, per_chat: int) -> list[IncomingMessage]:
+        found: list[IncomingMessage] = []
+        async for dialog in self.client.iter_dialogs(limit=200):
+            if dialog.date is None or dialog.date.timestamp() < since:
+                break  # dialogs come newest first
+            async for message in self.client.iter_messages(dialog.entity, limit=per_chat * 5):
+                if message.date.timestamp() < since:
+                    break
+                incoming = describe(message)
+                if incoming.media is not None:
+                    found.append(incoming)
+                    if sum(m.chat_id == incoming.chat_id for m in found) >= per_chat:
+                        break
+        return sorted(found, key=lambda m: m.date)
+
+    def link(self, chat_id: int, message_id: int) -> str:
+        real_id, peer_type = utils.resolve_id(chat_id)
+        if peer_type is types.PeerUser:
+            return f"tg://openmessage?user_id={real_id}&message_id={message_id}"
+        return f"https://t.me/c/{real_id}/{message_id}"
+
+
+def _peer(ref: Message | None, chat_id: int):
+    """The message's input peer when we have it (no lookup), else the id (session cache)."""
+    return ref.input_chat if ref is not None and ref.input_chat is not None else chat_id
+
+
+def _entity(target: str):
+    if target == "saved":
+        return "me"
+    return int(target) if target.lstrip("-").isdigit() else target
 
 
 def attach(client: TelegramClient, on_message: Callable[[IncomingMessage], Awaitable[None]]) -> Callable:

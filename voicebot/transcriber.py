@@ -16,7 +16,7 @@ from __future__ import annotations
 import abc
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,23 +91,72 @@ class Transcriber(abc.ABC):
                 print(f"[{segment.start:.1f}s] {segment.text}")
         """
 
-    def transcribe(self, samples: np.ndarray, language: str | None = None) -> Transcription:
+    def transcribe(self, samples: np.ndarray, language: str | None = None, *, prefer: str | None = None,
+                   on_segment: Callable[[Segment], None] | None = None) -> Transcription:
         """Transcribe ``samples`` to the end.
+
+        ``language`` forces a language. Without it the language is detected, and
+        ``prefer`` (a chat's pinned language) wins when detection is unsure between
+        confusable languages (see :func:`choose_language`). ``on_segment`` is called
+        with each segment as it is recognised, for live progress.
 
         Example::
 
-            result = engine.transcribe(samples, language="en")
+            result = engine.transcribe(samples, prefer="uk", on_segment=print)
             result.no_speech   # True for silence or noise
         """
         info, segments = self.stream(samples, language)
-        kept = tuple(segments)
+        if language is None and prefer:
+            chosen = choose_language(info.language, info.language_probability, prefer)
+            if chosen != info.language:
+                logger.debug("detected {} ({:.2f}); using the chat's {}", info.language,
+                             info.language_probability, chosen)
+                info, segments = self.stream(samples, chosen)
+        kept = []
+        for segment in segments:
+            kept.append(segment)
+            if on_segment:
+                on_segment(segment)
         return Transcription(
             text=" ".join(s.text for s in kept if s.text).strip(),
             language=info.language,
             language_probability=info.language_probability,
             duration=info.duration,
-            segments=kept,
+            segments=tuple(kept),
         )
+
+
+# Languages Whisper's detector mixes up; within a group a pinned language beats an unsure guess.
+CONFUSABLE = (
+    {"uk", "ru", "be", "bg"},
+    {"es", "pt", "gl", "ca"},
+    {"hr", "sr", "bs", "sl"},
+    {"no", "nn", "da", "sv"},
+    {"cs", "sk"},
+    {"id", "ms", "jw", "su"},
+    {"hi", "ur"},
+    {"zh", "yue"},
+    {"nl", "af"},
+)
+UNSURE_BELOW = 0.8
+
+
+def choose_language(detected: str, probability: float, pinned: str | None) -> str:
+    """The language to transcribe in, given detection and a chat's pinned language.
+
+    A confident detection is kept (a Russian chat may still get an English voice);
+    an unsure one inside the pinned language's confusable group yields the pinned one.
+
+    Example::
+
+        choose_language("ru", 0.55, "uk")   # 'uk'
+        choose_language("en", 0.97, "uk")   # 'en'
+    """
+    if not pinned or detected == pinned or probability >= UNSURE_BELOW:
+        return detected
+    if any(detected in group and pinned in group for group in CONFUSABLE):
+        return pinned
+    return detected
 
 
 class FasterWhisperTranscriber(Transcriber):
