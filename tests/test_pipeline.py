@@ -168,3 +168,158 @@ async def test_deleted_placeholder_does_not_lose_the_transcript(tmp_path, engine
     await pipeline.drain()
     await pipeline.stop()
     assert "hello" in chat.texts_for(1)[0].lower()
+
+
+# --- durable state, delivery modes, long voices ------------------------------------------------
+
+def voice(message_id, doc=None, outgoing=False, chat_kind=ChatKind.PRIVATE, date=None):
+    import time as _time
+    return IncomingMessage(chat_id=42, message_id=message_id, chat_kind=chat_kind,
+                           sender_id=OWNER_ID if outgoing else 42, outgoing=outgoing, sender_name="Alice",
+                           date=date or _time.time(),
+                           media=Media(MediaKind.VOICE, size=20_000, duration=5, document_id=doc or 900 + message_id))
+
+
+async def test_forwarded_voice_is_answered_from_the_cache(tmp_path, engine):
+    pipeline, chat, _ = make(tmp_path, engine, {1: "hello.ogg"})
+    await run(pipeline, voice(1, doc=555))
+    downloads_before = pipeline.stats.jobs_done
+    pipeline2 = Pipeline(pipeline.settings, engine, chat, pipeline.temp, pipeline.state, owner_id=OWNER_ID)
+    await run(pipeline2, voice(2, doc=555))  # same document, forwarded: no file for it in the chat
+    assert chat.texts_for(2) == chat.texts_for(1) and "hello" in chat.texts_for(2)[0].lower()
+    assert pipeline2.stats.cache_hits == 1 and pipeline2.stats.jobs_done == 0 and downloads_before == 1
+
+
+async def test_same_message_twice_is_transcribed_once(tmp_path, engine):
+    pipeline, chat, _ = make(tmp_path, engine, {1: "hello.ogg"})
+    await run(pipeline, voice(1), voice(1))
+    assert len(chat.texts_for(1)) == 1 and pipeline.stats.jobs_done == 1
+
+
+async def test_unfinished_job_resumes_once_after_restart(tmp_path, engine):
+    """A crash between journaling and delivery: the next start finishes the job, once."""
+    pipeline, chat, s = make(tmp_path, engine, {1: "hello.ogg"})
+    msg = chat.add(voice(1))
+    record = pipeline.state.record_job(42, 1, msg.media.document_id, {})
+    placeholder = await chat.reply(msg, say("placeholder"))
+    pipeline.state.set_placeholder(record.id, placeholder.message_id)
+    pipeline.state.mark_running(record.id)  # ... and here the process died
+    pipeline.state.close()
+
+    state = State(tmp_path / "state.db")
+    restarted = Pipeline(s, engine, chat, pipeline.temp, state, owner_id=OWNER_ID)
+    restarted.start()
+    assert await restarted.resume() == 1
+    await restarted.drain()
+    assert await restarted.resume() == 0  # done: never again
+    await restarted.stop()
+    assert chat.texts_for(1) == [chat.messages[placeholder.message_id]]
+    assert "hello" in chat.messages[placeholder.message_id].lower()
+    assert state.delivered(42, 1)
+
+
+async def test_backfill_answers_voices_missed_while_down(tmp_path, engine):
+    import time as _time
+
+    pipeline, chat, _ = make(tmp_path, engine, {1: "hello.ogg", 2: "weather.ogg", 3: "hello.ogg"})
+    assert await pipeline.backfill() == 0  # first start ever: nothing to catch up on
+    await run(pipeline, voice(1))
+    chat.add(voice(1))
+    chat.add(voice(2))  # arrived while the bot was down
+    chat.add(voice(3, date=_time.time() - 3 * 86400))  # too old to answer now
+    again = Pipeline(pipeline.settings, engine, chat, pipeline.temp, pipeline.state, owner_id=OWNER_ID)
+    again.start()
+    assert await again.backfill() == 1
+    await again.drain()
+    await again.stop()
+    assert "sunny" in chat.texts_for(2)[0].lower()
+    assert len(chat.texts_for(1)) == 1 and chat.texts_for(3) == []
+
+
+async def test_private_mode_sends_to_saved_messages_with_a_link(tmp_path, engine):
+    pipeline, chat, _ = make(tmp_path, engine, {1: "hello.ogg"}, DELIVER_TO="saved")
+    await run(pipeline, voice(1))
+    assert chat.replies == []  # the sender sees nothing
+    ((target, message_id),) = chat.sent_to
+    text = chat.messages[message_id]
+    assert target == "saved"
+    assert text.startswith("🎙 Alice") and 'href="https://t.me/c/42/1"' in text and "hello" in text.lower()
+
+
+async def test_own_voice_gets_the_transcript_as_caption(tmp_path, engine):
+    pipeline, chat, _ = make(tmp_path, engine, {1: "hello.ogg"}, TRANSCRIBE_OUTGOING="1")
+    await run(pipeline, chat.add(voice(1, outgoing=True)))
+    assert chat.replies == []
+    assert "hello" in chat.messages[1].lower()  # the voice message itself was edited
+
+
+async def test_own_long_voice_caption_too_long_replies_instead(tmp_path):
+    text = "word " * 400  # 2000 characters: over the 1024 caption limit
+    pipeline, chat, _ = make(tmp_path, ScriptedEngine(text), {1: "hello.ogg"}, TRANSCRIBE_OUTGOING="1")
+    await run(pipeline, chat.add(voice(1, outgoing=True)))
+    assert 1 not in chat.messages and chat.texts_for(1)[0].startswith("word")
+
+
+async def test_long_transcript_is_attached_as_txt(tmp_path):
+    text = "This is a long sentence. " * 200
+    pipeline, chat, _ = make(tmp_path, ScriptedEngine(text), {1: "hello.ogg"}, ATTACH_TXT_ABOVE="1000")
+    await run(pipeline, voice(1))
+    ((target, reply_to, name, data),) = chat.documents
+    assert (target, reply_to, name) == (None, 1, "transcript.txt") and data.decode() == text.strip()
+
+
+class SlowEngine(Transcriber):
+    """Yields real segments slowly, like a long voice on a slow CPU."""
+
+    model_name, device = "slow", "cpu"
+
+    def stream(self, samples, language=None):
+        import time as _time
+
+        def segments():
+            for i in range(6):
+                _time.sleep(0.25)
+                yield Segment(i, i + 1, f"part{i}")
+        return StreamInfo("en", 1.0, 6.0), segments()
+
+
+async def test_live_progress_edits_and_flood_widening(tmp_path):
+    pipeline, chat, _ = make(tmp_path, SlowEngine(), {1: "hello.ogg"})
+    pipeline.progress_interval = 0.3
+    await run(pipeline, voice(1))
+    assert chat.progress_edits, "no progress was shown"
+    assert all("%" in text for _, text in chat.progress_edits)
+    assert "part0" in chat.progress_edits[0][1]
+    assert chat.texts_for(1) == [" ".join(f"part{i}" for i in range(6))]
+
+    flooded, chat2, _ = make(tmp_path / "2", SlowEngine(), {1: "hello.ogg"})
+    flooded.progress_interval = 0.3
+    chat2.flood_on_progress = 7
+    await run(flooded, voice(1))
+    assert flooded.progress_interval == 7  # widened to what Telegram asked for
+    assert chat2.texts_for(1) == [" ".join(f"part{i}" for i in range(6))]  # final text still delivered
+
+
+class LanguageEngine(Transcriber):
+    """Detects Russian with low confidence; records which language it was asked for."""
+
+    model_name, device = "lang", "cpu"
+
+    def __init__(self):
+        self.asked = []
+
+    def stream(self, samples, language=None):
+        self.asked.append(language)
+        info = StreamInfo(language or "ru", 1.0 if language else 0.55, 1.0)
+        return info, iter([Segment(0, 1, f"text in {info.language}")])
+
+
+async def test_pinned_language_beats_an_unsure_confusable_guess(tmp_path):
+    engine = LanguageEngine()
+    pipeline, chat, _ = make(tmp_path, engine, {1: "hello.ogg", 2: "hello.ogg"})
+    await run(pipeline, voice(1))
+    assert chat.texts_for(1) == ["text in ru"] and engine.asked == [None]
+    pipeline.state.set_language(42, "uk")
+    again = Pipeline(pipeline.settings, engine, chat, pipeline.temp, pipeline.state, owner_id=OWNER_ID)
+    await run(again, voice(2))
+    assert chat.texts_for(2) == ["text in uk"] and engine.asked == [None, None, "uk"]

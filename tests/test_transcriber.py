@@ -89,3 +89,16 @@ def test_cuda_failure_falls_back_to_cpu(model_path, tmp_path, monkeypatch):
     assert tried == ["cuda", "cpu"]
     assert engine.device == "cpu"
     assert engine.transcribe(np.zeros(16000, dtype=np.float32)).no_speech
+
+
+@pytest.mark.parametrize("detected, probability, pinned, expected", [
+    ("ru", 0.55, "uk", "uk"),  # unsure, confusable: the chat's language
+    ("ru", 0.95, "uk", "ru"),  # sure: keep what was heard
+    ("en", 0.40, "uk", "en"),  # unsure but not confusable with Ukrainian
+    ("pt", 0.60, "es", "es"),
+    ("es", 0.60, None, "es"),  # nothing pinned
+])
+def test_choose_language(detected, probability, pinned, expected):
+    from voicebot.transcriber import choose_language
+
+    assert choose_language(detected, probability, pinned) == expected

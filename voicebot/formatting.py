@@ -93,14 +93,14 @@ _TEXTS = {
 }
 
 
-def say(key: str, language: str = "en", **values: object) -> str:
-    """The bot's own message ``key`` in ``language``, HTML-escaped and ready to send.
+def say(key: str, ui_language: str = "en", /, **values: object) -> str:
+    """The bot's own message ``key`` in ``ui_language`` (en, ru), HTML-escaped, ready to send.
 
     Example::
 
         say("too_big", "en", size_mb=80, limit_mb=50)  # '⚠️ this file is 80 MB; the limit is 50 MB'
     """
-    template = _TEXTS.get(language, _TEXTS["en"])[key]
+    template = _TEXTS.get(ui_language, _TEXTS["en"])[key]
     safe = {name: escape(value) if isinstance(value, str) else value for name, value in values.items()}
     return escape(template).format(**safe)
 

@@ -1,0 +1,153 @@
+"""Owner commands through the real pipeline, with the in-memory chat and the real engine."""
+
+import time
+
+import pytest
+
+from voicebot.commands import Command, parse_command
+from voicebot.config import load_settings
+from voicebot.formatting import say
+from voicebot.media import ChatKind, IncomingMessage, Media, MediaKind
+from voicebot.pipeline import Pipeline
+from voicebot.state import State
+from voicebot.storage import TempDir
+
+from .helpers import ALICE_ID, EXPECTED, FIXTURES, OWNER_ID, MemoryChat, wer
+
+CHAT = ALICE_ID
+
+
+@pytest.mark.parametrize("text, expected", [
+    (".t", Command("t")),
+    (".lang  uk ", Command("lang", "uk")),
+    (".FIND train journey", Command("find", "train journey")),
+    (".tomorrow?", None),
+    ("t", None),
+    ("", None),
+])
+def test_parse_command(text, expected):
+    assert parse_command(text, ".") == expected
+
+
+def test_custom_prefix():
+    assert parse_command("!status", "!") == Command("status")
+    assert parse_command(".status", "!") is None
+
+
+def voice(message_id, name=None, chat_kind=ChatKind.PRIVATE, sender=ALICE_ID, outgoing=False, doc=None):
+    media = Media(MediaKind.VOICE, size=20_000, duration=5, document_id=doc or 700 + message_id)
+    return IncomingMessage(chat_id=CHAT, message_id=message_id, chat_kind=chat_kind, sender_id=sender,
+                           outgoing=outgoing, media=media, date=time.time(), sender_name="Alice")
+
+
+def command(message_id, text, reply_to=None, sender=OWNER_ID):
+    return IncomingMessage(chat_id=CHAT, message_id=message_id, chat_kind=ChatKind.PRIVATE, sender_id=sender,
+                           outgoing=sender == OWNER_ID, text=text, reply_to=reply_to, date=time.time())
+
+
+@pytest.fixture
+def bot(tmp_path, engine):
+    def build(files=None, **env):
+        s = load_settings({"API_ID": "1", "API_HASH": "0" * 32, "TEMP_DIR": str(tmp_path / "temp"),
+                           "DATA_DIR": str(tmp_path), **env}, dotenv_path=None)
+        chat = MemoryChat({i: FIXTURES / n for i, n in (files or {}).items()})
+        temp = TempDir(s.temp_dir)
+        temp.prepare()
+        pipeline = Pipeline(s, engine, chat, temp, State(tmp_path / "state.db"), owner_id=OWNER_ID)
+        pipeline.start()
+        return pipeline, chat
+    return build
+
+
+async def send(pipeline, chat, *messages):
+    for msg in messages:
+        chat.add(msg)
+        await pipeline.on_message(msg)
+    await pipeline.drain()
+
+
+async def test_t_transcribes_on_demand_where_auto_is_off(bot):
+    pipeline, chat = bot({1: "weather.ogg"})
+    group_voice = voice(1, chat_kind=ChatKind.GROUP)  # groups are off by default
+    await send(pipeline, chat, group_voice)
+    assert chat.replies == []
+    await send(pipeline, chat, command(2, ".t", reply_to=1))
+    # the command message itself was edited: placeholder first, transcript last
+    assert chat.edits[0] == (2, say("placeholder"))
+    assert wer(EXPECTED["weather.ogg"], chat.messages[2]) <= 0.25
+    assert chat.replies == []  # nothing else was posted in the chat
+
+
+async def test_t_without_reply_or_media_explains(bot):
+    pipeline, chat = bot()
+    await send(pipeline, chat, command(1, ".t"), command(2, "plain text"), command(3, ".t", reply_to=2))
+    assert chat.messages[1] == say("no_reply", prefix=".", command="t")
+    assert chat.messages[3] == say("not_media", prefix=".")
+
+
+async def test_commands_from_anyone_else_are_ignored(bot):
+    pipeline, chat = bot({1: "hello.ogg"})
+    await send(pipeline, chat, voice(1, chat_kind=ChatKind.GROUP),
+               command(2, ".t", reply_to=1, sender=ALICE_ID), command(3, ".auto on", sender=ALICE_ID))
+    assert chat.edits == [] and chat.replies == []
+    assert pipeline.state.chat_settings(CHAT).auto is None
+
+
+async def test_auto_off_and_on_per_chat(bot):
+    pipeline, chat = bot({1: "hello.ogg", 3: "hello.ogg", 5: "hello.ogg"})
+    await send(pipeline, chat, command(10, ".auto off"), voice(1))
+    assert chat.messages[10] == say("auto_off", prefix=".")
+    assert chat.texts_for(1) == []
+    await send(pipeline, chat, command(11, ".auto on"), voice(3, chat_kind=ChatKind.GROUP))
+    assert "hello" in chat.texts_for(3)[0].lower()  # a group, switched on by the owner
+    await send(pipeline, chat, command(12, ".auto sometimes"))
+    assert "usage" in chat.messages[12]
+    await send(pipeline, chat, command(13, ".auto default"), voice(5, chat_kind=ChatKind.GROUP))
+    assert chat.texts_for(5) == []
+
+
+async def test_lang_pins_and_validates(bot):
+    pipeline, chat = bot()
+    await send(pipeline, chat, command(1, ".lang UK"), command(2, ".lang русский"))
+    assert pipeline.state.chat_settings(CHAT).language == "uk"
+    assert chat.messages[1] == say("lang_set", language="uk")
+    assert chat.messages[2].startswith("⚠️")
+    await send(pipeline, chat, command(3, ".lang auto"))
+    assert pipeline.state.chat_settings(CHAT).language is None
+
+
+async def test_status_help_and_russian(bot):
+    pipeline, chat = bot({1: "hello.ogg"}, BOT_LANGUAGE="ru")
+    await send(pipeline, chat, voice(1))
+    await send(pipeline, chat, command(2, ".status"), command(3, ".help"))
+    status = chat.messages[2]
+    assert "очередь: ждут 0, в работе 0" in status and "готово: 1" in status
+    assert "cpu" in status and "коэффициент" in status
+    assert ".find" in chat.messages[3] and "команды" in chat.messages[3]
+
+
+async def test_find_searches_past_transcripts_with_links(bot):
+    pipeline, chat = bot({1: "weather.ogg", 2: "long.ogg"})
+    await send(pipeline, chat, voice(1), voice(2))
+    await send(pipeline, chat, command(3, ".find train"), command(4, ".find zebra"), command(5, '.find "rain" OR *'))
+    assert "t.me/c/" in chat.messages[3] and "«train»" in chat.messages[3].lower()
+    assert "/2\"" in chat.messages[3] and "/1\"" not in chat.messages[3]
+    assert chat.messages[4] == say("find_none", query="zebra")
+    assert "/1\"" in chat.messages[5] or "nothing" in chat.messages[5]  # hostile query answered, no crash
+
+
+async def test_srt_from_the_cache(bot):
+    pipeline, chat = bot({1: "long.ogg"})
+    await send(pipeline, chat, voice(1))
+    await send(pipeline, chat, command(2, ".srt", reply_to=1))
+    ((target, reply_to, name, data),) = chat.documents
+    srt = data.decode()
+    assert (target, reply_to, name) == (None, 1, "transcript.srt")
+    assert srt.startswith("1\n00:00:0") and " --> " in srt and "train" in srt.lower()
+    assert 2 in chat.deleted  # the command message is cleaned up
+
+
+async def test_srt_before_transcription_explains(bot):
+    pipeline, chat = bot()
+    await send(pipeline, chat, voice(1, chat_kind=ChatKind.GROUP), command(2, ".srt", reply_to=1))
+    assert chat.messages[2] == say("no_srt", prefix=".")
