@@ -177,7 +177,13 @@ class TelethonChat:
 
     async def fetch(self, chat_id: int, message_id: int) -> IncomingMessage | None:
         try:
-            message = await self.client.get_messages(chat_id, ids=message_id)
+            try:
+                message = await self.client.get_messages(chat_id, ids=message_id)
+            except ValueError:
+                # The chat's access hash is not in the session's cache (a new session file):
+                # the dialog list carries it.
+                await self.client.get_dialogs(limit=200)
+                message = await self.client.get_messages(chat_id, ids=message_id)
         except (errors.RPCError, ValueError) as exc:
             logger.warning("cannot fetch message {} in chat {}: {}", message_id, chat_id, exc)
             return None

@@ -1,0 +1,170 @@
+"""Wire-level: real Telethon clients and the real bot, over MTProto on 127.0.0.1 (tests/fakegram)."""
+
+import asyncio
+import subprocess
+import time
+
+import pytest
+from telethon import events
+from telethon.tl.types import DocumentAttributeAudio
+
+from voicebot.formatting import MESSAGE_LIMIT, say, utf16_len
+
+from .helpers import EXPECTED, FIXTURES, wer
+
+pytestmark = pytest.mark.wire
+WAVEFORM = bytes([0, 8, 16, 31, 16, 8, 0] * 9)
+
+
+class Inbox:
+    """What a user sees of the bot's messages: new ones and edits, by message id."""
+
+    def __init__(self, client, peer_id):
+        self.client, self.texts, self.edits, self.changed = client, {}, [], asyncio.Event()
+        self.reply_to = {}
+        client.add_event_handler(self._new, events.NewMessage(chats=peer_id))
+        client.add_event_handler(self._edit, events.MessageEdited(chats=peer_id))
+
+    async def _new(self, event):
+        self.texts[event.id] = event.raw_text
+        self.reply_to[event.id] = event.message.reply_to_msg_id
+        self.changed.set()
+
+    async def _edit(self, event):
+        self.texts[event.id] = event.raw_text
+        self.edits.append((event.id, event.raw_text))
+        self.changed.set()
+
+    def replies_to(self, message_id):
+        return [self.texts[i] for i in sorted(self.texts) if self.reply_to.get(i) == message_id]
+
+    async def wait(self, predicate, timeout=60):
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"timed out; the inbox holds {self.texts}")
+            self.changed.clear()
+            try:
+                await asyncio.wait_for(self.changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
+        return True
+
+
+def transcribed(inbox, message_id):
+    """The reply to ``message_id`` is final: not a placeholder or progress any more."""
+    texts = inbox.replies_to(message_id)
+    return bool(texts) and not any(t.startswith("🎙") for t in texts)
+
+
+async def send_voice(client, to, name, **kwargs):
+    return await client.send_file(to, FIXTURES / name, voice_note=True, attributes=[
+        DocumentAttributeAudio(duration=5, voice=True, waveform=WAVEFORM)], **kwargs)
+
+
+@pytest.fixture
+async def alice(fakegram, running_bot):
+    client = await fakegram.new_user("Alice", username="alice")
+    inbox = Inbox(client, running_bot.id)
+    await client.get_dialogs()  # warm the entity cache, as a real client has
+    return client, inbox
+
+
+async def test_voice_placeholder_then_transcript(running_bot, alice):
+    client, inbox = alice
+    sent = await send_voice(client, running_bot.username, "hello.ogg")
+    await inbox.wait(lambda: inbox.replies_to(sent.id))
+    assert inbox.replies_to(sent.id)[0] in (say("placeholder"), say("queued", position=0)) \
+        or transcribed(inbox, sent.id)
+    await inbox.wait(lambda: transcribed(inbox, sent.id))
+    (text,) = inbox.replies_to(sent.id)
+    assert wer(EXPECTED["hello.ogg"], text) <= 0.25
+    assert any(t == say("placeholder") for _, t in inbox.edits) or inbox.edits  # edited, not re-sent
+    assert list(running_bot.temp_dir.iterdir()) == []
+
+
+async def test_video_note(running_bot, alice):
+    client, inbox = alice
+    sent = await client.send_file(running_bot.username, FIXTURES / "video_note.mp4", video_note=True)
+    await inbox.wait(lambda: transcribed(inbox, sent.id))
+    assert wer(EXPECTED["video_note.mp4"], inbox.replies_to(sent.id)[0]) <= 0.25
+
+
+async def test_text_is_ignored_and_corrupt_voice_gets_a_clear_reply(running_bot, alice):
+    client, inbox = alice
+    text = await client.send_message(running_bot.username, "just text")
+    bad = await send_voice(client, running_bot.username, "random.ogg")
+    good = await send_voice(client, running_bot.username, "weather.ogg")
+    await inbox.wait(lambda: transcribed(inbox, bad.id) and transcribed(inbox, good.id))
+    assert inbox.replies_to(text.id) == []
+    assert inbox.replies_to(bad.id)[0].startswith("⚠️")
+    assert wer(EXPECTED["weather.ogg"], inbox.replies_to(good.id)[0]) <= 0.25
+    assert list(running_bot.temp_dir.iterdir()) == []
+
+
+async def test_long_transcript_is_split(running_bot, alice, tmp_path):
+    """Eight times the 53 s paragraph: about 4 700 characters, more than one message holds."""
+    client, inbox = alice
+    long_voice = tmp_path / "long8.ogg"
+    parts = "|".join([str(FIXTURES / "long.ogg")] * 8)
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", f"concat:{parts}", "-c", "copy", str(long_voice)],
+                   check=True)
+    sent = await client.send_file(running_bot.username, long_voice, voice_note=True)
+    await inbox.wait(lambda: transcribed(inbox, sent.id) and len(inbox.replies_to(sent.id)) >= 2, timeout=300)
+    texts = inbox.replies_to(sent.id)
+    assert texts[0].startswith(f"(1/{len(texts)}) ")
+    assert all(utf16_len(t) <= MESSAGE_LIMIT for t in texts)
+    joined = " ".join(t.split(" ", 1)[1] for t in texts)
+    assert wer(" ".join([EXPECTED["long.ogg"]] * 8), joined) <= 0.25
+    assert list(running_bot.temp_dir.iterdir()) == []
+
+
+async def test_owner_commands_over_the_wire(running_bot, alice):
+    client, inbox = alice
+    owner = await running_bot.owner()
+    alice_id = (await client.get_me()).id
+    await owner.get_input_entity("alice")  # the owner's phone knows the chat
+    status = await owner.send_message(alice_id, ".status")
+    await inbox.wait(lambda: "📊" in inbox.texts.get(status.id, ""))
+    assert "model:" in inbox.texts[status.id] and "queue: 0 waiting" in inbox.texts[status.id]
+
+    await owner.send_message(alice_id, ".auto off")
+    muted = await send_voice(client, running_bot.username, "hello.ogg")
+    probe = await owner.send_message(alice_id, ".help")
+    await inbox.wait(lambda: "commands" in inbox.texts.get(probe.id, ""))
+    assert inbox.replies_to(muted.id) == []  # auto off: ignored
+
+    command = await owner.send_message(alice_id, ".t", reply_to=muted.id)  # ... but on demand it works
+    await inbox.wait(lambda: "hello" in inbox.texts.get(command.id, "").lower())
+    await client.send_message(running_bot.username, ".auto on")  # not the owner: ignored
+    await asyncio.sleep(1)
+    assert running_bot.bot.state.chat_settings(alice_id).auto is False
+
+
+async def test_forwarded_voice_is_a_cache_hit(running_bot, alice, fakegram):
+    client, inbox = alice
+    first = await send_voice(client, running_bot.username, "hello.ogg")
+    await inbox.wait(lambda: transcribed(inbox, first.id))
+    bob = await fakegram.new_user("Bob", username="bob")
+    bob_inbox = Inbox(bob, running_bot.id)
+    await bob.get_dialogs()
+    again = await bob.send_file(running_bot.username, first.media.document)  # the same document
+    await bob_inbox.wait(lambda: transcribed(bob_inbox, again.id))
+    assert bob_inbox.replies_to(again.id) == inbox.replies_to(first.id)
+    assert running_bot.bot.pipeline.stats.cache_hits == 1
+
+
+async def test_restart_resumes_the_job_exactly_once(running_bot, alice, fakegram):
+    client, inbox = alice
+    fakegram.slow_get_file(3.0)  # the download is in flight when the bot dies
+    sent = await send_voice(client, running_bot.username, "weather.ogg")
+    await inbox.wait(lambda: inbox.replies_to(sent.id))
+    await running_bot.crash()
+    fakegram.slow_get_file(0)
+    await running_bot.start()
+    await inbox.wait(lambda: transcribed(inbox, sent.id))
+    await asyncio.sleep(1.5)  # any duplicate would arrive now
+    (text,) = inbox.replies_to(sent.id)
+    assert "sunny" in text.lower()
+    assert running_bot.bot.state.delivered((await client.get_me()).id, sent.id)
