@@ -46,6 +46,7 @@ class MemoryChat:
         self.sent_to: list[tuple[str, int]] = []  # (target, bot message id) for send()
         self.documents: list[tuple[str | None, int, str, bytes]] = []  # (target, reply_to, name, data)
         self.edits: list[tuple[int, str]] = []
+        self.history: dict[int, list[str]] = {}  # id → every text the message had, in order
         self.progress_edits: list[tuple[int, str]] = []
         self.deleted: list[int] = []
         self.fail_downloads = 0
@@ -59,6 +60,7 @@ class MemoryChat:
     async def reply(self, msg: IncomingMessage, html: str) -> Sent:
         message_id = next(self._ids)
         self.messages[message_id] = html
+        self.history[message_id] = [html]
         self.replies.append((message_id, msg.message_id))
         return Sent(msg.chat_id, message_id)
 
@@ -80,6 +82,7 @@ class MemoryChat:
                 raise RateLimited(self.flood_on_progress)
             self.progress_edits.append((sent.message_id, html))
         self.messages[sent.message_id] = html
+        self.history.setdefault(sent.message_id, []).append(html)
         self.edits.append((sent.message_id, html))
 
     async def delete(self, sent: Sent) -> None:

@@ -12,7 +12,7 @@ from telethon.tl import types
 
 from voicebot import telegram
 from voicebot.config import load_settings
-from voicebot.formatting import MESSAGE_LIMIT, say, utf16_len
+from voicebot.formatting import say, utf16_len
 from voicebot.media import ChatKind, MediaKind
 from voicebot.pipeline import Pipeline
 from voicebot.state import State

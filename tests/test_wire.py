@@ -2,60 +2,17 @@
 
 import asyncio
 import subprocess
-import time
 
 import pytest
-from telethon import events
 from telethon.tl.types import DocumentAttributeAudio
 
 from voicebot.formatting import MESSAGE_LIMIT, say, utf16_len
 
+from .botharness import Inbox, transcribed
 from .helpers import EXPECTED, FIXTURES, wer
 
 pytestmark = pytest.mark.wire
 WAVEFORM = bytes([0, 8, 16, 31, 16, 8, 0] * 9)
-
-
-class Inbox:
-    """What a user sees of the bot's messages: new ones and edits, by message id."""
-
-    def __init__(self, client, peer_id):
-        self.client, self.texts, self.edits, self.changed = client, {}, [], asyncio.Event()
-        self.reply_to = {}
-        client.add_event_handler(self._new, events.NewMessage(chats=peer_id))
-        client.add_event_handler(self._edit, events.MessageEdited(chats=peer_id))
-
-    async def _new(self, event):
-        self.texts[event.id] = event.raw_text
-        self.reply_to[event.id] = event.message.reply_to_msg_id
-        self.changed.set()
-
-    async def _edit(self, event):
-        self.texts[event.id] = event.raw_text
-        self.edits.append((event.id, event.raw_text))
-        self.changed.set()
-
-    def replies_to(self, message_id):
-        return [self.texts[i] for i in sorted(self.texts) if self.reply_to.get(i) == message_id]
-
-    async def wait(self, predicate, timeout=60):
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"timed out; the inbox holds {self.texts}")
-            self.changed.clear()
-            try:
-                await asyncio.wait_for(self.changed.wait(), remaining)
-            except asyncio.TimeoutError:
-                pass
-        return True
-
-
-def transcribed(inbox, message_id):
-    """The reply to ``message_id`` is final: not a placeholder or progress any more."""
-    texts = inbox.replies_to(message_id)
-    return bool(texts) and not any(t.startswith("🎙") for t in texts)
 
 
 async def send_voice(client, to, name, **kwargs):
@@ -74,13 +31,12 @@ async def alice(fakegram, running_bot):
 async def test_voice_placeholder_then_transcript(running_bot, alice):
     client, inbox = alice
     sent = await send_voice(client, running_bot.username, "hello.ogg")
-    await inbox.wait(lambda: inbox.replies_to(sent.id))
-    assert inbox.replies_to(sent.id)[0] in (say("placeholder"), say("queued", position=0)) \
-        or transcribed(inbox, sent.id)
     await inbox.wait(lambda: transcribed(inbox, sent.id))
     (text,) = inbox.replies_to(sent.id)
     assert wer(EXPECTED["hello.ogg"], text) <= 0.25
-    assert any(t == say("placeholder") for _, t in inbox.edits) or inbox.edits  # edited, not re-sent
+    (reply_id,) = [i for i, to in inbox.reply_to.items() if to == sent.id]
+    assert inbox.first[reply_id] == say("placeholder")  # it arrived as the placeholder...
+    assert inbox.edits[-1] == (reply_id, text)  # ...and was edited into the transcript
     assert list(running_bot.temp_dir.iterdir()) == []
 
 

@@ -19,7 +19,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from loguru import logger
 
 from . import __version__
 from .config import Settings, load_settings

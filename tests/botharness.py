@@ -1,0 +1,113 @@
+"""The real bot on the loopback Telegram, and what a user sees of it. Used by tests and bench/."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from telethon import events
+
+
+class RunningBot:
+    """The real voicebot (Telethon adapter, pipeline, state, tiny.en) serving one fakegram user.
+
+    ``user`` is the bot account's server record (``.id``, ``.username``); ``owner`` is a second
+    session of that same account, for sending commands as the owner would from their phone.
+    """
+
+    def __init__(self, fakegram, engine, data_dir: Path, env: dict[str, str]):
+        self.fakegram, self.engine, self.data_dir, self.env = fakegram, engine, data_dir, env
+        self.user = fakegram.create_user("Owner", username="owner")
+        self.username, self.id = self.user.username, self.user.id
+        self.bot = None
+        self.client = None
+        self._owner = None
+
+    @property
+    def settings(self):
+        from voicebot.config import load_settings
+
+        return load_settings({"API_ID": "1", "API_HASH": "0" * 32, "DATA_DIR": str(self.data_dir),
+                              "TEMP_DIR": str(self.data_dir / "temp"), "WHISPER_BEAM_SIZE": "1",
+                              **self.env}, dotenv_path=None)
+
+    @property
+    def temp_dir(self) -> Path:
+        return self.settings.temp_dir
+
+    async def start(self, **env: str) -> "RunningBot":
+        from voicebot.app import Bot
+
+        self.env.update(env)
+        self.client = self.fakegram.client_for(self.user)
+        await self.client.connect()
+        self.bot = Bot(self.settings, self.engine)
+        await self.bot.start(self.client)
+        await self.fakegram.wait_online(self.user)
+        return self
+
+    async def stop(self) -> None:
+        """An orderly stop: running jobs get their grace period."""
+        if self.bot is not None:
+            await self.bot.stop()
+            await self.client.disconnect()
+            self.bot = None
+
+    async def crash(self) -> None:
+        """Die mid-work, as on kill -9: no draining, nothing delivered, state left as it is."""
+        if self.bot is not None:
+            await self.bot.pipeline.queue.stop()
+            self.bot.state.close()
+            await self.client.disconnect()
+            self.bot = None
+
+    async def owner(self):
+        """A second session of the bot's own account (the owner's phone)."""
+        if self._owner is None:
+            self._owner = self.fakegram.client_for(self.user)
+            await self._owner.connect()
+        return self._owner
+
+
+class Inbox:
+    """What a user sees of the bot's messages: new ones and edits, by message id."""
+
+    def __init__(self, client, peer_id):
+        self.client, self.texts, self.edits, self.changed = client, {}, [], asyncio.Event()
+        self.reply_to = {}
+        self.first = {}  # id → the text the message had when it arrived
+        client.add_event_handler(self._new, events.NewMessage(chats=peer_id))
+        client.add_event_handler(self._edit, events.MessageEdited(chats=peer_id))
+
+    async def _new(self, event):
+        self.texts[event.id] = self.first[event.id] = event.raw_text
+        self.reply_to[event.id] = event.message.reply_to_msg_id
+        self.changed.set()
+
+    async def _edit(self, event):
+        self.texts[event.id] = event.raw_text
+        self.edits.append((event.id, event.raw_text))
+        self.changed.set()
+
+    def replies_to(self, message_id):
+        return [self.texts[i] for i in sorted(self.texts) if self.reply_to.get(i) == message_id]
+
+    async def wait(self, predicate, timeout=60):
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"timed out; the inbox holds {self.texts}")
+            self.changed.clear()
+            try:
+                await asyncio.wait_for(self.changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
+        return True
+
+
+def transcribed(inbox, message_id):
+    """The reply to ``message_id`` is final: not a placeholder or progress any more."""
+    texts = inbox.replies_to(message_id)
+    return bool(texts) and not any(t.startswith("🎙") for t in texts)
