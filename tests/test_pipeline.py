@@ -58,7 +58,12 @@ async def test_placeholder_is_sent_before_transcription_finishes(tmp_path, engin
     pipeline, chat, _ = make(tmp_path, engine, {1: "weather.ogg"})
     pipeline.start()
     await pipeline.on_message(incoming(1))
-    assert chat.texts_for(1) == [say("placeholder")]  # at once, before the job ran
+    for _ in range(100):
+        if chat.texts_for(1):
+            break
+        await asyncio.sleep(0.01)
+    assert chat.texts_for(1) == [say("placeholder")]  # at once, while the job runs
+    assert pipeline.stats.jobs_done == 0
     await pipeline.drain()
     await pipeline.stop()
     assert "sunny" in chat.texts_for(1)[0].lower()
@@ -151,6 +156,7 @@ async def test_full_queue_says_so(tmp_path):
     await asyncio.sleep(0.5)  # job 1 is running (blocked in the engine)
     await pipeline.on_message(incoming(2))  # waits in the queue
     await pipeline.on_message(incoming(3))  # no room
+    await asyncio.sleep(0.1)  # the placeholders are on their way
     assert chat.texts_for(2) == [say("queued", position=1)]
     assert chat.texts_for(3) == [say("queue_full")]
     gate.set()

@@ -92,6 +92,7 @@ class Job:
     queued_at: float
     job_id: int | None = None  # the journal row; None for a repeat ``.t``
     header: str = ""  # private delivery: who sent it, and a link back
+    opening: asyncio.Task | None = None  # the placeholder on its way, while the work starts
 
 
 @dataclass
@@ -193,8 +194,8 @@ class Pipeline:
         if cached is not None:
             self.stats.cache_hits += 1
             logger.info("cache hit for message {} in chat {}", msg.message_id, msg.chat_id)
-            await self._open(job, queued=False)
-            await self._deliver(job, cached.text, [tuple(s) for s in cached.segments])
+            await self._open(job, ahead=None)
+            await self._deliver(job, cached.text)
             return True
         if self.queue.waiting >= self.settings.queue_size:
             logger.warning("queue full ({}); refused message {} in chat {}",
@@ -203,7 +204,9 @@ class Pipeline:
                 self.state.mark_failed(job.job_id, "queue full")
             await self._tell(msg, placeholder, self.say("queue_full"))
             return False
-        await self._open(job, queued=self.queue.busy)
+        # The placeholder travels while the job downloads: its round trip is not on the critical path.
+        ahead = self.queue.waiting + self.queue.running if self.queue.busy else None
+        job.opening = asyncio.create_task(self._open(job, ahead=ahead))
         self.queue.submit(job)  # cannot fail: the room was checked above, with no await since
         return True
 
@@ -218,7 +221,7 @@ class Pipeline:
             placeholder = Sent(record.chat_id, record.placeholder_id) if record.placeholder_id else None
             job = Job(msg, placeholder, time.monotonic(), record.id, header=self._header(msg))
             if placeholder is None:
-                await self._open(job, queued=True)
+                await self._open(job, ahead=self.queue.waiting + self.queue.running)
             if self.queue.submit(job):
                 resumed += 1
         if resumed:
@@ -259,10 +262,19 @@ class Pipeline:
     def _caption_mode(self, msg: IncomingMessage) -> bool:
         return msg.outgoing and self.settings.caption_own_voices and not self.settings.private_delivery
 
-    async def _open(self, job: Job, *, queued: bool) -> None:
-        """Show at once that the voice was heard: a placeholder reply (or edit the ``.t``)."""
-        text = self.say("queued", position=self.queue.waiting + self.queue.running) if queued \
-            else self.say("placeholder")
+    async def _landed(self, job: Job) -> None:
+        """Wait for the placeholder to exist before editing it (or going without one)."""
+        if job.opening is not None:
+            try:
+                await job.opening
+            except Exception as exc:
+                logger.warning("could not send the placeholder for message {}: {}", job.msg.message_id, exc)
+            job.opening = None
+
+    async def _open(self, job: Job, *, ahead: int | None) -> None:
+        """Show at once that the voice was heard: a placeholder reply (or edit the ``.t``).
+        ``ahead``: jobs before this one, when it has to wait."""
+        text = self.say("placeholder") if ahead is None else self.say("queued", position=ahead)
         job.header = self._header(job.msg)
         if job.placeholder is not None:
             await self._safe_edit(job.placeholder, text)
@@ -284,8 +296,10 @@ class Pipeline:
                 self.state.mark_running(job.job_id)
             except StateError:  # finished meanwhile (delivered from the cache, say): nothing to do
                 return
-        if job.placeholder and time.monotonic() - job.queued_at > 1.0:
-            await self._safe_edit(job.placeholder, self._with_header(job, self.say("placeholder")))
+        if time.monotonic() - job.queued_at > 1.0:
+            await self._landed(job)
+            if job.placeholder:
+                await self._safe_edit(job.placeholder, self._with_header(job, self.say("placeholder")))
         started = time.monotonic()
         try:
             result = await self._transcribe(job)
@@ -306,7 +320,7 @@ class Pipeline:
             self.state.remember(msg.media.document_id, result.text, result.language, result.duration, segments)
         if not result.no_speech:
             self.state.index_transcript(msg.chat_id, msg.message_id, result.text, msg.date or time.time())
-        await self._deliver(job, result.text, segments)
+        await self._deliver(job, result.text)
 
     async def _transcribe(self, job: Job) -> Transcription:
         msg = job.msg
@@ -321,7 +335,7 @@ class Pipeline:
         prefer = self.state.chat_settings(msg.chat_id).language
         progress = _Progress(len(samples) / audio.SAMPLE_RATE)
         ticker = None
-        if job.placeholder and self.progress_interval and progress.duration > self.progress_interval:
+        if (job.placeholder or job.opening) and self.progress_interval and progress.duration > self.progress_interval:
             ticker = asyncio.create_task(self._show_progress(job, progress))
         try:
             return await self.queue.run_blocking(
@@ -338,7 +352,8 @@ class Pipeline:
         interval widens, so the final transcript is not delayed by cosmetic edits.
         """
         shown = 0
-        while True:
+        await self._landed(job)
+        while job.placeholder:
             await asyncio.sleep(self.progress_interval)
             if progress.count == shown:
                 continue
@@ -357,7 +372,8 @@ class Pipeline:
 
     # -- delivery ----------------------------------------------------------------------
 
-    async def _deliver(self, job: Job, text: str, segments: list[tuple[float, float, str]]) -> None:
+    async def _deliver(self, job: Job, text: str) -> None:
+        await self._landed(job)
         sent_ids: list[int] = []
         if not text:
             if self.settings.on_no_speech == "silent" and job.placeholder:
@@ -410,6 +426,7 @@ class Pipeline:
                                             job.msg.chat_id, job.msg.message_id)
         if job.job_id:
             self.state.mark_failed(job.job_id, str(exc)[:200])
+        await self._landed(job)
         if job.placeholder:
             await self._safe_edit(job.placeholder, self._with_header(job, text))
         else:
