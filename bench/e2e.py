@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -53,7 +52,7 @@ def make_voices(work: Path) -> list[Path]:
 
 
 BARE = r"""
-import json, resource, sys, time
+import json, sys
 from faster_whisper import WhisperModel
 model = WhisperModel(sys.argv[1], device="cpu", compute_type="int8")
 def run(path):
@@ -63,8 +62,17 @@ def run(path):
 run(sys.argv[3])  # warm-up
 for path in sys.argv[3:]:
     run(path)
-print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM")][0]
+print(json.dumps({"peak_rss_mb": int(hwm.split()[1]) / 1024}))
 """
+
+
+def peak_rss_mb() -> float:
+    """This process's high-water RSS (VmHWM: per process image, unlike ru_maxrss across exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def bare_seconds(model, path: Path) -> float:
@@ -156,7 +164,7 @@ async def bench(model_path: str, rounds: int, burst: int) -> dict:
         "command_p95_ms": p95,
         "command_median_ms": statistics.median(latencies),
         "commands": len(latencies),
-        "bot_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "bot_peak_rss_mb": peak_rss_mb(),
         "bare_peak_rss_mb": bare_rss,
     }
 
