@@ -80,6 +80,7 @@ def _run(args) -> int:
     from . import app  # imports Telethon and the engine only for commands that need them
 
     asyncio.run(app.run(settings))
+    app.abandon_running_work()
     return EXIT_OK
 
 

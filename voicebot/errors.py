@@ -42,6 +42,14 @@ class DownloadError(VoicebotError):
     """Fetching the media from Telegram failed."""
 
 
+class StorageError(VoicebotError):
+    """Our own disk failed us: temp or data directory full, read-only or missing."""
+
+
+class Interrupted(VoicebotError):
+    """A job was stopped by shutdown; the journal resumes it on the next start."""
+
+
 class LockedError(VoicebotError):
     """Another voicebot process holds the data directory (session) lock."""
 

@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,8 @@ from loguru import logger
 from . import audio
 from .commands import Commands, parse_command
 from .config import Settings
-from .errors import AudioError, DownloadError, RateLimited, TooLongError, TranscriptionError
+from .errors import (AudioError, DownloadError, Interrupted, RateLimited, StorageError, TooLongError,
+                     TranscriptionError)
 from .formatting import escape, say, split_transcript, utf16_len
 from .jobs import JobQueue
 from .media import Action, IncomingMessage, MediaKind, decide
@@ -142,6 +144,7 @@ class Pipeline:
         self.queue: JobQueue[Job] = JobQueue(self._run, workers=workers, maxsize=settings.queue_size)
         self.commands = Commands(self)
         self.progress_interval = settings.progress_interval_s
+        self._stopping = threading.Event()  # seen by the worker threads between segments
 
     def start(self) -> None:
         """Start the workers; call inside the running event loop."""
@@ -152,6 +155,9 @@ class Pipeline:
         await self.queue.join()
 
     async def stop(self) -> None:
+        """Stop the workers. A transcription in progress ends at its next segment and stays
+        journaled as unfinished, so the next start resumes it."""
+        self._stopping.set()
         await self.queue.stop()
 
     def say(self, key: str, **values: object) -> str:
@@ -235,7 +241,12 @@ class Pipeline:
             return 0  # first start ever: nothing was missed, and old voices are not ours to answer
         since = time.time() - self.settings.backfill_hours * 3600
         queued = 0
-        for msg in await self.chat.recent(since, self.settings.backfill_per_chat):
+        try:
+            missed = await self.chat.recent(since, self.settings.backfill_per_chat)
+        except Exception as exc:  # catching up is a bonus: never a reason not to start
+            logger.warning("backfill skipped: {}", exc)
+            return 0
+        for msg in missed:
             last = self.state.last_seen(msg.chat_id)
             if last is not None and msg.message_id <= last:
                 continue
@@ -303,6 +314,10 @@ class Pipeline:
         started = time.monotonic()
         try:
             result = await self._transcribe(job)
+        except Interrupted:
+            logger.info("job chat={} msg={} interrupted by shutdown; it resumes on the next start",
+                        msg.chat_id, msg.message_id)
+            return
         except Exception as exc:
             await self._fail(job, exc)
             return
@@ -329,11 +344,11 @@ class Pipeline:
             try:
                 await self.chat.download(msg, path)
             except OSError as exc:  # full or read-only disk
-                raise DownloadError(f"cannot write {path.name}: {exc.strerror or exc}") from exc
+                raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
             samples = await self.queue.run_blocking(read_audio, path, self.settings.max_duration_s)
         # The file is gone before the slow part: a crash in the engine leaves nothing behind.
         prefer = self.state.chat_settings(msg.chat_id).language
-        progress = _Progress(len(samples) / audio.SAMPLE_RATE)
+        progress = _Progress(len(samples) / audio.SAMPLE_RATE, self._stopping)
         ticker = None
         if (job.placeholder or job.opening) and self.progress_interval and progress.duration > self.progress_interval:
             ticker = asyncio.create_task(self._show_progress(job, progress))
@@ -417,9 +432,11 @@ class Pipeline:
             text = self.say("unreadable", reason=str(exc))
         elif isinstance(exc, DownloadError):
             text = self.say("download_failed")
+        elif isinstance(exc, StorageError):
+            text = self.say("disk")
         else:
             text = self.say("failed")
-        if isinstance(exc, (TooLongError, AudioError, DownloadError, TranscriptionError)):
+        if isinstance(exc, (TooLongError, AudioError, DownloadError, StorageError, TranscriptionError)):
             logger.warning("job chat={} msg={} failed: {}", job.msg.chat_id, job.msg.message_id, exc)
         else:
             logger.opt(exception=exc).error("job chat={} msg={} failed unexpectedly",
@@ -445,11 +462,14 @@ class Pipeline:
 class _Progress:
     """Segments recognised so far; written by the worker thread, read by the event loop."""
 
-    def __init__(self, duration: float):
+    def __init__(self, duration: float, stopping: threading.Event):
         self.duration = duration
+        self._stopping = stopping
         self._segments: list[Segment] = []
 
     def add(self, segment: Segment) -> None:
+        if self._stopping.is_set():
+            raise Interrupted("shutting down")  # ends the engine's loop in the worker thread
         self._segments.append(segment)  # atomic under the GIL; the loop only reads
 
     @property

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from loguru import logger
 
-from .errors import LockedError
+from .errors import LockedError, StorageError
 
 TEMP_PREFIX = "vb-"
 HEARTBEAT_FILE = "heartbeat"
@@ -34,8 +34,17 @@ class TempDir:
         self.root = root
 
     def prepare(self) -> int:
-        """Create the directory and delete leftovers of a crashed run; return how many."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        """Create the directory and delete leftovers of a crashed run; return how many.
+
+        Raises :class:`StorageError` when the directory cannot be created or written.
+        """
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / f"{TEMP_PREFIX}write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise StorageError(f"TEMP_DIR {self.root} is not writable: {exc.strerror or exc}") from None
         removed = 0
         for stale in self.root.glob(TEMP_PREFIX + "*"):
             with contextlib.suppress(FileNotFoundError):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 from pathlib import Path
 
 from loguru import logger
@@ -121,56 +122,80 @@ def _media(message: Message) -> Media | None:
                  file_name=message.file.name or "")
 
 
+T = TypeVar("T")
+MAX_FLOOD_WAIT = 300  # seconds; longer waits fail the operation (the journal retries it later)
+
+
 class TelethonChat:
-    """The core's :class:`~voicebot.pipeline.Chat` on a live :class:`TelegramClient`."""
+    """The core's :class:`~voicebot.pipeline.Chat` on a live :class:`TelegramClient`.
+
+    Flood limits are waited out here rather than inside Telethon, so each one is counted
+    and logged, and a wait longer than :data:`MAX_FLOOD_WAIT` fails instead of stalling.
+    """
 
     def __init__(self, client: TelegramClient):
         self.client = client
+        client.flood_sleep_threshold = 0  # every FloodWaitError comes to _patient
+        self.flood_waits = 0
+
+    async def _patient(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        while True:
+            try:
+                return await call()
+            except errors.FloodWaitError as exc:
+                if exc.seconds > MAX_FLOOD_WAIT:
+                    raise RateLimited(exc.seconds) from exc
+                self.flood_waits += 1
+                logger.warning("flood wait of {}s on {}; waiting ({} since start)", exc.seconds, what,
+                               self.flood_waits)
+                await asyncio.sleep(exc.seconds + 0.5)
 
     async def reply(self, msg: IncomingMessage, html: str) -> Sent:
-        sent = await self.client.send_message(_peer(msg.ref, msg.chat_id), html, reply_to=msg.message_id,
-                                              parse_mode="html", link_preview=False)
+        sent = await self._patient("reply", lambda: self.client.send_message(
+            _peer(msg.ref, msg.chat_id), html, reply_to=msg.message_id, parse_mode="html", link_preview=False))
         return Sent(sent.chat_id, sent.id, sent)
 
     async def send(self, target: str, html: str) -> Sent:
-        sent = await self.client.send_message(_entity(target), html, parse_mode="html", link_preview=False)
+        sent = await self._patient("send", lambda: self.client.send_message(
+            _entity(target), html, parse_mode="html", link_preview=False))
         return Sent(sent.chat_id, sent.id, sent)
 
     async def send_file(self, msg: IncomingMessage, target: str | None, name: str, data: bytes) -> Sent:
-        upload = await self.client.upload_file(data, file_name=name)
-        if target is None:
-            sent = await self.client.send_file(_peer(msg.ref, msg.chat_id), upload, reply_to=msg.message_id,
-                                               force_document=True)
-        else:
-            sent = await self.client.send_file(_entity(target), upload, force_document=True)
+        upload = await self._patient("upload", lambda: self.client.upload_file(data, file_name=name))
+        to = _peer(msg.ref, msg.chat_id) if target is None else _entity(target)
+        reply_to = msg.message_id if target is None else None
+        sent = await self._patient("send file", lambda: self.client.send_file(
+            to, upload, reply_to=reply_to, force_document=True))
         return Sent(sent.chat_id, sent.id, sent)
 
     async def edit(self, sent: Sent, html: str, *, progress: bool = False) -> None:
         peer = _peer(sent.ref, sent.chat_id)
         try:
             if not progress:
-                await self.client.edit_message(peer, sent.message_id, html, parse_mode="html", link_preview=False)
+                await self._patient("edit", lambda: self.client.edit_message(
+                    peer, sent.message_id, html, parse_mode="html", link_preview=False))
                 return
             # Progress edits are cosmetic: never sleep through a flood wait for one.
             text, entities = await self.client._parse_message_text(html, "html")
             request = functions.messages.EditMessageRequest(
                 peer=await self.client.get_input_entity(peer), id=sent.message_id, message=text,
                 entities=entities, no_webpage=True)
-            await self.client._call(self.client._sender, request, flood_sleep_threshold=0)
+            await self.client(request)
         except errors.MessageNotModifiedError:
             pass  # same text as before: nothing to do
         except errors.FloodWaitError as exc:
             raise RateLimited(exc.seconds) from exc
 
     async def delete(self, sent: Sent) -> None:
-        await self.client.delete_messages(_peer(sent.ref, sent.chat_id), [sent.message_id])
+        await self._patient("delete", lambda: self.client.delete_messages(
+            _peer(sent.ref, sent.chat_id), [sent.message_id]))
 
     async def download(self, msg: IncomingMessage, dest: Path) -> None:
         try:
-            result = await self.client.download_media(msg.ref, file=str(dest))
+            result = await self._patient("download", lambda: self.client.download_media(msg.ref, file=str(dest)))
         except OSError:
             raise  # our disk, not Telegram: the pipeline reports it as such
-        except (errors.RPCError, ConnectionError, asyncio.TimeoutError, ValueError) as exc:
+        except (errors.RPCError, ConnectionError, asyncio.TimeoutError, ValueError, RateLimited) as exc:
             raise DownloadError(f"{type(exc).__name__}: {exc}") from exc
         if result is None or not dest.exists():
             raise DownloadError("Telegram returned no file")
@@ -178,19 +203,21 @@ class TelethonChat:
     async def fetch(self, chat_id: int, message_id: int) -> IncomingMessage | None:
         try:
             try:
-                message = await self.client.get_messages(chat_id, ids=message_id)
+                message = await self._patient("fetch", lambda: self.client.get_messages(chat_id, ids=message_id))
             except ValueError:
                 # The chat's access hash is not in the session's cache (a new session file):
                 # the dialog list carries it.
-                await self.client.get_dialogs(limit=200)
-                message = await self.client.get_messages(chat_id, ids=message_id)
+                await self._patient("dialogs", lambda: self.client.get_dialogs(limit=200))
+                message = await self._patient("fetch", lambda: self.client.get_messages(chat_id, ids=message_id))
         except (errors.RPCError, ValueError) as exc:
             logger.warning("cannot fetch message {} in chat {}: {}", message_id, chat_id, exc)
             return None
         return describe(message) if message else None
 
     async def replied_to(self, msg: IncomingMessage) -> IncomingMessage | None:
-        message = await msg.ref.get_reply_message() if msg.ref is not None else None
+        if msg.ref is None:
+            return None
+        message = await self._patient("fetch reply", msg.ref.get_reply_message)
         return describe(message) if message else None
 
     async def recent(self, since: float, per_chat: int) -> list[IncomingMessage]:
