@@ -111,3 +111,54 @@ def transcribed(inbox, message_id):
     """The reply to ``message_id`` is final: not a placeholder or progress any more."""
     texts = inbox.replies_to(message_id)
     return bool(texts) and not any(t.startswith("🎙") for t in texts)
+
+
+class BotProcess:
+    """``python -m voicebot run`` in a child process, on a session file for a fakegram user.
+
+    For what only a real process shows: ``kill -9``, SIGTERM, the exit code.
+    """
+
+    def __init__(self, fakegram, user, data_dir: Path, model_path: str, **env: str):
+        import os
+        import sys
+
+        from telethon.sessions import SQLiteSession, StringSession
+
+        self.fakegram, self.user, self.data_dir = fakegram, user, data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        shared = StringSession(fakegram.session_string_for(user))
+        session = SQLiteSession(str(data_dir / "voicebot"))
+        session.set_dc(shared.dc_id, shared.server_address, shared.port)
+        session.auth_key = shared.auth_key
+        session.save()
+        session.close()
+        self.env = {**{k: v for k, v in os.environ.items() if not k.startswith(("API_", "WHISPER_"))},
+                    "API_ID": "1", "API_HASH": "0" * 32, "DATA_DIR": str(data_dir),
+                    "TEMP_DIR": str(data_dir / "temp"), "WHISPER_MODEL": model_path,
+                    "WHISPER_BEAM_SIZE": "1", "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "DEBUG", **env}
+        self.argv = [sys.executable, "-m", "voicebot", "--env-file", "/nonexistent", "run"]
+        self.process = None
+        self.log = data_dir / "bot.log"
+
+    async def start(self) -> "BotProcess":
+        import asyncio
+
+        with open(self.log, "ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                *self.argv, env=self.env, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
+                cwd=Path(__file__).parent.parent)
+        await self.fakegram.wait_online(self.user, timeout=60)
+        return self
+
+    async def wait_for_log(self, text: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log.read_text(errors="replace"):
+            if time.monotonic() > deadline or self.process.returncode is not None:
+                raise AssertionError(f"{text!r} never appeared in the bot's log:\n{self.log.read_text()}")
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> int:
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+        return await self.process.wait() if self.process else 0

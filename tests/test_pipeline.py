@@ -328,3 +328,24 @@ async def test_pinned_language_beats_an_unsure_confusable_guess(tmp_path):
     again = Pipeline(pipeline.settings, engine, chat, pipeline.temp, pipeline.state, owner_id=OWNER_ID)
     await run(again, voice(2))
     assert chat.texts_for(2) == ["text in uk"] and engine.asked == [None, None, "uk"]
+
+
+class SlowReplyChat(MemoryChat):
+    """A chat whose first reply hits a 1 s wait, like a Telegram flood limit on sending."""
+
+    async def reply(self, msg, html):
+        await asyncio.sleep(1.0)
+        return await super().reply(msg, html)
+
+
+async def test_slow_placeholder_survives_the_progress_ticker(tmp_path):
+    """The ticker waits for the placeholder; stopping the ticker must not cancel the placeholder."""
+    s = settings(tmp_path)
+    chat = SlowReplyChat({1: FIXTURES / "hello.ogg"})
+    temp = TempDir(s.temp_dir)
+    temp.prepare()
+    pipeline = Pipeline(s, SlowEngine(), chat, temp, State(tmp_path / "state.db"), owner_id=OWNER_ID)
+    pipeline.progress_interval = 0.2
+    await run(pipeline, incoming(1))
+    assert chat.texts_for(1) == [" ".join(f"part{i}" for i in range(6))]
+    assert len(chat.replies) == 1  # the placeholder, edited: no second message

@@ -277,10 +277,13 @@ class Pipeline:
         """Wait for the placeholder to exist before editing it (or going without one)."""
         if job.opening is not None:
             try:
-                await job.opening
+                # Shielded: the progress ticker waits here too, and cancelling the ticker
+                # must not cancel the placeholder itself.
+                await asyncio.shield(job.opening)
             except Exception as exc:
                 logger.warning("could not send the placeholder for message {}: {}", job.msg.message_id, exc)
-            job.opening = None
+            if job.opening.done():
+                job.opening = None
 
     async def _open(self, job: Job, *, ahead: int | None) -> None:
         """Show at once that the voice was heard: a placeholder reply (or edit the ``.t``).
@@ -348,6 +351,8 @@ class Pipeline:
             samples = await self.queue.run_blocking(read_audio, path, self.settings.max_duration_s)
         # The file is gone before the slow part: a crash in the engine leaves nothing behind.
         prefer = self.state.chat_settings(msg.chat_id).language
+        logger.debug("transcribing {:.1f}s of audio for chat={} msg={}", len(samples) / audio.SAMPLE_RATE,
+                     msg.chat_id, msg.message_id)
         progress = _Progress(len(samples) / audio.SAMPLE_RATE, self._stopping)
         ticker = None
         if (job.placeholder or job.opening) and self.progress_interval and progress.duration > self.progress_interval:

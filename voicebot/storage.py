@@ -66,8 +66,12 @@ class TempDir:
         try:
             yield path
         finally:
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:  # the disk itself is the problem: report the original error
+                logger.warning("could not remove {}: {}", path, exc.strerror or exc)
 
 
 def prepare_data_dir(data_dir: Path) -> None:
