@@ -331,10 +331,10 @@ async def test_pinned_language_beats_an_unsure_confusable_guess(tmp_path):
 
 
 class SlowReplyChat(MemoryChat):
-    """A chat whose first reply hits a 1 s wait, like a Telegram flood limit on sending."""
+    """A chat whose replies hit a 3 s wait (a flood limit): longer than the transcription."""
 
     async def reply(self, msg, html):
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(3.0)
         return await super().reply(msg, html)
 
 
