@@ -75,3 +75,17 @@ def test_environment_wins_over_dotenv(tmp_path):
     dotenv.write_text("API_ID=1\nAPI_HASH=0123456789abcdef0123456789abcdef\nWHISPER_MODEL=base\n")
     s = load_settings({"WHISPER_MODEL": "tiny"}, dotenv_path=dotenv)
     assert (s.api_id, s.whisper_model) == (1, "tiny")
+
+
+def test_every_setting_is_documented_everywhere():
+    """config.py, .env.example, docs/configuration.md and the README name the same settings."""
+    import re
+
+    root = Path(__file__).parent.parent
+    read = set(re.findall(r'r\.\w+\("([A-Z_]+)"', (root / "voicebot/config.py").read_text())) | {"API_ID", "API_HASH"}
+    example = set(re.findall(r"^([A-Z_]+)=", (root / ".env.example").read_text(), re.M))
+    docs = set(re.findall(r"^\| `([A-Z_]+)`", (root / "docs/configuration.md").read_text(), re.M))
+    readme = set(re.findall(r"`([A-Z][A-Z_]{3,})`", (root / "README.md").read_text()))
+    assert example == read
+    assert docs == read
+    assert read <= readme, sorted(read - readme)

@@ -119,3 +119,18 @@ async def test_bot_process_killed_mid_transcription_delivers_exactly_once(fakegr
         assert list((tmp_path / "bot" / "temp").iterdir()) == []
     finally:
         await bot.stop()
+
+
+@pytest.mark.bot_settings(QUEUE_SIZE="6")
+async def test_burst_overflow_is_refused_clearly_and_nothing_accepted_is_lost(running_bot, alice):
+    """30 voices at once into a queue of 6: each either gets its transcript or a clear 'queue full'."""
+    client, inbox = alice
+    sent = [await send_voice(client, running_bot.username, FIXTURES / "hello.ogg") for _ in range(30)]
+    await inbox.wait(lambda: all(transcribed(inbox, m.id) for m in sent), timeout=300)
+    replies = [inbox.replies_to(m.id) for m in sent]
+    assert all(len(r) == 1 for r in replies)  # one answer each, no duplicates
+    full = [r[0] for r in replies if r[0] == say("queue_full")]
+    done = [r[0] for r in replies if "hello" in r[0].lower()]
+    assert len(full) + len(done) == 30
+    assert full and len(done) >= 7  # the queue overflowed, and it really was 6 deep (+1 running)
+    assert running_bot.bot.state.counts()["done"] == len(done)
