@@ -62,3 +62,12 @@ def test_heartbeat_age(tmp_path):
     assert 0 <= heartbeat_age(tmp_path) < 5
     (tmp_path / "heartbeat").write_text(str(time.time() - 300))
     assert heartbeat_age(tmp_path) > 250
+
+
+def test_unusable_temp_dir_is_one_clear_error(tmp_path):
+    from voicebot.errors import StorageError
+
+    blocker = tmp_path / "temp"
+    blocker.write_text("a file where the directory should be")
+    with pytest.raises(StorageError, match="TEMP_DIR .*temp is not writable"):
+        TempDir(blocker).prepare()
