@@ -124,3 +124,19 @@ async def test_restart_resumes_the_job_exactly_once(running_bot, alice, fakegram
     (text,) = inbox.replies_to(sent.id)
     assert "sunny" in text.lower()
     assert running_bot.bot.state.delivered((await client.get_me()).id, sent.id)
+
+
+async def test_backfill_answers_a_voice_sent_while_the_bot_was_down(running_bot, alice, fakegram):
+    client, inbox = alice
+    first = await send_voice(client, running_bot.username, "hello.ogg")
+    await inbox.wait(lambda: transcribed(inbox, first.id))
+    await running_bot.stop()
+    missed = await send_voice(client, running_bot.username, "weather.ogg")  # nobody is listening
+    await asyncio.sleep(0.5)
+    assert inbox.replies_to(missed.id) == []
+    await running_bot.start()
+    await inbox.wait(lambda: transcribed(inbox, missed.id))
+    await asyncio.sleep(1)
+    assert "sunny" in inbox.replies_to(missed.id)[0].lower()
+    assert len(inbox.replies_to(first.id)) == 1 and len(inbox.replies_to(missed.id)) == 1
+    assert fakegram.calls["GetHistoryRequest"] >= 1  # found by backfill, not by a live update
