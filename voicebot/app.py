@@ -17,7 +17,6 @@ import os
 import signal
 import sys
 import threading
-import time
 
 from loguru import logger
 
@@ -27,24 +26,10 @@ from .errors import NotLoggedIn
 from .pipeline import Pipeline
 from .state import State
 from .storage import TempDir, exclusive_lock, prepare_data_dir, write_heartbeat
-from .transcriber import FasterWhisperTranscriber, Transcriber, pick_device
+from .transcriber import Transcriber, load_engine
 
 HEARTBEAT_SECONDS = 30
 STOP_GRACE_SECONDS = 5  # docker stop waits 10 s before SIGKILL: drain, then leave time to exit
-
-
-def load_engine(settings: Settings) -> FasterWhisperTranscriber:
-    """Load the configured model once (downloading it into the cache the first time)."""
-    workers = settings.max_concurrent_jobs or (2 if pick_device(settings.whisper_device) == "cuda" else 1)
-    started = time.monotonic()
-    engine = FasterWhisperTranscriber.load(
-        settings.whisper_model, cache_dir=settings.model_cache_dir, device=settings.whisper_device,
-        compute_type=settings.whisper_compute_type, threads=settings.whisper_threads,
-        workers=workers, beam_size=settings.whisper_beam_size,
-        vad=settings.whisper_vad)
-    logger.info("model {} loaded on {} in {:.1f}s", settings.whisper_model, engine.device,
-                time.monotonic() - started)
-    return engine
 
 
 def worker_count(settings: Settings, engine: Transcriber) -> int:
@@ -89,7 +74,7 @@ class Bot:
         telegram.detach(self._client, self._handler)
         try:
             await asyncio.wait_for(self.pipeline.drain(), grace)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             logger.warning("stopping with {} job(s) unfinished", self.pipeline.queue.running
                            + self.pipeline.queue.waiting)
         await self.pipeline.stop()
@@ -111,7 +96,7 @@ async def run(settings: Settings) -> None:
     """Run the bot until SIGTERM/SIGINT or the connection is closed for good."""
     prepare_data_dir(settings.data_dir)
     interactive = sys.stdin.isatty()
-    if not interactive and not settings.session_path.with_suffix(".session").exists():
+    if not interactive and not settings.session_file.exists():
         raise NotLoggedIn("not logged in: run `python -m voicebot login` "
                           "(Docker: `docker compose run --rm voicebot login`) first")
     with exclusive_lock(settings.data_dir):

@@ -125,7 +125,7 @@ def _transcribe(args) -> int:
                   f"({settings.max_duration_s:.0f})", file=sys.stderr)
             failed += 1
     if decoded:
-        from .app import load_engine
+        from .transcriber import load_engine
 
         engine = load_engine(settings)
         for path, samples in decoded:
@@ -175,7 +175,7 @@ def _doctor(args) -> int:
                              ("model cache", settings.model_cache_dir)):
         report(_writable(directory), f"{label} {directory} is writable",
                f"create {directory} and give this user write access")
-    session = settings.session_path.with_suffix(".session")
+    session = settings.session_file
     if session.exists():
         mode = session.stat().st_mode & 0o777
         report(mode == 0o600, f"session {session} (mode {mode:o})", f"chmod 600 {session}")

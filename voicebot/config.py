@@ -89,6 +89,10 @@ class Settings:
         return self.data_dir / self.session_name
 
     @property
+    def session_file(self) -> Path:
+        return self.data_dir / f"{self.session_name}.session"
+
+    @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
 

@@ -195,7 +195,7 @@ class TelethonChat:
             result = await self._patient("download", lambda: self.client.download_media(msg.ref, file=str(dest)))
         except OSError:
             raise  # our disk, not Telegram: the pipeline reports it as such
-        except (errors.RPCError, ConnectionError, asyncio.TimeoutError, ValueError, RateLimited) as exc:
+        except (TimeoutError, errors.RPCError, ConnectionError, ValueError, RateLimited) as exc:
             raise DownloadError(f"{type(exc).__name__}: {exc}") from exc
         if result is None or not dest.exists():
             raise DownloadError("Telegram returned no file")

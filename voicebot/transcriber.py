@@ -16,6 +16,7 @@ from __future__ import annotations
 import abc
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from faster_whisper.utils import available_models, download_model
 from loguru import logger
 
 from .audio import SAMPLE_RATE
+from .config import Settings
 from .errors import ModelError, TranscriptionError
 
 # Whisper's own thresholds (openai/whisper transcribe.py). A segment with a high
@@ -226,6 +228,20 @@ class FasterWhisperTranscriber(Transcriber):
                 yield Segment(s.start, s.end, text, s.no_speech_prob, s.avg_logprob, s.compression_ratio)
         except RuntimeError as exc:  # CTranslate2 errors surface while iterating
             raise TranscriptionError(str(exc)) from exc
+
+
+def load_engine(settings: Settings) -> FasterWhisperTranscriber:
+    """Load the configured model once (downloading it into the cache the first time)."""
+    workers = settings.max_concurrent_jobs or (2 if pick_device(settings.whisper_device) == "cuda" else 1)
+    started = time.monotonic()
+    engine = FasterWhisperTranscriber.load(
+        settings.whisper_model, cache_dir=settings.model_cache_dir, device=settings.whisper_device,
+        compute_type=settings.whisper_compute_type, threads=settings.whisper_threads,
+        workers=workers, beam_size=settings.whisper_beam_size,
+        vad=settings.whisper_vad)
+    logger.info("model {} loaded on {} in {:.1f}s", settings.whisper_model, engine.device,
+                time.monotonic() - started)
+    return engine
 
 
 def pick_device(device: str) -> str:
