@@ -200,7 +200,7 @@ class Pipeline:
         if cached is not None:
             self.stats.cache_hits += 1
             logger.info("cache hit for message {} in chat {}", msg.message_id, msg.chat_id)
-            await self._open(job, ahead=None)
+            job.header = self._header(msg)  # no placeholder: the answer is already here
             await self._deliver(job, cached.text)
             return True
         if self.queue.waiting >= self.settings.queue_size:
