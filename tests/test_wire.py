@@ -140,3 +140,26 @@ async def test_backfill_answers_a_voice_sent_while_the_bot_was_down(running_bot,
     assert "sunny" in inbox.replies_to(missed.id)[0].lower()
     assert len(inbox.replies_to(first.id)) == 1 and len(inbox.replies_to(missed.id)) == 1
     assert fakegram.calls["GetHistoryRequest"] >= 1  # found by backfill, not by a live update
+
+
+@pytest.mark.bot_settings(DELIVER_TO="saved")
+async def test_private_mode_delivers_to_saved_messages(running_bot, alice):
+    client, inbox = alice
+    owner = await running_bot.owner()
+    saved = Inbox(owner, running_bot.id)  # the owner's Saved Messages is the chat with themself
+    sent = await send_voice(client, running_bot.username, "hello.ogg")
+    await saved.wait(lambda: any("hello" in t.lower() for t in saved.texts.values()))
+    (text,) = [t for t in saved.texts.values() if "hello" in t.lower()]
+    assert text.startswith("🎙 Alice")
+    await asyncio.sleep(1)
+    assert inbox.replies_to(sent.id) == []  # Alice saw nothing
+
+
+@pytest.mark.bot_settings(TRANSCRIBE_OUTGOING="true")
+async def test_own_voice_gets_its_transcript_as_caption(running_bot, alice, fakegram):
+    client, inbox = alice
+    owner = await running_bot.owner()
+    await owner.get_input_entity("alice")
+    mine = await owner.send_file("alice", FIXTURES / "hello.ogg", voice_note=True)
+    await inbox.wait(lambda: "hello" in inbox.texts.get(mine.id, "").lower())
+    assert inbox.replies_to(mine.id) == []  # no reply: the voice itself carries the text
