@@ -176,27 +176,23 @@ def _media_from_input(ctx: RpcContext, media: TLObject) -> FileRecord:
 
 @handles(functions.messages.SendMessageRequest)
 def send_message(ctx: RpcContext, request: functions.messages.SendMessageRequest) -> types.Updates:
-    peer = ctx.world.resolve_peer(ctx.user, request.peer)
-    return ctx.world.send(
-        ctx.user,
-        peer,
-        text=request.message,
-        entities=request.entities,
-        reply_to_id=_reply_to_id(request.reply_to),
-        random_id=request.random_id,
-        origin=ctx.origin,
-    )
+    return _send(ctx, request, media=None)
 
 
 @handles(functions.messages.SendMediaRequest)
 def send_media(ctx: RpcContext, request: functions.messages.SendMediaRequest) -> types.Updates:
+    return _send(ctx, request, media=_media_from_input(ctx, request.media))
+
+
+def _send(ctx: RpcContext, request: TLObject, *, media: FileRecord | None) -> types.Updates:
+    """sendMessage and sendMedia differ only in the media they carry."""
     peer = ctx.world.resolve_peer(ctx.user, request.peer)
     return ctx.world.send(
         ctx.user,
         peer,
         text=request.message,
         entities=request.entities,
-        media=_media_from_input(ctx, request.media),
+        media=media,
         reply_to_id=_reply_to_id(request.reply_to),
         random_id=request.random_id,
         origin=ctx.origin,
