@@ -106,12 +106,12 @@ async def run(settings: Settings) -> None:
         prepare_data_dir(settings.data_dir)  # the session file may be new: make it 0600
         logger.info("voicebot is running as {} (id {}); model {} on {}", me.first_name, me.id,
                     settings.whisper_model, engine.device)
-        bot = Bot(settings, engine)
-        await bot.start(client)
-        stop = asyncio.Event()
+        stop = asyncio.Event()  # before Bot.start: a SIGTERM during resume/backfill waits for it
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        bot = Bot(settings, engine)
+        await bot.start(client)
         disconnected = asyncio.ensure_future(client.run_until_disconnected())
         stopping = asyncio.ensure_future(stop.wait())
         await asyncio.wait({disconnected, stopping}, return_when=asyncio.FIRST_COMPLETED)
