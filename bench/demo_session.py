@@ -66,7 +66,7 @@ async def demo(model: str) -> None:
             for message_id in sorted(set(inbox.texts) | set(senders)):
                 who = senders.get(message_id, "Bot   ")
                 text = inbox.texts.get(message_id, "").replace("\n", "\n        ")
-                print(f"{who} {text}" if text else f"{who} (deleted or a file)")
+                print(f"{who} {text}" if text else who if message_id in senders else f"{who} [a file]")
 
 
 def main() -> None:
