@@ -110,3 +110,42 @@ def test_doctor_reports_what_is_wrong(tmp_path, model_path):
     assert f"model directory {model_path}" in done.stdout
     bad = voicebot("doctor", env={"API_ID": "nope"}, tmp_path=tmp_path)
     assert bad.returncode == 1 and "FAIL configuration: API_ID" in bad.stdout
+
+
+def test_missing_credentials_are_asked_for_on_a_terminal(tmp_path):
+    """On a terminal, `login` asks for API_ID/API_HASH and offers to save them (0600)."""
+    import pty
+    import select
+
+    env_file = tmp_path / ".env"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("API_", "DATA_DIR"))}
+    clean.update(DATA_DIR=str(tmp_path / "data"), PYTHONUNBUFFERED="1")
+    master, slave = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "voicebot", "--env-file", str(env_file), "login"],
+                               cwd=ROOT, env=clean, stdin=slave, stdout=slave, stderr=slave,
+                               start_new_session=True)  # no controlling tty: getpass reads the pty
+    os.close(slave)
+    seen = b""
+
+    def expect(text: str, timeout: float = 30) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while text.encode() not in seen:
+            ready, _, _ = select.select([master], [], [], max(0.0, deadline - time.monotonic()))
+            assert ready, f"never saw {text!r}; got {seen.decode(errors='replace')!r}"
+            seen += os.read(master, 1024)
+
+    try:
+        expect("API_ID: ")
+        os.write(master, b"12345\n")
+        expect("API_HASH: ")
+        os.write(master, CREDS["API_HASH"].encode() + b"\n")
+        expect("Save to")
+        os.write(master, b"y\n")
+        expect("Saved to")
+    finally:
+        process.kill()
+        process.wait()
+        os.close(master)
+    assert env_file.read_text() == f"API_ID=12345\nAPI_HASH={CREDS['API_HASH']}\n"
+    assert env_file.stat().st_mode & 0o777 == 0o600

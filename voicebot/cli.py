@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import os
 import shutil
 import sys
@@ -74,8 +75,32 @@ def _settings(args, *, require_telegram: bool, overrides: dict[str, str] | None 
     return load_settings(env, dotenv_path=args.env_file, require_telegram=require_telegram)
 
 
+def _telegram_settings(args) -> Settings:
+    """Settings for ``run``/``login``. On a terminal, a missing API_ID or API_HASH is asked for
+    (and may be saved to the env file); without one, it is the usual one-line exit 2."""
+    asked: dict[str, str] = {}
+    while True:
+        try:
+            settings = _settings(args, require_telegram=True, overrides=asked)
+            break
+        except ConfigError as exc:
+            missing = exc.setting in ("API_ID", "API_HASH") and not (asked.get(exc.setting) or
+                                                                     os.environ.get(exc.setting))
+            if not (missing and sys.stdin.isatty()) or exc.setting in asked:
+                raise
+            print(f"{exc.setting} is not set. Get it at https://my.telegram.org → API development tools.")
+            read = getpass.getpass if exc.setting == "API_HASH" else input
+            asked[exc.setting] = read(f"{exc.setting}: ").strip()
+    if asked and input(f"Save to {args.env_file}? [y/N] ").strip().lower() in ("y", "yes"):
+        with open(args.env_file, "a", encoding="utf-8") as env_file:
+            env_file.writelines(f"{name}={value}\n" for name, value in asked.items())
+        os.chmod(args.env_file, 0o600)
+        print(f"Saved to {args.env_file}.")
+    return settings
+
+
 def _run(args) -> int:
-    settings = _settings(args, require_telegram=True)
+    settings = _telegram_settings(args)
     setup_logging(settings.log_level, secrets=[settings.api_hash])
     from . import app  # imports Telethon and the engine only for commands that need them
 
@@ -85,7 +110,7 @@ def _run(args) -> int:
 
 
 def _login(args) -> int:
-    settings = _settings(args, require_telegram=True)
+    settings = _telegram_settings(args)
     setup_logging(settings.log_level, secrets=[settings.api_hash])
     if not sys.stdin.isatty():
         print("voicebot: login needs a terminal to type the code into: "
