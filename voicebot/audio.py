@@ -5,7 +5,7 @@ Two tools, each where it earns its place:
 * **PyAV** (in-process, the same libraries faster-whisper uses) probes the file first
   (:func:`probe`: the real duration, since a sender's client can lie about it, and whether
   there is an audio track at all) so an over-long recording is refused before the decode,
-  then decodes and resamples frame by frame, so memory stays at the size of the output.
+  then decodes and resamples in ~10 s blocks, so memory stays at the size of the output.
 * **pydub + the ffmpeg/ffprobe binaries** are the fallback for inputs PyAV's bundled
   FFmpeg cannot open or decode; the system ffmpeg usually has more codecs. A separate
   process costs ~100 ms, which is why it is not the first choice.
