@@ -29,6 +29,7 @@ from .storage import TempDir, exclusive_lock, prepare_data_dir, write_heartbeat
 from .transcriber import Transcriber, load_engine
 
 HEARTBEAT_SECONDS = 30
+JOURNAL_DAYS = 30
 STOP_GRACE_SECONDS = 5  # docker stop waits 10 s before SIGKILL: drain, then leave time to exit
 
 
@@ -58,6 +59,9 @@ class Bot:
         temp.prepare()
         self._client = client
         self.state = State.in_dir(self.settings.data_dir)
+        # Finished jobs are kept a month, far longer than backfill looks back, so a voice
+        # backfill finds again is still known as answered.
+        self.state.prune(older_than_days=max(JOURNAL_DAYS, int(self.settings.backfill_hours / 24) + 1))
         me = await client.get_me()
         self.pipeline = Pipeline(self.settings, self.engine, telegram.TelethonChat(client), temp, self.state,
                                  owner_id=me.id, workers=worker_count(self.settings, self.engine))

@@ -39,9 +39,7 @@ class Media:
     kind: MediaKind
     size: int
     duration: float | None = None
-    mime_type: str = ""
-    document_id: int | None = None
-    file_name: str = ""
+    document_id: int | None = None  # Telegram's id of the file: the same for every forward of it
 
 
 @dataclass(frozen=True)

@@ -117,9 +117,7 @@ def _media(message: Message) -> Media | None:
     for attribute in document.attributes:
         if isinstance(attribute, (types.DocumentAttributeAudio, types.DocumentAttributeVideo)):
             duration = float(attribute.duration)
-    return Media(kind=kind, size=int(document.size or 0), duration=duration,
-                 mime_type=document.mime_type or "", document_id=document.id,
-                 file_name=message.file.name or "")
+    return Media(kind=kind, size=int(document.size or 0), duration=duration, document_id=document.id)
 
 
 T = TypeVar("T")
