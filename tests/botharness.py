@@ -40,10 +40,11 @@ class RunningBot:
         from voicebot.app import Bot
 
         self.env.update(env)
-        self.client = self.fakegram.client_for(self.user)
-        await self.client.connect()
+        # As the bot makes it (telegram.make_client): flood waits come to the adapter, and
+        # catch-up replays what arrived while the bot was down.
+        self.client = self.fakegram.client_for(self.user, flood_sleep_threshold=0, catch_up=True)
         self.bot = Bot(self.settings, self.engine)
-        await self.bot.start(self.client)
+        await self.bot.start(self.client)  # attaches the handler, then connects
         await self.fakegram.wait_online(self.user)
         return self
 
@@ -77,12 +78,18 @@ class Inbox:
         self.client, self.texts, self.edits, self.changed = client, {}, [], asyncio.Event()
         self.reply_to = {}
         self.first = {}  # id → the text the message had when it arrived
+        self.deleted = set()  # ids deleted (private chats and basic groups carry no chat: any)
         client.add_event_handler(self._new, events.NewMessage(chats=peer_id))
         client.add_event_handler(self._edit, events.MessageEdited(chats=peer_id))
+        client.add_event_handler(self._delete, events.MessageDeleted())
 
     async def _new(self, event):
         self.texts[event.id] = self.first[event.id] = event.raw_text
         self.reply_to[event.id] = event.message.reply_to_msg_id
+        self.changed.set()
+
+    async def _delete(self, event):
+        self.deleted.update(event.deleted_ids)
         self.changed.set()
 
     async def _edit(self, event):

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from telethon.tl import types
 
-from voicebot.errors import DownloadError, RateLimited
+from voicebot.chat import Sent
+from voicebot.errors import DownloadError, RateLimited, TelegramError
 from voicebot.media import IncomingMessage
-from voicebot.pipeline import Sent
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXPECTED: dict[str, str] = json.loads((FIXTURES / "expected.json").read_text())
@@ -36,81 +36,150 @@ def wer(reference: str, hypothesis: str) -> float:
 
 
 class MemoryChat:
-    """The core's Chat, in memory: records what the bot would show in Telegram."""
+    """The core's Chat, in memory: records what the bot would show in Telegram, and refuses
+    what Telegram refuses (an edit names a chat and a message in it; injected errors).
 
-    def __init__(self, files: dict[int, Path] | None = None):
+    Message ids come from one counter, so a test can look a message up by id alone, but
+    every message also has its chat, and an edit of (wrong chat, id) fails as on Telegram.
+    """
+
+    def __init__(self, files: dict[int, Path] | None = None, owner_id: int = OWNER_ID):
         self.files = files or {}
-        self.known: dict[int, IncomingMessage] = {}  # messages "in Telegram", for fetch/replied_to/recent
+        self.owner_id = owner_id
+        self.known: dict[int, IncomingMessage] = {}  # messages "in Telegram", for fetch/replied_to/history
         self.messages: dict[int, str] = {}  # id → current text of each bot message (or edited own message)
-        self.replies: list[tuple[int, int]] = []  # (bot message id, replied-to message id)
-        self.sent_to: list[tuple[str, int]] = []  # (target, bot message id) for send()
-        self.documents: list[tuple[str | None, int, str, bytes]] = []  # (target, reply_to, name, data)
+        self.chat_of: dict[int, int] = {}  # id → the chat it is in
+        self.replies: list[tuple[int, int]] = []  # (bot message id, replied-to message id), same chat
+        self.answers_to: dict[int, tuple[int, int]] = {}  # bot message id → (voice chat, voice id)
+        self.sent_to: list[tuple[str, int]] = []  # (target, bot message id) for send(where=...)
+        self.documents: list[tuple[str | None, int | None, str, bytes]] = []  # (target, reply_to, name, data)
         self.edits: list[tuple[int, str]] = []
-        self.history: dict[int, list[str]] = {}  # id → every text the message had, in order
+        self.versions: dict[int, list[str]] = {}  # id → every text the message had, in order
         self.progress_edits: list[tuple[int, str]] = []
         self.deleted: list[int] = []
         self.fail_downloads = 0
         self.flood_on_progress = 0.0  # raise RateLimited(this) on progress edits
+        self.dialog_list: list = []  # voicebot.chat.Dialog rows for backfill
+        self.calls: dict[str, int] = {}
+        self._faults: list[list] = []  # [method, error, times, where]
         self._ids = itertools.count(10_000)
 
     def add(self, msg: IncomingMessage) -> IncomingMessage:
         self.known[msg.message_id] = msg
+        self.chat_of.setdefault(msg.message_id, msg.chat_id)
         return msg
 
-    async def reply(self, msg: IncomingMessage, html: str) -> Sent:
+    def fail(self, method: str, name: str, *, times: int = 1, seconds: float | None = None,
+             where: object = "any") -> None:
+        """Make the next ``times`` calls of ``method`` (send, send_file, edit, delete, answers)
+        raise Telegram's error ``name``; ``where`` limits it to one target (None: the voice's chat)."""
+        error = RateLimited(seconds, name) if seconds is not None else TelegramError(name)
+        self._faults.append([method, error, times, where])
+
+    def _fault(self, method: str, where: object = "any") -> None:
+        self.calls[method] = self.calls.get(method, 0) + 1
+        for fault in self._faults:
+            if fault[0] == method and (fault[3] == "any" or fault[3] == where):
+                fault[2] -= 1
+                if fault[2] <= 0:
+                    self._faults.remove(fault)
+                raise fault[1]
+
+    def _chat_for(self, where: str | None, reply_to: IncomingMessage | None) -> int:
+        if where is None:
+            return reply_to.chat_id
+        if where == "saved":
+            return self.owner_id
+        return int(where) if where.lstrip("-").isdigit() else -abs(hash(where)) % 10**9
+
+    def _new(self, chat_id: int, html: str, reply_to: IncomingMessage | None) -> Sent:
         message_id = next(self._ids)
         self.messages[message_id] = html
-        self.history[message_id] = [html]
-        self.replies.append((message_id, msg.message_id))
-        return Sent(msg.chat_id, message_id)
+        self.versions[message_id] = [html]
+        self.chat_of[message_id] = chat_id
+        if reply_to is not None:
+            self.answers_to[message_id] = (reply_to.chat_id, reply_to.message_id)
+        return Sent(chat_id, message_id)
 
-    async def send(self, target: str, html: str) -> Sent:
-        message_id = next(self._ids)
-        self.messages[message_id] = html
-        self.sent_to.append((target, message_id))
-        return Sent(0, message_id)
+    async def send(self, where: str | None, html: str, *, reply_to: IncomingMessage | None = None) -> Sent:
+        self._fault("send", where)
+        sent = self._new(self._chat_for(where, reply_to), html, reply_to)
+        if where is None:
+            self.replies.append((sent.message_id, reply_to.message_id))
+        else:
+            self.sent_to.append((where, sent.message_id))
+        return sent
 
-    async def send_file(self, msg: IncomingMessage, target: str | None, name: str, data: bytes) -> Sent:
-        self.documents.append((target, msg.message_id, name, data))
-        return Sent(msg.chat_id, next(self._ids))
+    async def send_file(self, where: str | None, name: str, data: bytes, *,
+                        reply_to: IncomingMessage | None = None) -> Sent:
+        self._fault("send_file", where)
+        self.documents.append((where, reply_to.message_id if reply_to else None, name, data))
+        sent = self._new(self._chat_for(where, reply_to), f"[{name}]", reply_to)
+        self.messages.pop(sent.message_id)
+        return Sent(sent.chat_id, sent.message_id, document=True)
 
     async def edit(self, sent: Sent, html: str, *, progress: bool = False) -> None:
+        self._fault("edit")
+        if self.chat_of.get(sent.message_id) != sent.chat_id or sent.message_id in self.deleted:
+            raise TelegramError("MESSAGE_ID_INVALID")  # ids are per chat (messages.editMessage)
         if sent.message_id not in self.messages and sent.message_id not in self.known:
-            raise RuntimeError("MESSAGE_ID_INVALID")
+            raise TelegramError("MESSAGE_ID_INVALID")
         if progress:
             if self.flood_on_progress:
                 raise RateLimited(self.flood_on_progress)
             self.progress_edits.append((sent.message_id, html))
+        if self.messages.get(sent.message_id) == html:
+            raise TelegramError("MESSAGE_NOT_MODIFIED")
         self.messages[sent.message_id] = html
-        self.history.setdefault(sent.message_id, []).append(html)
+        self.versions.setdefault(sent.message_id, []).append(html)
         self.edits.append((sent.message_id, html))
 
     async def delete(self, sent: Sent) -> None:
+        self._fault("delete")
         self.deleted.append(sent.message_id)
         self.messages.pop(sent.message_id, None)
 
     async def download(self, msg: IncomingMessage, dest: Path) -> None:
         if self.fail_downloads:
             self.fail_downloads -= 1
-            raise DownloadError("FILE_REFERENCE_EXPIRED")
+            raise DownloadError("FILE_ID_INVALID")
         shutil.copyfile(self.files[msg.message_id], dest)
 
-    async def fetch(self, chat_id: int, message_id: int) -> IncomingMessage | None:
-        return self.known.get(message_id)
+    async def fetch(self, chat_id: int, message_id: int, peer: str = "") -> IncomingMessage | None:
+        msg = self.known.get(message_id)
+        return msg if msg is not None and msg.chat_id == chat_id else None
 
     async def replied_to(self, msg: IncomingMessage) -> IncomingMessage | None:
         return self.known.get(msg.reply_to)
 
-    async def recent(self, since: float, per_chat: int) -> list[IncomingMessage]:
-        return [m for m in self.known.values() if m.date >= since and m.media][:per_chat]
+    async def answers(self, where: str | None, msg: IncomingMessage, since: float) -> list[Sent]:
+        self._fault("answers", where)
+        chat_id = self._chat_for(where, msg)
+        return [Sent(chat_id, i, document=i not in self.messages)
+                for i, to in sorted(self.answers_to.items())
+                if to == (msg.chat_id, msg.message_id) and self.chat_of[i] == chat_id and i not in self.deleted]
 
-    def link(self, chat_id: int, message_id: int) -> str:
+    async def dialogs(self):
+        for dialog in self.dialog_list:
+            yield dialog
+
+    async def history(self, chat_id: int, since: float, limit: int) -> list[IncomingMessage]:
+        self.calls["history"] = self.calls.get("history", 0) + 1
+        found = [m for m in self.known.values() if m.chat_id == chat_id and m.date >= since]
+        return sorted(found, key=lambda m: -m.message_id)[:limit]
+
+    def link(self, chat_id: int, message_id: int, *, username=None, topic_id=None) -> str | None:
         return f"https://t.me/c/{chat_id}/{message_id}"
 
     def texts_for(self, message_id: int) -> list[str]:
-        """Current texts of the bot's replies to ``message_id``, in order."""
+        """Current texts of the bot's replies to ``message_id`` in its chat, in order."""
         return [self.messages[bot_id] for bot_id, to in self.replies if to == message_id
                 and bot_id in self.messages]
+
+    def answers_for(self, message_id: int) -> list[str]:
+        """Current texts of every message answering ``message_id``, wherever it went."""
+        return [self.messages[i] for i, (_, to) in sorted(self.answers_to.items())
+                if to == message_id and i in self.messages]
 
 
 _doc_ids = itertools.count(5_000_000)

@@ -90,7 +90,7 @@ async def test_commands_from_anyone_else_are_ignored(bot):
     await send(pipeline, chat, voice(1, chat_kind=ChatKind.GROUP),
                command(2, ".t", reply_to=1, sender=ALICE_ID), command(3, ".auto on", sender=ALICE_ID))
     assert chat.edits == [] and chat.replies == []
-    assert pipeline.state.chat_settings(CHAT).auto is None
+    assert pipeline.state.chats.get(CHAT).auto is None
 
 
 async def test_auto_off_and_on_per_chat(bot):
@@ -109,18 +109,20 @@ async def test_auto_off_and_on_per_chat(bot):
 async def test_lang_pins_and_validates(bot):
     pipeline, chat = bot()
     await send(pipeline, chat, command(1, ".lang UK"), command(2, ".lang русский"))
-    assert pipeline.state.chat_settings(CHAT).language == "uk"
+    assert pipeline.state.chats.get(CHAT).language == "uk"
     assert chat.messages[1] == say("lang_set", language="uk")
     assert chat.messages[2].startswith("⚠️")
     await send(pipeline, chat, command(3, ".lang auto"))
-    assert pipeline.state.chat_settings(CHAT).language is None
+    assert pipeline.state.chats.get(CHAT).language is None
 
 
 async def test_status_help_and_russian(bot):
     pipeline, chat = bot({1: "hello.ogg"}, BOT_LANGUAGE="ru")
     await send(pipeline, chat, voice(1))
     await send(pipeline, chat, command(2, ".status"), command(3, ".help"))
-    status = chat.messages[2]
+    ((target, status_id),) = chat.sent_to  # .status reveals other chats: it goes to Saved Messages
+    status = chat.messages[status_id]
+    assert target == "saved" and 2 in chat.deleted
     assert "очередь: ждут 0, в работе 0" in status and "готово: 1" in status
     assert "cpu" in status and "коэффициент" in status
     assert ".find" in chat.messages[3] and "команды" in chat.messages[3]
@@ -130,10 +132,23 @@ async def test_find_searches_past_transcripts_with_links(bot):
     pipeline, chat = bot({1: "weather.ogg", 2: "long.ogg"})
     await send(pipeline, chat, voice(1), voice(2))
     await send(pipeline, chat, command(3, ".find train"), command(4, ".find zebra"), command(5, '.find "rain" OR *'))
-    assert "t.me/c/" in chat.messages[3] and "«train»" in chat.messages[3].lower()
-    assert "/2\"" in chat.messages[3] and "/1\"" not in chat.messages[3]
-    assert chat.messages[4] == say("find_none", query="zebra")
-    assert chat.messages[5].startswith("🔎")  # a hostile query is answered like any other
+    # Typed in Alice's chat, but the snippets may come from anyone's: the answers go to
+    # Saved Messages, and the commands vanish from the shared chat.
+    assert [target for target, _ in chat.sent_to] == ["saved"] * 3 and {3, 4, 5} <= set(chat.deleted)
+    found, none, hostile = (chat.messages[i] for _, i in chat.sent_to)
+    assert "t.me/c/" in found and "«train»" in found.lower()
+    assert "/2\"" in found and "/1\"" not in found
+    assert none == say("find_none", query="zebra")
+    assert hostile.startswith("🔎")  # a hostile query is answered like any other
+
+
+async def test_find_typed_in_saved_messages_answers_in_place(bot):
+    pipeline, chat = bot({1: "weather.ogg"})
+    await send(pipeline, chat, voice(1))
+    saved = IncomingMessage(chat_id=OWNER_ID, message_id=9, chat_kind=ChatKind.PRIVATE, sender_id=OWNER_ID,
+                            outgoing=True, text=".find rain", date=time.time())
+    await send(pipeline, chat, saved)
+    assert chat.sent_to == [] and "«rain»" in chat.messages[9]
 
 
 async def test_srt_from_the_cache(bot):

@@ -6,6 +6,8 @@ import pytest
 from voicebot.config import load_settings
 from voicebot.formatting import MESSAGE_LIMIT, say, utf16_len
 from voicebot.media import ChatKind, IncomingMessage, Media, MediaKind
+from voicebot.backfill import backfill
+from voicebot.chat import Dialog
 from voicebot.pipeline import Pipeline
 from voicebot.state import State
 from voicebot.storage import TempDir
@@ -49,7 +51,7 @@ async def test_voice_gets_placeholder_then_transcript(tmp_path, engine):
     assert wer(EXPECTED["hello.ogg"], hello) <= 0.25
     assert wer(EXPECTED["video_note.mp4"], video) <= 0.25
     placeholder_id = chat.replies[0][0]
-    assert chat.history[placeholder_id] == [say("placeholder"), hello]  # one message, edited once
+    assert chat.versions[placeholder_id] == [say("placeholder"), hello]  # one message, edited once
     assert list(s.temp_dir.iterdir()) == []
     assert pipeline.stats.jobs_done == 2 and pipeline.stats.average_rtf > 0
 
@@ -205,10 +207,10 @@ async def test_unfinished_job_resumes_once_after_restart(tmp_path, engine):
     """A crash between journaling and delivery: the next start finishes the job, once."""
     pipeline, chat, s = make(tmp_path, engine, {1: "hello.ogg"})
     msg = chat.add(voice(1))
-    record = pipeline.state.record_job(42, 1, msg.media.document_id, {})
-    placeholder = await chat.reply(msg, say("placeholder"))
-    pipeline.state.set_placeholder(record.id, placeholder.message_id)
-    pipeline.state.mark_running(record.id)  # ... and here the process died
+    record = pipeline.state.journal.record(42, 1, msg.media.document_id, {"target": "reply"})
+    placeholder = await chat.send(None, say("placeholder"), reply_to=msg)
+    pipeline.state.journal.sent(record.id, "1", placeholder.chat_id, placeholder.message_id)
+    pipeline.state.journal.start(record.id)  # ... and here the process died
     pipeline.state.close()
 
     state = State(tmp_path / "state.db")
@@ -220,21 +222,22 @@ async def test_unfinished_job_resumes_once_after_restart(tmp_path, engine):
     await restarted.stop()
     assert chat.texts_for(1) == [chat.messages[placeholder.message_id]]
     assert "hello" in chat.messages[placeholder.message_id].lower()
-    assert state.delivered(42, 1)
+    assert state.journal.get(record.id).state == "done"
 
 
 async def test_backfill_answers_voices_missed_while_down(tmp_path, engine):
     import time as _time
 
     pipeline, chat, _ = make(tmp_path, engine, {1: "hello.ogg", 2: "weather.ogg", 3: "hello.ogg"})
-    assert await pipeline.backfill() == 0  # first start ever: nothing to catch up on
+    chat.dialog_list = [Dialog(42, ChatKind.PRIVATE, None, pinned=False, last_date=_time.time())]
+    assert await backfill(pipeline) == 0  # first start ever: nothing to catch up on
     await run(pipeline, voice(1))
     chat.add(voice(1))
     chat.add(voice(2))  # arrived while the bot was down
     chat.add(voice(3, date=_time.time() - 3 * 86400))  # too old to answer now
     again = Pipeline(pipeline.settings, engine, chat, pipeline.temp, pipeline.state, owner_id=OWNER_ID)
     again.start()
-    assert await again.backfill() == 1
+    assert await backfill(again) == 1
     await again.drain()
     await again.stop()
     assert "sunny" in chat.texts_for(2)[0].lower()
@@ -324,7 +327,7 @@ async def test_pinned_language_beats_an_unsure_confusable_guess(tmp_path):
     pipeline, chat, _ = make(tmp_path, engine, {1: "hello.ogg", 2: "hello.ogg"})
     await run(pipeline, voice(1))
     assert chat.texts_for(1) == ["text in ru"] and engine.asked == [None]
-    pipeline.state.set_language(42, "uk")
+    pipeline.state.chats.set_language(42, "uk")
     again = Pipeline(pipeline.settings, engine, chat, pipeline.temp, pipeline.state, owner_id=OWNER_ID)
     await run(again, voice(2))
     assert chat.texts_for(2) == ["text in uk"] and engine.asked == [None, None, "uk"]
@@ -333,9 +336,9 @@ async def test_pinned_language_beats_an_unsure_confusable_guess(tmp_path):
 class SlowReplyChat(MemoryChat):
     """A chat whose replies hit a 3 s wait (a flood limit): longer than the transcription."""
 
-    async def reply(self, msg, html):
+    async def send(self, where, html, *, reply_to=None):
         await asyncio.sleep(3.0)
-        return await super().reply(msg, html)
+        return await super().send(where, html, reply_to=reply_to)
 
 
 async def test_slow_placeholder_survives_the_progress_ticker(tmp_path):

@@ -6,7 +6,7 @@ import itertools
 import shutil
 
 import pytest
-from telethon import TelegramClient, errors
+from telethon import TelegramClient, errors, functions
 from telethon.sessions import MemorySession
 from telethon.tl import types
 
@@ -24,30 +24,36 @@ ALICE = types.User(id=ALICE_ID, access_hash=77, first_name="Alice", username="al
 
 
 class OfflineClient(TelegramClient):
-    """A real TelegramClient whose network calls are answered in memory."""
+    """A real TelegramClient whose requests are answered in memory, as Telegram shapes them."""
 
     def __init__(self):
         super().__init__(MemorySession(), 1, "0" * 32)
         self._mb_entity_cache.set_self_user(OWNER_ID, False, 0)
         self.files = {}  # message id → fixture to "download"
-        self.sent, self.edited, self.deleted = [], [], []
+        self.sent, self.edited, self.deleted, self.requests = [], [], [], []
         self.failing_downloads = 0
+        self.errors = []  # exceptions to raise from the next requests, in order
         self._ids = itertools.count(900)
 
-    async def send_message(self, entity, message="", *, reply_to=None, parse_mode=(), **kwargs):
-        assert parse_mode == "html"
-        reply = types.Message(id=next(self._ids), peer_id=types.PeerUser(ALICE_ID),
-                              date=datetime.datetime.now(), message=message, out=True,
-                              reply_to=types.MessageReplyHeader(reply_to_msg_id=reply_to))
-        reply._finish_init(self, {ALICE_ID: ALICE}, entity)
-        self.sent.append(reply)
-        return reply
-
-    async def edit_message(self, entity, message=None, text=None, *, parse_mode=(), **kwargs):
-        assert parse_mode == "html"
-        if self.edited and self.edited[-1] == (message, text):
-            raise errors.MessageNotModifiedError(request=None)
-        self.edited.append((message, text))
+    async def __call__(self, request, ordered=False, flood_sleep_threshold=None):
+        self.requests.append(request)
+        if self.errors:
+            raise self.errors.pop(0)
+        if isinstance(request, (functions.messages.SendMessageRequest, functions.messages.SendMediaRequest)):
+            reply = types.Message(id=next(self._ids), peer_id=types.PeerUser(ALICE_ID), date=datetime.datetime.now(),
+                                  message=request.message, out=True, entities=request.entities,
+                                  reply_to=types.MessageReplyHeader(
+                                      reply_to_msg_id=request.reply_to.reply_to_msg_id) if request.reply_to else None)
+            self.sent.append(reply)
+            return types.Updates(updates=[types.UpdateMessageID(reply.id, request.random_id),
+                                          types.UpdateNewMessage(reply, 0, 0)],
+                                 users=[ALICE], chats=[], date=datetime.datetime.now(), seq=0)
+        if isinstance(request, functions.messages.EditMessageRequest):
+            if self.edited and self.edited[-1] == (request.id, request.message):
+                raise errors.MessageNotModifiedError(request=request)
+            self.edited.append((request.id, request.message))
+            return types.Updates(updates=[], users=[], chats=[], date=datetime.datetime.now(), seq=0)
+        raise AssertionError(f"unexpected request {request!r}")
 
     async def delete_messages(self, entity, message_ids, **kwargs):
         self.deleted.extend(message_ids)
@@ -55,7 +61,7 @@ class OfflineClient(TelegramClient):
     async def download_media(self, message, file=None, **kwargs):
         if self.failing_downloads:
             self.failing_downloads -= 1
-            raise errors.FileReferenceExpiredError(request=None)
+            raise errors.FileIdInvalidError(request=None)
         shutil.copyfile(self.files[message.id], file)
         return file
 
@@ -64,7 +70,7 @@ class OfflineClient(TelegramClient):
         return edits[-1] if edits else reply.message
 
     def replies_to(self, message_id):
-        return [self.text_of(m) for m in self.sent if m.reply_to.reply_to_msg_id == message_id]
+        return [self.text_of(m) for m in self.sent if m.reply_to and m.reply_to.reply_to_msg_id == message_id]
 
 
 def received(client, **kwargs):
@@ -116,7 +122,7 @@ def make_pipeline(tmp_path, engine, client, **env):
                       dotenv_path=None)
     temp = TempDir(s.temp_dir)
     temp.prepare()
-    pipeline = Pipeline(s, engine, telegram.TelethonChat(client), temp, State(tmp_path / "state.db"),
+    pipeline = Pipeline(s, engine, telegram.TelethonChat(client, OWNER_ID), temp, State(tmp_path / "state.db"),
                         owner_id=OWNER_ID)
     pipeline.start()
     return pipeline, s
@@ -155,10 +161,10 @@ async def test_audio_files_when_opted_in(tmp_path, engine, client):
 
 
 async def test_long_voice_transcript_is_split(tmp_path, engine, client, monkeypatch):
-    import voicebot.pipeline as core
+    import voicebot.delivery as delivery
 
-    original = core.split_transcript
-    monkeypatch.setattr(core, "split_transcript", lambda text, limit: original(text, limit=200))
+    original = delivery.split_transcript
+    monkeypatch.setattr(delivery, "split_transcript", lambda text, limit: original(text, limit=200))
     pipeline, _ = make_pipeline(tmp_path, engine, client)
     await feed(pipeline, client, received(client, message_id=1, file=FIXTURES / "long.ogg"))
     parts = client.replies_to(1)

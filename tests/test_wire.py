@@ -81,21 +81,29 @@ async def test_owner_commands_over_the_wire(running_bot, alice):
     owner = await running_bot.owner()
     alice_id = (await client.get_me()).id
     await owner.get_input_entity("alice")  # the owner's phone knows the chat
+    saved = Inbox(owner, running_bot.id)  # the owner's Saved Messages
     status = await owner.send_message(alice_id, ".status")
-    await inbox.wait(lambda: "📊" in inbox.texts.get(status.id, ""))
-    assert "model:" in inbox.texts[status.id] and "queue: 0 waiting" in inbox.texts[status.id]
+    # .status shows activity from every chat: it answers in Saved Messages, and the command
+    # vanishes from Alice's chat (she saw it for a moment: Telegram delivers before we delete).
+    await saved.wait(lambda: any("📊" in t for t in saved.texts.values()))
+    (text,) = [t for t in saved.texts.values() if "📊" in t]
+    assert "model:" in text and "queue: 0 waiting" in text
+    (seen_by_alice,) = [i for i, t in inbox.first.items() if t == ".status"]
+    await inbox.wait(lambda: seen_by_alice in inbox.deleted)
 
+    # Message ids are per account (the owner's Saved Messages count too): each side uses its own.
     await owner.send_message(alice_id, ".auto off")
     muted = await send_voice(client, running_bot.username, "hello.ogg")
-    probe = await owner.send_message(alice_id, ".help")
-    await inbox.wait(lambda: "commands" in inbox.texts.get(probe.id, ""))
+    await owner.send_message(alice_id, ".help")  # answered in place: it reveals nothing
+    await inbox.wait(lambda: any("commands" in t for t in inbox.texts.values()))
     assert inbox.replies_to(muted.id) == []  # auto off: ignored
 
-    command = await owner.send_message(alice_id, ".t", reply_to=muted.id)  # ... but on demand it works
-    await inbox.wait(lambda: "hello" in inbox.texts.get(command.id, "").lower())
+    (owners_copy,) = [m for m in await owner.get_messages(alice_id, limit=5) if m.voice]
+    await owner.send_message(alice_id, ".t", reply_to=owners_copy.id)  # ... but on demand it works
+    await inbox.wait(lambda: any("hello" in t.lower() for i, t in inbox.texts.items() if inbox.first[i] == ".t"))
     await client.send_message(running_bot.username, ".auto on")  # not the owner: ignored
     await asyncio.sleep(1)
-    assert running_bot.bot.state.chat_settings(alice_id).auto is False
+    assert running_bot.bot.state.chats.get(alice_id).auto is False
 
 
 async def test_forwarded_voice_is_a_cache_hit(running_bot, alice, fakegram):
@@ -123,7 +131,7 @@ async def test_restart_resumes_the_job_exactly_once(running_bot, alice, fakegram
     await asyncio.sleep(1.5)  # any duplicate would arrive now
     (text,) = inbox.replies_to(sent.id)
     assert "sunny" in text.lower()
-    assert running_bot.bot.state.delivered((await client.get_me()).id, sent.id)
+    assert running_bot.bot.state.journal.find((await client.get_me()).id, sent.id).state == "done"
 
 
 async def test_backfill_answers_a_voice_sent_while_the_bot_was_down(running_bot, alice, fakegram):

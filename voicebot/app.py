@@ -4,7 +4,7 @@ Example::
 
     engine = load_engine(settings)
     bot = Bot(settings, engine)
-    await bot.start(client)          # an authorised TelegramClient
+    me = await bot.start(client)     # attaches, connects (logging in on a terminal), serves
     await client.run_until_disconnected()
     await bot.stop()
 """
@@ -21,8 +21,10 @@ import threading
 from loguru import logger
 
 from . import telegram
+from .backfill import backfill
 from .config import Settings
 from .errors import NotLoggedIn
+from .media import IncomingMessage
 from .pipeline import Pipeline
 from .state import State
 from .storage import TempDir, exclusive_lock, prepare_data_dir, write_heartbeat
@@ -40,6 +42,27 @@ def worker_count(settings: Settings, engine: Transcriber) -> int:
     return 2 if engine.device == "cuda" else 1
 
 
+class Intake:
+    """Where Telegram hands over messages. Until the pipeline exists (the client must be
+    connected to learn who the owner is) they wait here, in order: none is dropped."""
+
+    def __init__(self):
+        self._waiting: list[IncomingMessage] = []
+        self._target = None
+
+    async def __call__(self, msg: IncomingMessage) -> None:
+        if self._target is None:
+            self._waiting.append(msg)
+        else:
+            await self._target(msg)
+
+    async def open(self, target) -> None:
+        """From now on hand every message to ``target``, starting with those that waited."""
+        self._target = target
+        while self._waiting:
+            await target(self._waiting.pop(0))
+
+
 class Bot:
     """The running userbot: a pipeline fed by a Telegram client, plus the heartbeat."""
 
@@ -51,41 +74,53 @@ class Bot:
         self._client = None
         self._handler = None
         self._heartbeat: asyncio.Task | None = None
+        self._backfill: asyncio.Task | None = None
 
-    async def start(self, client) -> None:
-        """Serve ``client`` (connected and authorised) from now on: resume what a crash
-        left unfinished, then catch up on voices that arrived while the bot was down."""
+    async def start(self, client, *, interactive: bool = False):
+        """Serve ``client`` from now on; returns the account's user.
+
+        The message handler is attached before the client connects, so nothing that
+        arrives while it starts (Telethon's catch-up replays what came while we were down)
+        is lost; those messages wait in the intake until the pipeline exists. Then what a
+        crash left unfinished is resumed, and backfill looks for anything still missed."""
         temp = TempDir(self.settings.temp_dir)
         temp.prepare()
         self._client = client
         self.state = State.in_dir(self.settings.data_dir)
         # Finished jobs are kept a month, far longer than backfill looks back, so a voice
         # backfill finds again is still known as answered.
-        self.state.prune(older_than_days=max(JOURNAL_DAYS, int(self.settings.backfill_hours / 24) + 1))
-        me = await client.get_me()
-        self.pipeline = Pipeline(self.settings, self.engine, telegram.TelethonChat(client), temp, self.state,
-                                 owner_id=me.id, workers=worker_count(self.settings, self.engine))
+        self.state.journal.prune(older_than_days=max(JOURNAL_DAYS, int(self.settings.backfill_hours / 24) + 1))
+        intake = Intake()
+        self._handler = telegram.attach(client, intake)
+        if client.is_connected():
+            me = await client.get_me()
+        else:
+            me = await telegram.connect(client, interactive=interactive)
+        self.pipeline = Pipeline(self.settings, self.engine, telegram.TelethonChat(client, me.id), temp,
+                                 self.state, owner_id=me.id, workers=worker_count(self.settings, self.engine))
         self.pipeline.start()
-        self._handler = telegram.attach(client, self.pipeline.on_message)
         self._heartbeat = asyncio.create_task(self._beat(client))
         await self.pipeline.resume()
-        await self.pipeline.backfill()
+        await intake.open(self.pipeline.on_message)
+        self._backfill = asyncio.create_task(backfill(self.pipeline))
+        return me
 
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """Take no new work, give running jobs ``grace`` seconds to deliver, then stop."""
         if self.pipeline is None:
             return
         telegram.detach(self._client, self._handler)
+        for task in (self._backfill, self._heartbeat):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         try:
             await asyncio.wait_for(self.pipeline.drain(), grace)
         except TimeoutError:
             logger.warning("stopping with {} job(s) unfinished", self.pipeline.queue.running
                            + self.pipeline.queue.waiting)
         await self.pipeline.stop()
-        if self._heartbeat:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
         self.state.close()
         self.pipeline = None
 
@@ -106,16 +141,15 @@ async def run(settings: Settings) -> None:
     with exclusive_lock(settings.data_dir):
         engine = await asyncio.to_thread(load_engine, settings)
         client = telegram.make_client(settings)
-        me = await telegram.connect(client, interactive=interactive)
-        prepare_data_dir(settings.data_dir)  # the session file may be new: make it 0600
-        logger.info("voicebot is running as {} (id {}); model {} on {}", me.first_name, me.id,
-                    settings.whisper_model, engine.device)
-        stop = asyncio.Event()  # before Bot.start: a SIGTERM during resume/backfill waits for it
+        stop = asyncio.Event()  # before Bot.start: a SIGTERM during resume waits for it
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         bot = Bot(settings, engine)
-        await bot.start(client)
+        me = await bot.start(client, interactive=interactive)
+        prepare_data_dir(settings.data_dir)  # the session file may be new: make it 0600
+        logger.info("voicebot is running as {} (id {}); model {} on {}", me.first_name, me.id,
+                    settings.whisper_model, engine.device)
         disconnected = asyncio.ensure_future(client.run_until_disconnected())
         stopping = asyncio.ensure_future(stop.wait())
         await asyncio.wait({disconnected, stopping}, return_when=asyncio.FIRST_COMPLETED)

@@ -2,7 +2,10 @@
 
 ``.t`` (reply to a voice) transcribes on demand; ``.auto``, ``.lang`` set per-chat
 preferences; ``.status``, ``.find``, ``.srt``, ``.help`` answer. The command message is
-edited into the answer, so chats stay clean. The prefix is ``COMMAND_PREFIX``.
+edited into the answer, so chats stay clean, except where the answer would show the other
+party what happens in other chats (``.find`` snippets, ``.status`` totals): typed anywhere
+but Saved Messages, those answers go to Saved Messages and the command is deleted. The
+prefix is ``COMMAND_PREFIX``.
 
 Example::
 
@@ -17,6 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .chat import Sent
 from .formatting import duration_text, escape, to_srt
 from .media import IncomingMessage
 
@@ -24,6 +28,7 @@ if TYPE_CHECKING:
     from .pipeline import Pipeline
 
 NAMES = ("t", "srt", "auto", "lang", "find", "status", "help")
+PRIVATE_ANSWERS = ("find", "status")  # they reveal other chats: never shown where others read
 
 
 @dataclass(frozen=True)
@@ -54,13 +59,17 @@ class Commands:
         self.pipeline = pipeline
 
     async def run(self, command: Command, msg: IncomingMessage) -> None:
-        from .pipeline import Sent  # the pipeline imports this module
-
         here = Sent(msg.chat_id, msg.message_id, msg.ref)
         handler = getattr(self, f"_{command.name}")
         answer = await handler(command.args, msg, here)
-        if answer is not None:
-            await self.pipeline.chat.edit(here, answer)
+        if answer is None:
+            return
+        chat = self.pipeline.chat
+        if command.name in PRIVATE_ANSWERS and msg.chat_id != self.pipeline.owner_id:
+            await chat.send("saved", answer)
+            await chat.delete(here)
+        else:
+            await chat.edit(here, answer)
 
     def _say(self, key: str, **values: object) -> str:
         return self.pipeline.say(key, **values)
@@ -78,10 +87,11 @@ class Commands:
         target = await self.pipeline.chat.replied_to(msg) if msg.reply_to else None
         if target is None or target.media is None:
             return self._say("no_reply", command="srt")
-        cached = self.pipeline.state.cached(target.media.document_id) if target.media.document_id else None
+        media = target.media
+        cached = self.pipeline.state.cache.get(media.document_id) if media.document_id and not media.view_once else None
         if cached is None or not cached.segments:
             return self._say("no_srt")
-        await self.pipeline.chat.send_file(target, None, "transcript.srt", to_srt(cached.segments).encode())
+        await self.pipeline.chat.send_file(None, "transcript.srt", to_srt(cached.segments).encode(), reply_to=target)
         await self.pipeline.chat.delete(here)
         return None
 
@@ -89,17 +99,17 @@ class Commands:
         choice = args.lower()
         if choice not in ("on", "off", "default"):
             return self._say("usage", usage=f"{self.pipeline.settings.command_prefix}auto on|off|default")
-        self.pipeline.state.set_auto(msg.chat_id, {"on": True, "off": False, "default": None}[choice])
+        self.pipeline.state.chats.set_auto(msg.chat_id, {"on": True, "off": False, "default": None}[choice])
         return self._say({"on": "auto_on", "off": "auto_off", "default": "auto_default"}[choice])
 
     async def _lang(self, args: str, msg: IncomingMessage, here) -> str:
         code = args.lower()
         if code in ("auto", ""):
-            self.pipeline.state.set_language(msg.chat_id, None)
+            self.pipeline.state.chats.set_language(msg.chat_id, None)
             return self._say("lang_auto")
         if not re.fullmatch(r"[a-z]{2,3}", code):
             return self._say("bad_lang", language=args[:20])
-        self.pipeline.state.set_language(msg.chat_id, code)
+        self.pipeline.state.chats.set_language(msg.chat_id, code)
         return self._say("lang_set", language=code)
 
     async def _status(self, args: str, msg: IncomingMessage, here) -> str:
@@ -115,14 +125,15 @@ class Commands:
     async def _find(self, args: str, msg: IncomingMessage, here) -> str:
         if not args:
             return self._say("usage", usage=f"{self.pipeline.settings.command_prefix}find WORDS")
-        hits = self.pipeline.state.search(args, limit=10)
+        hits = self.pipeline.state.search.search(args, limit=10)
         if not hits:
             return self._say("find_none", query=args[:100])
         lines = [self._say("find_header", count=len(hits), query=args[:100])]
         for hit in hits:
-            link = escape(self.pipeline.chat.link(hit.chat_id, hit.message_id))
+            link = self.pipeline.chat.link(hit.chat_id, hit.message_id)
             day = time.strftime("%Y-%m-%d", time.localtime(hit.date))
-            lines.append(f'• <a href="{link}">{day}</a> {escape(hit.snippet)}')
+            when = f'<a href="{escape(link)}">{day}</a>' if link else day
+            lines.append(f"• {when} {escape(hit.snippet)}")
         return "\n".join(lines)
 
     async def _help(self, args: str, msg: IncomingMessage, here) -> str:

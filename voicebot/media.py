@@ -40,6 +40,9 @@ class Media:
     size: int
     duration: float | None = None
     document_id: int | None = None  # Telegram's id of the file: the same for every forward of it
+    # View-once / self-destructing (messageMediaDocument.ttl_seconds): the sender meant it to
+    # be heard once, so its text is never posted, cached or indexed.
+    view_once: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,12 @@ class IncomingMessage:
     sender_name: str = ""
     date: float = 0.0  # Unix time
     reply_to: int | None = None  # id of the message this one replies to
+    topic_id: int | None = None  # forum topic (its first message's id); replies must stay in it
+    forwarded: bool = False  # carries fwd_from: Telegram refuses to edit such a message
+    # A channel post copied into the channel's linked discussion group: the post itself is
+    # the one to answer (privately), never this copy.
+    auto_forward: bool = False
+    peer: str = ""  # the adapter's way back to the chat after a restart (kept in the journal)
     ref: Any = field(default=None, compare=False, repr=False)
 
 
@@ -110,13 +119,28 @@ def _ignored(msg: IncomingMessage, media: Media, settings: Settings, chat_auto: 
     }[media.kind]
     if not kind_on:
         return f"{media.kind.value} is off"
+    if media.view_once:
+        return "view-once media are only transcribed on request"
+    if msg.auto_forward:
+        return "a channel post copied into its discussion group"
     if msg.outgoing and not settings.transcribe_outgoing:
         return "outgoing messages are off"
+    return chat_ignored(msg.chat_kind, chat_names(msg.chat_id, msg.chat_username), settings, chat_auto)
+
+
+def chat_ignored(kind: ChatKind, names: set[str], settings: Settings, chat_auto: bool | None) -> str:
+    """Why automatic transcription is off in a chat (its id and @username in ``names``), or "".
+
+    Backfill uses it to skip whole chats before reading them.
+
+    Example::
+
+        chat_ignored(ChatKind.GROUP, {"-100123"}, Settings(), None)   # 'group chats are off'
+    """
     if chat_auto is False:
         return "automatic transcription is off in this chat"
     if chat_auto is True:
         return ""  # the owner switched this chat on: lists and chat kinds do not apply
-    names = _chat_names(msg)
     if names & settings.deny_chats:
         return "chat is in DENY_CHATS"
     if settings.allow_chats:
@@ -126,12 +150,13 @@ def _ignored(msg: IncomingMessage, media: Media, settings: Settings, chat_auto: 
         ChatKind.PRIVATE: settings.transcribe_private,
         ChatKind.GROUP: settings.transcribe_groups,
         ChatKind.CHANNEL: settings.transcribe_channels,
-    }[msg.chat_kind]
-    return "" if chat_on else f"{msg.chat_kind.value} chats are off"
+    }[kind]
+    return "" if chat_on else f"{kind.value} chats are off"
 
 
-def _chat_names(msg: IncomingMessage) -> set[str]:
-    names = {str(msg.chat_id)}
-    if msg.chat_username:
-        names.add("@" + msg.chat_username.lower())
+def chat_names(chat_id: int, username: str | None) -> set[str]:
+    """How ALLOW_CHATS / DENY_CHATS may name a chat: its id, and ``@username`` if it has one."""
+    names = {str(chat_id)}
+    if username:
+        names.add("@" + username.lower())
     return names

@@ -1,13 +1,16 @@
 """The Telegram adapter: the only module that imports Telethon.
 
-It turns Telethon messages into :class:`~voicebot.media.IncomingMessage` and implements
-the core's :class:`~voicebot.pipeline.Chat` with a :class:`TelegramClient`.
+It turns Telethon messages into :class:`~voicebot.media.IncomingMessage` and implements the
+core's :class:`~voicebot.chat.Chat` with a :class:`TelegramClient`. Every RPC error leaves
+here as a :class:`~voicebot.errors.TelegramError` named as Telegram names it, so what it
+means is decided in the core (:func:`voicebot.errors.classify`), offline and tested.
 
 Example::
 
     client = make_client(settings)
-    await connect(client, interactive=sys.stdin.isatty())
-    attach(client, pipeline.on_message, owner_id=(await client.get_me()).id)
+    handler = attach(client, intake)             # before connecting: nothing can slip past
+    me = await connect(client, interactive=sys.stdin.isatty())
+    chat = TelethonChat(client, me.id)
     await client.run_until_disconnected()
 """
 
@@ -15,20 +18,27 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from loguru import logger
 from telethon import TelegramClient, errors, events, functions, utils
+from telethon.errors.rpcerrorlist import rpc_errors_dict, rpc_errors_re
 from telethon.tl import types
 from telethon.tl.custom import Message
 
 from . import __version__
+from .chat import Dialog, Sent
 from .config import Settings
-from .errors import DownloadError, NotLoggedIn, RateLimited
+from .errors import DownloadError, NotLoggedIn, RateLimited, TelegramError, Unreachable
 from .media import ChatKind, IncomingMessage, Media, MediaKind
-from .pipeline import Sent
+
+T = TypeVar("T")
+MAX_FLOOD_WAIT = 300  # seconds slept through in place; longer waits go back to the journal
+# Telethon raises one class per Telegram error; the core wants Telegram's own names.
+_NAMES = {cls: name for name, cls in rpc_errors_dict.items()}
+_NAMES.update({cls: pattern.replace(r"(\d+)", "X") for pattern, cls in rpc_errors_re})
 
 
 def make_client(settings: Settings, session: object | None = None) -> TelegramClient:
@@ -39,8 +49,11 @@ def make_client(settings: Settings, session: object | None = None) -> TelegramCl
         settings.api_hash,
         device_model="voicebot",
         app_version=__version__,
-        # Waits up to a minute are slept through silently; longer ones surface as errors.
-        flood_sleep_threshold=60,
+        # Every flood wait comes to TelethonChat._call, which counts, logs and bounds it.
+        flood_sleep_threshold=0,
+        # updates.getDifference from the state the session saved: what arrived while we
+        # were down comes in as ordinary updates (client/updates.py, catch_up).
+        catch_up=True,
     )
 
 
@@ -72,10 +85,16 @@ def describe(message: Message) -> IncomingMessage:
     if isinstance(peer, types.PeerUser):
         chat_kind = ChatKind.PRIVATE
     elif isinstance(peer, types.PeerChannel) and message.post:
-        chat_kind = ChatKind.CHANNEL
+        chat_kind = ChatKind.CHANNEL  # a broadcast channel post (messages there have post=True)
     else:
         chat_kind = ChatKind.GROUP
     chat = message.chat  # cached entity, if the update carried it; never a network call here
+    reply = message.reply_to if isinstance(message.reply_to, types.MessageReplyHeader) else None
+    topic_id = None
+    if reply is not None and reply.forum_topic:
+        # core.telegram.org/api/forum: in a topic, reply_to_top_id is the topic when the message
+        # replies to another one, else reply_to_msg_id is the topic itself.
+        topic_id = reply.reply_to_top_id or reply.reply_to_msg_id
     return IncomingMessage(
         chat_id=message.chat_id,
         message_id=message.id,
@@ -87,9 +106,23 @@ def describe(message: Message) -> IncomingMessage:
         chat_username=getattr(chat, "username", None),
         sender_name=_name(message.sender),
         date=message.date.timestamp() if message.date else 0.0,
-        reply_to=message.reply_to_msg_id,
+        reply_to=reply.reply_to_msg_id if reply is not None and reply.reply_to_msg_id != topic_id else None,
+        topic_id=topic_id,
+        forwarded=message.fwd_from is not None,
+        auto_forward=_auto_forward(message),
+        peer=_peer_token(message.input_chat),
         ref=message,
     )
+
+
+def _auto_forward(message: Message) -> bool:
+    """A channel post Telegram copied into the channel's discussion group: sent by the
+    channel itself, with saved_from_peer pointing back at the post (core.telegram.org/api/discussion)."""
+    fwd = message.fwd_from
+    return (fwd is not None and isinstance(message.peer_id, types.PeerChannel)
+            and isinstance(fwd.saved_from_peer, types.PeerChannel)
+            and isinstance(message.from_id, types.PeerChannel)
+            and message.from_id.channel_id == fwd.saved_from_peer.channel_id)
 
 
 def _name(sender) -> str:
@@ -100,159 +133,276 @@ def _name(sender) -> str:
 
 
 def _media(message: Message) -> Media | None:
-    document = message.document
-    if document is None:
+    # Only a document sent as such: Telethon's message.document also returns a link
+    # preview's document (tl/custom/message.py), and a link to a video is not a voice.
+    media = message.media
+    if not isinstance(media, types.MessageMediaDocument) or not isinstance(media.document, types.Document):
         return None
-    if message.voice:
+    document = media.document
+    mime = document.mime_type or ""
+    audio = next((a for a in document.attributes if isinstance(a, types.DocumentAttributeAudio)), None)
+    video = next((a for a in document.attributes if isinstance(a, types.DocumentAttributeVideo)), None)
+    if audio is not None and audio.voice:
         kind = MediaKind.VOICE
-    elif message.video_note:
+    elif video is not None and video.round_message:
         kind = MediaKind.VIDEO_NOTE
-    elif message.audio or (document.mime_type or "").startswith("audio/"):
+    elif audio is not None or mime.startswith("audio/"):
         kind = MediaKind.AUDIO
-    elif message.video or (document.mime_type or "").startswith("video/"):
+    elif video is not None or mime.startswith("video/"):
         kind = MediaKind.VIDEO
     else:
         return None
-    duration = None
-    for attribute in document.attributes:
-        if isinstance(attribute, (types.DocumentAttributeAudio, types.DocumentAttributeVideo)):
-            duration = float(attribute.duration)
-    return Media(kind=kind, size=int(document.size or 0), duration=duration, document_id=document.id)
+    duration = next((float(a.duration) for a in (audio, video) if a is not None), None)
+    return Media(kind=kind, size=int(document.size or 0), duration=duration, document_id=document.id,
+                 view_once=media.ttl_seconds is not None)
 
 
-T = TypeVar("T")
-MAX_FLOOD_WAIT = 300  # seconds; longer waits fail the operation (the journal retries it later)
+def _peer_token(peer) -> str:
+    """An input peer as text for the journal: ``user:ID:HASH``, ``chat:ID``, ``channel:ID:HASH``."""
+    if isinstance(peer, types.InputPeerUser):
+        return f"user:{peer.user_id}:{peer.access_hash}"
+    if isinstance(peer, types.InputPeerChannel):
+        return f"channel:{peer.channel_id}:{peer.access_hash}"
+    if isinstance(peer, types.InputPeerChat):
+        return f"chat:{peer.chat_id}"
+    return ""
+
+
+def _from_token(token: str):
+    kind, _, rest = token.partition(":")
+    try:
+        if kind == "user":
+            user_id, access_hash = rest.split(":")
+            return types.InputPeerUser(int(user_id), int(access_hash))
+        if kind == "channel":
+            channel_id, access_hash = rest.split(":")
+            return types.InputPeerChannel(int(channel_id), int(access_hash))
+        if kind == "chat":
+            return types.InputPeerChat(int(rest))
+    except ValueError:
+        pass
+    return None
+
+
+def _error(exc: errors.RPCError) -> TelegramError:
+    name = _NAMES.get(type(exc)) or exc.message or type(exc).__name__
+    return TelegramError(name, abs(exc.code or 400))
 
 
 class TelethonChat:
-    """The core's :class:`~voicebot.pipeline.Chat` on a live :class:`TelegramClient`.
+    """The core's :class:`~voicebot.chat.Chat` on a live :class:`TelegramClient`.
 
-    Flood limits are waited out here rather than inside Telethon, so each one is counted
-    and logged, and a wait longer than :data:`MAX_FLOOD_WAIT` fails instead of stalling.
+    Flood limits (Telethon's whole ``FloodError`` family: FLOOD_WAIT, FLOOD_PREMIUM_WAIT,
+    SLOWMODE_WAIT) are waited out here, each one counted and logged; a wait longer than
+    :data:`MAX_FLOOD_WAIT` is raised as :class:`RateLimited`, so the job waits in the journal.
     """
 
-    def __init__(self, client: TelegramClient):
+    def __init__(self, client: TelegramClient, me_id: int | None = None):
         self.client = client
-        client.flood_sleep_threshold = 0  # every FloodWaitError comes to _patient
+        client.flood_sleep_threshold = 0  # every flood wait comes to _call
+        self.me_id = me_id
         self.flood_waits = 0
+        self._peers: dict[int, object] = {}  # chat id → input peer, from messages we were handed
 
-    async def _patient(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+    async def _call(self, what: str, call: Callable[[], Awaitable[T]], *, cap: float | None = MAX_FLOOD_WAIT) -> T:
         while True:
             try:
                 return await call()
-            except errors.FloodWaitError as exc:
-                if exc.seconds > MAX_FLOOD_WAIT:
-                    raise RateLimited(exc.seconds) from exc
+            except errors.FloodError as exc:
+                seconds = float(getattr(exc, "seconds", 0) or 0)
+                if cap is not None and seconds > cap:
+                    raise RateLimited(seconds, _error(exc).name) from exc
                 self.flood_waits += 1
-                logger.warning("flood wait of {}s on {}; waiting ({} since start)", exc.seconds, what,
+                logger.warning("flood wait of {:.0f}s on {}; waiting ({} since start)", seconds, what,
                                self.flood_waits)
-                await asyncio.sleep(exc.seconds + 0.5)
+                await asyncio.sleep(seconds + 0.5)
+            except errors.RPCError as exc:
+                raise _error(exc) from exc
+            except (ConnectionError, TimeoutError) as exc:
+                raise Unreachable(f"{what}: {type(exc).__name__}") from exc
 
-    async def reply(self, msg: IncomingMessage, html: str) -> Sent:
-        sent = await self._patient("reply", lambda: self.client.send_message(
-            _peer(msg.ref, msg.chat_id), html, reply_to=msg.message_id, parse_mode="html", link_preview=False))
-        return Sent(sent.chat_id, sent.id, sent)
+    # -- addressing ---------------------------------------------------------------------
 
-    async def send(self, target: str, html: str) -> Sent:
-        sent = await self._patient("send", lambda: self.client.send_message(
-            _entity(target), html, parse_mode="html", link_preview=False))
-        return Sent(sent.chat_id, sent.id, sent)
+    async def _input(self, chat_id: int, ref: Message | None = None, token: str = ""):
+        if self.me_id is not None and chat_id == self.me_id:
+            return types.InputPeerSelf()
+        if ref is not None and ref.input_chat is not None:
+            return ref.input_chat
+        if chat_id in self._peers:
+            return self._peers[chat_id]
+        peer = _from_token(token) if token else None
+        if peer is not None:
+            self._peers[chat_id] = peer
+            return peer
+        try:
+            return await self.client.get_input_entity(chat_id)
+        except ValueError:
+            if ref is not None:
+                return await self._call("chat", ref.get_input_chat)  # refetches it (getDifference/dialogs)
+            # A new session file knows no access hashes: the dialog list carries them.
+            await self._call("dialogs", lambda: self.client.get_dialogs(limit=200))
+            try:
+                return await self.client.get_input_entity(chat_id)
+            except ValueError:
+                raise TelegramError("PEER_ID_INVALID") from None
 
-    async def send_file(self, msg: IncomingMessage, target: str | None, name: str, data: bytes) -> Sent:
-        upload = await self._patient("upload", lambda: self.client.upload_file(data, file_name=name))
-        to = _peer(msg.ref, msg.chat_id) if target is None else _entity(target)
-        reply_to = msg.message_id if target is None else None
-        sent = await self._patient("send file", lambda: self.client.send_file(
-            to, upload, reply_to=reply_to, force_document=True))
-        return Sent(sent.chat_id, sent.id, sent)
+    async def _where(self, where: str | None, msg: IncomingMessage | None):
+        if where is None:
+            assert msg is not None, "a reply needs the message it answers"
+            return await self._input(msg.chat_id, msg.ref, msg.peer)
+        if where == "saved":
+            return types.InputPeerSelf()
+        target = int(where) if where.lstrip("-").isdigit() else where
+        if isinstance(target, int):
+            return await self._input(target)
+        return await self._call("resolve", lambda: self.client.get_input_entity(target))
+
+    async def _reply_to(self, where: str | None, msg: IncomingMessage | None, peer):
+        if msg is None:
+            return None
+        if where is None:
+            # Replies in a forum topic name it, or they land in General (core.telegram.org/api/forum).
+            return types.InputReplyToMessage(reply_to_msg_id=msg.message_id, top_msg_id=msg.topic_id)
+        voice_peer = await self._input(msg.chat_id, msg.ref, msg.peer)
+        if self._id(voice_peer) == self._id(peer):
+            return types.InputReplyToMessage(reply_to_msg_id=msg.message_id)
+        # A reply to a message in another chat (core.telegram.org/api/reply): on every client
+        # the quote opens the voice, where a message link would not (private chats have none).
+        return types.InputReplyToMessage(reply_to_msg_id=msg.message_id, reply_to_peer_id=voice_peer)
+
+    def _id(self, peer) -> int:
+        """The marked chat id of an input peer (``InputPeerSelf`` is our own id)."""
+        return self.me_id if isinstance(peer, types.InputPeerSelf) else utils.get_peer_id(peer)
+
+    def _sent(self, request, result, peer) -> Sent:
+        if isinstance(result, types.UpdateShortSentMessage):  # sendMessage in a private chat
+            return Sent(self._id(peer), result.id)
+        message = self.client._get_response_message(request, result, peer)
+        if message is None:
+            raise TelegramError("NO_MESSAGE_IN_RESULT", 500)
+        return Sent(self._id(peer), message.id, message, document=message.document is not None)
+
+    # -- the Chat protocol --------------------------------------------------------------
+
+    async def send(self, where: str | None, html: str, *, reply_to: IncomingMessage | None = None) -> Sent:
+        peer = await self._where(where, reply_to)
+        text, entities = await self.client._parse_message_text(html, "html")
+        request = functions.messages.SendMessageRequest(
+            peer=peer, message=text, entities=entities or None, no_webpage=True,
+            reply_to=await self._reply_to(where, reply_to, peer))
+        return self._sent(request, await self._call("send", lambda: self.client(request)), peer)
+
+    async def send_file(self, where: str | None, name: str, data: bytes, *,
+                        reply_to: IncomingMessage | None = None) -> Sent:
+        peer = await self._where(where, reply_to)
+        upload = await self._call("upload", lambda: self.client.upload_file(data, file_name=name))
+        request = functions.messages.SendMediaRequest(
+            peer=peer, message="", reply_to=await self._reply_to(where, reply_to, peer),
+            media=types.InputMediaUploadedDocument(
+                file=upload, mime_type="text/plain" if name.endswith(".txt") else "application/x-subrip",
+                attributes=[types.DocumentAttributeFilename(name)], force_file=True))
+        return self._sent(request, await self._call("send file", lambda: self.client(request)), peer)
 
     async def edit(self, sent: Sent, html: str, *, progress: bool = False) -> None:
-        peer = _peer(sent.ref, sent.chat_id)
-        try:
-            if not progress:
-                await self._patient("edit", lambda: self.client.edit_message(
-                    peer, sent.message_id, html, parse_mode="html", link_preview=False))
-                return
-            # Progress edits are cosmetic: never sleep through a flood wait for one.
-            text, entities = await self.client._parse_message_text(html, "html")
-            request = functions.messages.EditMessageRequest(
-                peer=await self.client.get_input_entity(peer), id=sent.message_id, message=text,
-                entities=entities, no_webpage=True)
-            await self.client(request)
-        except errors.MessageNotModifiedError:
-            pass  # same text as before: nothing to do
-        except errors.FloodWaitError as exc:
-            raise RateLimited(exc.seconds) from exc
+        peer = await self._input(sent.chat_id, sent.ref)
+        text, entities = await self.client._parse_message_text(html, "html")
+        request = functions.messages.EditMessageRequest(peer=peer, id=sent.message_id, message=text,
+                                                        entities=entities or None, no_webpage=True)
+        # Progress edits are cosmetic: never sleep through a flood wait for one.
+        await self._call("edit", lambda: self.client(request), cap=0 if progress else MAX_FLOOD_WAIT)
 
     async def delete(self, sent: Sent) -> None:
-        await self._patient("delete", lambda: self.client.delete_messages(
-            _peer(sent.ref, sent.chat_id), [sent.message_id]))
+        peer = await self._input(sent.chat_id, sent.ref)
+        await self._call("delete", lambda: self.client.delete_messages(peer, [sent.message_id]))
 
     async def download(self, msg: IncomingMessage, dest: Path) -> None:
         try:
-            result = await self._patient("download", lambda: self.client.download_media(msg.ref, file=str(dest)))
+            # A stale file reference is refreshed by Telethon itself (client/downloads.py).
+            result = await self._call("download", lambda: self.client.download_media(msg.ref, file=str(dest)))
         except OSError:
             raise  # our disk, not Telegram: the pipeline reports it as such
-        except (TimeoutError, errors.RPCError, ConnectionError, ValueError, RateLimited) as exc:
-            raise DownloadError(f"{type(exc).__name__}: {exc}") from exc
+        except ValueError as exc:
+            raise DownloadError(f"ValueError: {exc}") from exc
         if result is None or not dest.exists():
             raise DownloadError("Telegram returned no file")
 
-    async def fetch(self, chat_id: int, message_id: int) -> IncomingMessage | None:
+    async def fetch(self, chat_id: int, message_id: int, peer: str = "") -> IncomingMessage | None:
         try:
-            try:
-                message = await self._patient("fetch", lambda: self.client.get_messages(chat_id, ids=message_id))
-            except ValueError:
-                # The chat's access hash is not in the session's cache (a new session file):
-                # the dialog list carries it.
-                await self._patient("dialogs", lambda: self.client.get_dialogs(limit=200))
-                message = await self._patient("fetch", lambda: self.client.get_messages(chat_id, ids=message_id))
-        except (errors.RPCError, ValueError) as exc:
-            logger.warning("cannot fetch message {} in chat {}: {}", message_id, chat_id, exc)
+            where = await self._input(chat_id, token=peer)
+        except TelegramError as exc:
+            logger.warning("cannot reach chat {}: {}", chat_id, exc)
             return None
-        return describe(message) if message else None
+        message = await self._call("fetch", lambda: self.client.get_messages(where, ids=message_id))
+        return describe(message) if isinstance(message, Message) else None
 
     async def replied_to(self, msg: IncomingMessage) -> IncomingMessage | None:
         if msg.ref is None:
             return None
-        message = await self._patient("fetch reply", msg.ref.get_reply_message)
+        message = await self._call("fetch reply", msg.ref.get_reply_message)
         return describe(message) if message else None
 
-    async def recent(self, since: float, per_chat: int) -> list[IncomingMessage]:
-        found: list[IncomingMessage] = []
-        async for dialog in self.client.iter_dialogs(limit=200):
-            if dialog.date is None or dialog.date.timestamp() < since:
-                break  # dialogs come newest first
-            async for message in self.client.iter_messages(dialog.entity, limit=per_chat * 5):
-                if message.date.timestamp() < since:
-                    break
-                incoming = describe(message)
-                if incoming.media is not None:
-                    found.append(incoming)
-                    if sum(m.chat_id == incoming.chat_id for m in found) >= per_chat:
-                        break
-        return sorted(found, key=lambda m: m.date)
+    async def answers(self, where: str | None, msg: IncomingMessage, since: float) -> list[Sent]:
+        peer = await self._where(where, msg)
+        voice_chat = msg.chat_id
 
-    def link(self, chat_id: int, message_id: int) -> str:
+        async def collect() -> list[Sent]:
+            found = []
+            async for m in self.client.iter_messages(peer, limit=300):
+                if m.date and m.date.timestamp() < since:
+                    break
+                reply = m.reply_to if isinstance(m.reply_to, types.MessageReplyHeader) else None
+                if not m.out or reply is None or reply.reply_to_msg_id != msg.message_id:
+                    continue
+                other = reply.reply_to_peer_id
+                if (utils.get_peer_id(other) if other is not None else m.chat_id) != voice_chat:
+                    continue
+                found.append(Sent(self._id(peer), m.id, m, document=m.document is not None))
+            return found[::-1]
+
+        return await self._call("look for answers", collect)
+
+    async def dialogs(self) -> AsyncIterator[Dialog]:
+        # Paged by hand, as client/dialogs.py does, so a flood wait pauses one page instead of
+        # ending the iteration; backfill runs in the background and may wait as long as asked.
+        offset = {"offset_date": None, "offset_id": 0, "offset_peer": types.InputPeerEmpty()}
+        seen: set[int] = set()
+        while True:
+            page = await self._call("dialogs", lambda: self.client.get_dialogs(limit=100, **offset), cap=None)
+            fresh = [d for d in page if d.id not in seen]
+            for d in fresh:
+                seen.add(d.id)
+                kind = (ChatKind.PRIVATE if d.is_user else ChatKind.CHANNEL if d.is_channel and not d.is_group
+                        else ChatKind.GROUP)
+                yield Dialog(chat_id=d.id, kind=kind, username=getattr(d.entity, "username", None),
+                             pinned=bool(d.pinned), last_date=d.date.timestamp() if d.date else 0.0)
+            last = page[-1] if page else None
+            if not fresh or last is None or last.message is None:
+                return
+            offset = {"offset_date": last.date, "offset_id": last.message.id, "offset_peer": last.input_entity}
+
+    async def history(self, chat_id: int, since: float, limit: int) -> list[IncomingMessage]:
+        peer = await self._input(chat_id)
+        messages = await self._call("history", lambda: self.client.get_messages(peer, limit=limit))
+        return [describe(m) for m in messages
+                if isinstance(m, Message) and m.date and m.date.timestamp() >= since]
+
+    def link(self, chat_id: int, message_id: int, *, username: str | None = None,
+             topic_id: int | None = None) -> str | None:
         real_id, peer_type = utils.resolve_id(chat_id)
         if peer_type is types.PeerUser:
-            return f"tg://openmessage?user_id={real_id}&message_id={message_id}"
-        return f"https://t.me/c/{real_id}/{message_id}"
-
-
-def _peer(ref: Message | None, chat_id: int):
-    """The message's input peer when we have it (no lookup), else the id (session cache)."""
-    return ref.input_chat if ref is not None and ref.input_chat is not None else chat_id
-
-
-def _entity(target: str):
-    if target == "saved":
-        return "me"
-    return int(target) if target.lstrip("-").isdigit() else target
+            return f"tg://user?id={real_id}"  # a mention: opens the chat on every client
+        if peer_type is types.PeerChat:
+            return None  # basic groups have no message links
+        base = f"https://t.me/{username}" if username else f"https://t.me/c/{real_id}"
+        return f"{base}/{topic_id}/{message_id}" if topic_id else f"{base}/{message_id}"
 
 
 def attach(client: TelegramClient, on_message: Callable[[IncomingMessage], Awaitable[None]]) -> Callable:
-    """Call ``on_message`` for every new message; returns the handler (for :func:`detach`)."""
+    """Call ``on_message`` for every new message; returns the handler (for :func:`detach`).
+
+    Attach before :func:`connect`: updates are dispatched only to handlers present when
+    they arrive, and catch-up starts as soon as the client connects (client/updates.py).
+    """
 
     async def handler(event: events.NewMessage.Event) -> None:
         await on_message(describe(event.message))
@@ -275,3 +425,4 @@ async def login(settings: Settings) -> str:
         await client.disconnect()
     logger.info("logged in as {} (id {})", me.first_name, me.id)
     return f"{me.first_name or ''} (@{me.username})" if me.username else (me.first_name or str(me.id))
+
