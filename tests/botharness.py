@@ -169,3 +169,58 @@ class BotProcess:
         if self.process is not None and self.process.returncode is None:
             self.process.kill()
         return await self.process.wait() if self.process else 0
+
+
+async def burst_with_kills(fakegram, model_path: str, data_dir: Path, rng, *, voices: int = 20,
+                           senders: int = 3, kills: int = 2, window: float = 12.0, log=print) -> dict:
+    """``voices`` voices from ``senders`` people at once to a real bot process, which is
+    killed with SIGKILL ``kills`` times at random moments within ``window`` seconds (and
+    restarted each time). Returns what the senders saw: every voice should have exactly
+    one answer, and that answer should be a transcript.
+
+    The same scenario serves the test suite (one round) and ``bench/kill_soak.py`` (many)."""
+    from telethon.tl.types import DocumentAttributeAudio
+
+    fixtures = Path(__file__).parent / "fixtures"
+    tag = rng.randrange(10**6)
+    owner = fakegram.create_user("Owner", username=f"owner{tag}")
+    bot = await BotProcess(fakegram, owner, data_dir, model_path).start()
+    people = []
+    for n in range(senders):
+        client = await fakegram.new_user(f"Sender{n}", username=f"sender{tag}x{n}")
+        people.append((client, Inbox(client, owner.id)))
+        await client.get_dialogs()
+    sent: list[tuple[Inbox, int]] = []
+    try:
+        async def send_all():
+            for i in range(voices):
+                client, inbox = people[i % senders]
+                name = "hello.ogg" if i % 2 else "weather.ogg"
+                message = await client.send_file(owner.username, fixtures / name, voice_note=True,
+                                                 attributes=[DocumentAttributeAudio(duration=5, voice=True)])
+                sent.append((inbox, message.id))
+                await asyncio.sleep(rng.uniform(0, 0.15))
+
+        sending = asyncio.create_task(send_all())
+        moments = sorted(rng.uniform(0.0, window) for _ in range(kills))
+        started = time.monotonic()
+        for moment in moments:
+            await asyncio.sleep(max(0.0, moment - (time.monotonic() - started)))
+            bot.process.kill()
+            await bot.process.wait()
+            log(f"  killed at {moment:.2f}s after the burst began ({len(sent)} voices sent)")
+            await bot.start()
+        await sending
+        deadline = time.monotonic() + 60 + voices * 15
+        while not all(transcribed(inbox, mid) for inbox, mid in sent):
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(2.0)  # a duplicate would arrive now
+    finally:
+        await bot.stop()
+    answers = [len(inbox.replies_to(mid)) for inbox, mid in sent]
+    final = [transcribed(inbox, mid) for inbox, mid in sent]
+    return {"voices": len(sent), "answered_once": sum(n == 1 for n in answers),
+            "duplicates": sum(n > 1 for n in answers), "unanswered": sum(n == 0 for n in answers),
+            "not_final": sum(not f for f in final), "log": bot.log}

@@ -293,7 +293,7 @@ class SlowEngine(Transcriber):
 
 async def test_live_progress_edits_and_flood_widening(tmp_path):
     pipeline, chat, _ = make(tmp_path, SlowEngine(), {1: "hello.ogg"})
-    pipeline.progress_interval = 0.3
+    pipeline.ticker.interval = 0.3
     await run(pipeline, voice(1))
     assert chat.progress_edits, "no progress was shown"
     assert all("%" in text for _, text in chat.progress_edits)
@@ -301,10 +301,10 @@ async def test_live_progress_edits_and_flood_widening(tmp_path):
     assert chat.texts_for(1) == [" ".join(f"part{i}" for i in range(6))]
 
     flooded, chat2, _ = make(tmp_path / "2", SlowEngine(), {1: "hello.ogg"})
-    flooded.progress_interval = 0.3
+    flooded.ticker.interval = 0.3
     chat2.flood_on_progress = 7
     await run(flooded, voice(1))
-    assert flooded.progress_interval == 7  # widened to what Telegram asked for
+    assert flooded.ticker.interval == 7  # widened to what Telegram asked for
     assert chat2.texts_for(1) == [" ".join(f"part{i}" for i in range(6))]  # final text still delivered
 
 
@@ -348,7 +348,7 @@ async def test_slow_placeholder_survives_the_progress_ticker(tmp_path):
     temp = TempDir(s.temp_dir)
     temp.prepare()
     pipeline = Pipeline(s, SlowEngine(), chat, temp, State(tmp_path / "state.db"), owner_id=OWNER_ID)
-    pipeline.progress_interval = 0.2
+    pipeline.ticker.interval = 0.2
     await run(pipeline, incoming(1))
     assert chat.texts_for(1) == [" ".join(f"part{i}" for i in range(6))]
     assert len(chat.replies) == 1  # the placeholder, edited: no second message

@@ -201,3 +201,115 @@ def test_only_the_adapter_and_engine_modules_import_their_libraries():
                              if re.search(rf"^\s*(from|import) {lib}\b", p.read_text(), re.M))
                  for lib in ("telethon", "faster_whisper")}
     assert importers == {"telethon": ["telegram.py"], "faster_whisper": ["transcriber.py"]}
+
+
+# -- what the adapter reads off a message (issue: behave correctly on the real Telegram) ----------
+
+def test_view_once_media_is_marked(client):
+    message = received(client, kind="voice")
+    message.media.ttl_seconds = 2147483647  # view-once (messageMediaDocument.ttl_seconds)
+    assert telegram.describe(message).media.view_once
+    assert not telegram.describe(received(client, kind="voice")).media.view_once
+
+
+def test_a_link_preview_with_a_document_is_not_media(client):
+    """Telethon's message.document falls back to the web preview's (tl/custom/message.py)."""
+    preview = received(client, kind="voice")
+    document = preview.media.document
+    preview.media = types.MessageMediaWebPage(webpage=types.WebPage(
+        id=1, url="https://example.com/v", display_url="example.com/v", hash=0, document=document))
+    preview.message = "look https://example.com/v"
+    assert preview.document is not None  # what Telethon reports...
+    assert telegram.describe(preview).media is None  # ...is not a voice message
+
+
+def test_forwarded_topic_and_auto_forward(client):
+    forwarded = received(client, kind="voice")
+    forwarded.fwd_from = types.MessageFwdHeader(date=datetime.datetime(2026, 1, 1), from_id=types.PeerUser(5))
+    assert telegram.describe(forwarded).forwarded
+
+    in_topic = received(client, kind="voice", chat=types.PeerChannel(6))
+    in_topic.reply_to = types.MessageReplyHeader(reply_to_msg_id=77, forum_topic=True)
+    described = telegram.describe(in_topic)
+    assert (described.topic_id, described.reply_to) == (77, None)
+    in_topic.reply_to = types.MessageReplyHeader(reply_to_msg_id=80, reply_to_top_id=77, forum_topic=True)
+    described = telegram.describe(in_topic)
+    assert (described.topic_id, described.reply_to) == (77, 80)
+
+    copy = received(client, kind="voice", chat=types.PeerChannel(6))
+    copy.from_id = types.PeerChannel(9)
+    copy.fwd_from = types.MessageFwdHeader(date=datetime.datetime(2026, 1, 1), from_id=types.PeerChannel(9),
+                                           saved_from_peer=types.PeerChannel(9), saved_from_msg_id=3)
+    assert telegram.describe(copy).auto_forward
+
+
+def test_links_open_on_every_client(client):
+    chat = telegram.TelethonChat(client, OWNER_ID)
+    assert chat.link(-1001234567890, 5) == "https://t.me/c/1234567890/5"
+    assert chat.link(-1001234567890, 5, username="news") == "https://t.me/news/5"
+    assert chat.link(-1001234567890, 5, topic_id=3) == "https://t.me/c/1234567890/3/5"
+    assert chat.link(-5000, 5) is None  # basic groups have no message links
+    assert chat.link(ALICE_ID, 5) == f"tg://user?id={ALICE_ID}"  # a mention, never tg://openmessage
+
+
+@pytest.mark.parametrize("error, name", [
+    (errors.ChatWriteForbiddenError(None), "CHAT_WRITE_FORBIDDEN"),
+    (errors.UserBannedInChannelError(None), "USER_BANNED_IN_CHANNEL"),
+    (errors.PeerFloodError(None), "PEER_FLOOD"),
+    (errors.RPCError(None, "SOMETHING_NEW", 400), "SOMETHING_NEW"),
+])
+async def test_rpc_errors_keep_telegrams_names(client, error, name):
+    from voicebot.errors import TelegramError
+
+    chat = telegram.TelethonChat(client, OWNER_ID)
+
+    async def fail():
+        raise error
+
+    with pytest.raises(TelegramError) as info:
+        await chat._call("send", fail)
+    assert info.value.name == name
+
+
+@pytest.mark.parametrize("error", [errors.FloodWaitError(None, capture=1),
+                                   errors.SlowModeWaitError(None, capture=1),
+                                   errors.FloodPremiumWaitError(None, capture=1)])
+async def test_every_flood_error_is_waited_out_and_counted(client, error):
+    chat = telegram.TelethonChat(client, OWNER_ID)
+    calls = []
+
+    async def once():
+        calls.append(1)
+        if len(calls) == 1:
+            raise error
+        return "ok"
+
+    assert await chat._call("send", once) == "ok" and chat.flood_waits == 1
+
+
+async def test_a_flood_wait_over_the_cap_goes_back_to_the_journal(client):
+    from voicebot.errors import Kind, RateLimited
+
+    chat = telegram.TelethonChat(client, OWNER_ID)
+
+    async def slow_mode():
+        raise errors.SlowModeWaitError(None, capture=3600)
+
+    with pytest.raises(RateLimited) as info:
+        await chat._call("send", slow_mode)
+    assert (info.value.name, info.value.seconds, info.value.kind) == ("SLOWMODE_WAIT_X", 3600, Kind.WAIT)
+
+
+async def test_replies_in_a_forum_topic_name_the_topic_and_private_answers_quote_the_voice(client):
+    chat = telegram.TelethonChat(client, OWNER_ID)
+    in_topic = telegram.describe(received(client, message_id=40, kind="voice"))
+    in_topic = type(in_topic)(**{**in_topic.__dict__, "topic_id": 7})
+    await chat.send(None, "hi", reply_to=in_topic)
+    reply_to = client.requests[-1].reply_to
+    assert (reply_to.reply_to_msg_id, reply_to.top_msg_id, reply_to.reply_to_peer_id) == (40, 7, None)
+
+    await chat.send("saved", "hi", reply_to=in_topic)
+    request = client.requests[-1]
+    assert isinstance(request.peer, types.InputPeerSelf)
+    assert request.reply_to.reply_to_msg_id == 40
+    assert request.reply_to.reply_to_peer_id == types.InputPeerUser(ALICE_ID, 77)  # a quote from another chat

@@ -82,7 +82,7 @@ async def test_owner_commands_over_the_wire(running_bot, alice):
     alice_id = (await client.get_me()).id
     await owner.get_input_entity("alice")  # the owner's phone knows the chat
     saved = Inbox(owner, running_bot.id)  # the owner's Saved Messages
-    status = await owner.send_message(alice_id, ".status")
+    await owner.send_message(alice_id, ".status")
     # .status shows activity from every chat: it answers in Saved Messages, and the command
     # vanishes from Alice's chat (she saw it for a moment: Telegram delivers before we delete).
     await saved.wait(lambda: any("📊" in t for t in saved.texts.values()))

@@ -32,20 +32,19 @@ from .chat import Chat, Sent
 from .commands import Commands, parse_command
 from .config import Settings
 from .delivery import Answer, Deferred, Delivery, GaveUp
-from .errors import (AudioError, DownloadError, Interrupted, Kind, RateLimited, StorageError, TelegramError,
-                     TooLongError, TranscriptionError)
+from .errors import (AudioError, DownloadError, Interrupted, Kind, StorageError, TelegramError, TooLongError,
+                     TranscriptionError)
 from .formatting import escape, say
 from .jobs import JobQueue
-from .journal import FAILED
-from .media import Action, ChatKind, IncomingMessage, MediaKind, decide
+from .progress import Progress, Ticker
+from .recovery import Recovery
+from .media import Action, IncomingMessage, MediaKind, decide
 from .state import State, StateError
 from .storage import TempDir
-from .transcriber import Segment, Transcriber, Transcription
+from .transcriber import Transcriber, Transcription
 
 _SUFFIX = {MediaKind.VOICE: ".ogg", MediaKind.VIDEO_NOTE: ".mp4", MediaKind.AUDIO: ".audio",
            MediaKind.VIDEO: ".video"}
-MAX_RETRIES = 10  # deferrals for outages before a job is given up (flood waits have their own end)
-RETRY_BACKOFF_S = (5, 30, 120, 600, 1800, 3600)
 
 
 @dataclass
@@ -113,9 +112,9 @@ class Pipeline:
         self.queue: JobQueue[Job] = JobQueue(self._run, workers=workers, maxsize=settings.queue_size)
         self.delivery = Delivery(settings, chat, state.journal, self.say, owner_id)
         self.commands = Commands(self)
-        self.progress_interval = settings.progress_interval_s
+        self.ticker = Ticker(settings.progress_interval_s)
         self._stopping = threading.Event()  # seen by the worker threads between segments
-        self._timers: set[asyncio.Task] = set()
+        self.recovery = Recovery(self)
 
     def start(self) -> None:
         """Start the workers; call inside the running event loop."""
@@ -129,8 +128,7 @@ class Pipeline:
         """Stop the workers. A transcription in progress ends at its next segment and stays
         journaled as unfinished, so the next start resumes it."""
         self._stopping.set()
-        for timer in list(self._timers):
-            timer.cancel()
+        self.recovery.stop()
         await self.queue.stop()
 
     def say(self, key: str, **values: object) -> str:
@@ -203,53 +201,8 @@ class Pipeline:
         return True
 
     async def resume(self) -> int:
-        """Requeue the jobs a crash or restart left unfinished; returns how many.
-
-        Nothing is sent from here: a job's messages are the worker's and delivery's
-        business, where every Telegram error has its answer. A poison job (started too
-        often) gets its placeholder edited into the reason."""
-        resumed = 0
-        for record in self.state.journal.unfinished():
-            try:
-                resumed += await self._resume_one(record)
-            except Exception:
-                logger.exception("could not resume job {}", record.id)
-        if resumed:
-            logger.info("resumed {} unfinished job(s)", resumed)
-        return resumed
-
-    async def _resume_one(self, record) -> int:
-        sent = {slot: Sent(chat_id, message_id) for slot, (chat_id, message_id) in record.sent.items()}
-        target = record.payload.get("target", "reply")
-        stub = IncomingMessage(chat_id=record.chat_id, message_id=record.message_id,
-                               chat_kind=ChatKind.PRIVATE, sender_id=None, outgoing=False,
-                               peer=record.payload.get("peer", ""))
-        if record.state == FAILED:  # poison
-            answer = Answer(stub, record.id, target, sent=sent, created_at=record.created_at)
-            await self.delivery.give_up(answer, self.say("gave_up", attempts=record.attempts))
-            return 0
-        try:
-            msg = await self.chat.fetch(record.chat_id, record.message_id, stub.peer)
-        except TelegramError as exc:
-            if exc.kind in (Kind.WAIT, Kind.RETRY):
-                self._later(record.id, None, exc.seconds or 30)
-                return 0
-            msg = None
-        if msg is None or msg.media is None:
-            self.state.journal.fail(record.id, "message is gone")
-            answer = Answer(stub, record.id, target, sent=sent, created_at=record.created_at)
-            await self.delivery.give_up(answer, self.say("gone"))
-            return 0
-        answer = Answer(msg, record.id, target, sent=sent, created_at=record.created_at, adopt=True,
-                        private=msg.media.view_once)
-        job = Job(answer, notice=record.payload.get("notice"), failure=record.payload.get("failure"),
-                  retries=record.retries)
-        wait = record.not_before - time.time()
-        if wait > 0:
-            self._later(record.id, job, wait)
-        elif not self.queue.submit(job):
-            self._later(record.id, job, RETRY_BACKOFF_S[0])
-        return 1
+        """Requeue the jobs a crash or restart left unfinished; returns how many."""
+        return await self.recovery.resume()
 
     # -- work --------------------------------------------------------------------------
 
@@ -267,7 +220,7 @@ class Pipeline:
         except Exception as exc:  # the last net: a bug must not leave the job running forever
             logger.opt(exception=exc).error("job chat={} msg={} failed unexpectedly",
                                             job.msg.chat_id, job.msg.message_id)
-            await self._give_up(job, str(exc), self.say("failed"))
+            await self.give_up(job, str(exc), self.say("failed"))
 
     async def _work(self, job: Job) -> None:
         msg = job.msg
@@ -291,7 +244,7 @@ class Pipeline:
             raise
         except TelegramError as exc:  # the download: a flood limit or an outage waits, the rest fails
             if exc.kind in (Kind.WAIT, Kind.RETRY):
-                await self._defer(job, exc.seconds or self._backoff(job), f"download: {exc}")
+                await self.recovery.defer(job, exc.seconds or self.recovery.backoff(job), f"download: {exc}")
             else:
                 await self._fail(job, DownloadError(str(exc)))
             return
@@ -346,9 +299,9 @@ class Pipeline:
         prefer = self.state.chats.get(msg.chat_id).language
         logger.debug("transcribing {:.1f}s of audio for chat={} msg={}", len(samples) / audio.SAMPLE_RATE,
                      msg.chat_id, msg.message_id)
-        progress = _Progress(len(samples) / audio.SAMPLE_RATE, self._stopping)
+        progress = Progress(len(samples) / audio.SAMPLE_RATE, self._stopping)
         ticker = None
-        if self.progress_interval and progress.duration > self.progress_interval and job.answer.target != "caption":
+        if self.ticker.wanted(progress.duration) and job.answer.target != "caption":
             ticker = asyncio.create_task(self._show_progress(job, progress))
         try:
             return await self.queue.run_blocking(
@@ -358,30 +311,18 @@ class Pipeline:
             if ticker:
                 ticker.cancel()
 
-    async def _show_progress(self, job: Job, progress: "_Progress") -> None:
-        """Edit the placeholder with the text so far, no more often than the interval.
-
-        A flood limit on a progress edit is never waited out: the edit is skipped and the
-        interval widens, so the final transcript is not delayed by cosmetic edits.
-        """
-        shown = 0
+    async def _show_progress(self, job: Job, progress: Progress) -> None:
+        """Edit the placeholder with the words so far (never those of a view-once voice)."""
         await self._landed(job)
-        while "1" in job.answer.sent:
-            await asyncio.sleep(self.progress_interval)
-            if progress.count == shown:
-                continue
-            shown = progress.count
-            text = self.say("progress", percent=progress.percent)
+
+        async def show(percent: int, text: str) -> None:
+            html = self.say("progress", percent=percent)
             if not job.answer.private:
-                text += "\n" + escape(progress.text)
-            try:
-                await self.delivery.progress(job.answer, text)
-            except RateLimited as exc:
-                self.progress_interval = max(self.progress_interval * 2, exc.seconds)
-                logger.info("flood limit on progress edits: {}s; interval now {}s", exc.seconds,
-                            self.progress_interval)
-            except Exception as exc:
-                logger.debug("progress edit failed: {}", exc)
+                html += "\n" + escape(text)
+            await self.delivery.progress(job.answer, html)
+
+        if "1" in job.answer.sent:
+            await self.ticker.run(progress, show)
 
     async def _landed(self, job: Job) -> None:
         """Wait for the placeholder to exist before editing it (or going without one)."""
@@ -403,10 +344,10 @@ class Pipeline:
         try:
             await self.delivery.deliver(job.answer, text, notice=notice)
         except Deferred as exc:
-            await self._defer(job, exc.seconds, exc.reason)
+            await self.recovery.defer(job, exc.seconds, exc.reason)
             return
         except GaveUp as exc:
-            await self._give_up(job, str(exc), self.say("undeliverable", reason=str(exc)))
+            await self.give_up(job, str(exc), self.say("undeliverable", reason=str(exc)))
             return
         self._journal_done(job)
 
@@ -445,41 +386,11 @@ class Pipeline:
                                                             "failure": job.failure})
         await self._complete(job, text, notice=True)
 
-    async def _give_up(self, job: Job, reason: str, html: str) -> None:
+    async def give_up(self, job: Job, reason: str, html: str) -> None:
         logger.warning("gave up on message {} in chat {}: {}", job.msg.message_id, job.msg.chat_id, reason)
         if job.job_id:
             self.state.journal.fail(job.job_id, reason[:200])
         await self.delivery.give_up(job.answer, html)
-
-    async def _defer(self, job: Job, seconds: float, reason: str) -> None:
-        """Come back to ``job`` in ``seconds``; the journal keeps it across a restart."""
-        job.retries += 1
-        if job.retries > MAX_RETRIES:
-            await self._give_up(job, f"{reason}; {MAX_RETRIES} retries", self.say("failed"))
-            return
-        logger.info("message {} in chat {} waits {:.0f}s: {}", job.msg.message_id, job.msg.chat_id, seconds, reason)
-        if job.job_id:
-            self.state.journal.defer(job.job_id, time.time() + seconds)
-        self._later(job.job_id, job, seconds)
-
-    def _backoff(self, job: Job) -> float:
-        return RETRY_BACKOFF_S[min(job.retries, len(RETRY_BACKOFF_S) - 1)]
-
-    def _later(self, job_id: int | None, job: Job | None, seconds: float) -> None:
-        """Submit ``job`` (or, with None, resume ``job_id`` from the journal) after ``seconds``."""
-
-        async def wake() -> None:
-            await asyncio.sleep(seconds)
-            if job is None:
-                record = self.state.journal.get(job_id) if job_id else None
-                if record is not None and record.state in ("pending", "running"):
-                    await self._resume_one(record)
-            elif not self.queue.submit(job):
-                self._later(job_id, job, RETRY_BACKOFF_S[0])
-
-        timer = asyncio.create_task(wake())
-        self._timers.add(timer)
-        timer.add_done_callback(self._timers.discard)
 
     async def _quietly(self, call) -> None:
         try:
@@ -487,30 +398,3 @@ class Pipeline:
         except TelegramError as exc:
             logger.info("{}", exc)
 
-
-class _Progress:
-    """Segments recognised so far; written by the worker thread, read by the event loop."""
-
-    def __init__(self, duration: float, stopping: threading.Event):
-        self.duration = duration
-        self._stopping = stopping
-        self._segments: list[Segment] = []
-
-    def add(self, segment: Segment) -> None:
-        if self._stopping.is_set():
-            raise Interrupted("shutting down")  # ends the engine's loop in the worker thread
-        self._segments.append(segment)  # atomic under the GIL; the loop only reads
-
-    @property
-    def count(self) -> int:
-        return len(self._segments)
-
-    @property
-    def text(self) -> str:
-        return " ".join(s.text for s in self._segments)
-
-    @property
-    def percent(self) -> int:
-        if not self._segments or not self.duration:
-            return 0
-        return min(99, int(100 * self._segments[-1].end / self.duration))

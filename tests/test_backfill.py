@@ -1,0 +1,107 @@
+"""Backfill in memory: the journal decides what was handled; pinned chats do not end it."""
+
+import time
+
+from voicebot.backfill import backfill
+from voicebot.chat import Dialog
+from voicebot.errors import RateLimited
+from voicebot.media import ChatKind
+
+from .test_delivery import build, run, voice
+
+NOW = time.time()
+
+
+def dialog(chat_id, kind=ChatKind.PRIVATE, *, pinned=False, age=0.0):
+    return Dialog(chat_id, kind, None, pinned=pinned, last_date=NOW - age)
+
+
+async def started(tmp_path, **env):
+    """A pipeline that has handled one voice before (so this is not the very first start)."""
+    pipeline, chat = build(tmp_path, **env)
+    await run(pipeline, voice(90))
+    again, _ = build(tmp_path, chat=chat, **env)
+    again.start()
+    return again, chat
+
+
+async def test_an_older_voice_is_answered_even_when_a_newer_one_was_seen(tmp_path):
+    """The old high-water mark skipped every id below the highest seen: a voice that arrived
+    during startup, before one seen live, was lost."""
+    pipeline, chat = await started(tmp_path)
+    chat.dialog_list = [dialog(42)]
+    await pipeline.on_message(chat.add(voice(2)))  # seen live
+    chat.add(voice(1))  # arrived earlier, never seen
+    await pipeline.drain()
+    assert await backfill(pipeline) == 1
+    await pipeline.drain()
+    await pipeline.stop()
+    assert chat.texts_for(1) == ["Hello there."] and chat.texts_for(2) == ["Hello there."]
+
+
+async def test_an_old_pinned_dialog_does_not_end_the_catch_up(tmp_path):
+    pipeline, chat = await started(tmp_path, TRANSCRIBE_GROUPS="1")
+    chat.dialog_list = [dialog(-100500, ChatKind.GROUP, pinned=True, age=30 * 86400),  # quiet, pinned first
+                        dialog(43, age=60), dialog(44, age=3 * 86400)]
+    chat.add(voice(1, chat_id=43))
+    chat.add(voice(2, chat_id=44, date=NOW - 3 * 86400))  # outside BACKFILL_HOURS
+    assert await backfill(pipeline) == 1
+    await pipeline.drain()
+    await pipeline.stop()
+    assert chat.texts_for(1) == ["Hello there."] and chat.texts_for(2) == []
+
+
+async def test_chats_whose_kind_is_off_are_not_read(tmp_path):
+    pipeline, chat = await started(tmp_path)  # groups and channels are off by default
+    chat.dialog_list = [dialog(-100500, ChatKind.GROUP), dialog(-100600, ChatKind.CHANNEL), dialog(43)]
+    chat.add(voice(1, chat_id=-100500, chat_kind=ChatKind.GROUP))
+    chat.add(voice(2, chat_id=43))
+    calls_before = chat.calls.get("history", 0)
+    assert await backfill(pipeline) == 1
+    assert chat.calls["history"] - calls_before == 1  # only the private chat was read
+    await pipeline.drain()
+    await pipeline.stop()
+
+
+async def test_a_flood_wait_pauses_the_catch_up_instead_of_ending_it(tmp_path):
+    pipeline, chat = await started(tmp_path)
+    chat.dialog_list = [dialog(43), dialog(44)]
+    chat.add(voice(1, chat_id=43))
+    chat.add(voice(2, chat_id=44))
+    original = chat.history
+    waits = []
+
+    async def throttled(chat_id, since, limit):
+        if not waits:
+            waits.append(chat_id)
+            raise RateLimited(0.2, "FLOOD_WAIT_X")
+        return await original(chat_id, since, limit)
+
+    chat.history = throttled
+    started_at = time.monotonic()
+    assert await backfill(pipeline) == 2
+    assert time.monotonic() - started_at >= 0.2 and waits == [43]  # it waited, then went on
+    await pipeline.drain()
+    await pipeline.stop()
+
+
+async def test_first_start_ever_answers_nothing_old(tmp_path):
+    pipeline, chat = build(tmp_path)
+    chat.dialog_list = [dialog(42)]
+    chat.add(voice(1))
+    pipeline.start()
+    assert await backfill(pipeline) == 0
+    await pipeline.stop()
+
+
+async def test_a_refused_voice_is_not_refused_again(tmp_path):
+    pipeline, chat = await started(tmp_path, MAX_FILE_MB="0.001")
+    chat.dialog_list = [dialog(42)]
+    big = voice(1)
+    await pipeline.on_message(chat.add(big))
+    await pipeline.drain()
+    assert len(chat.texts_for(1)) == 1 and chat.texts_for(1)[0].startswith("⚠️")
+    assert await backfill(pipeline) == 0
+    await pipeline.drain()
+    await pipeline.stop()
+    assert len(chat.texts_for(1)) == 1
