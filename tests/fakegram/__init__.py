@@ -25,9 +25,10 @@ Typical test::
 
 from .harness import Fakegram
 from .server import FakeTelegramServer, ServerThread
-from .world import ChatRecord, FileRecord, RpcFail, UserRecord
+from .records import ChannelRecord, ChatRecord, FileRecord, RpcFail, UserRecord
 
 __all__ = [
+    "ChannelRecord",
     "ChatRecord",
     "FakeTelegramServer",
     "Fakegram",

@@ -52,8 +52,11 @@ from .mtproto import (
     encrypt_server_message,
     read_key_id,
 )
+from .faults import FaultInjection, _Fault
+from .records import DC_ID, RpcFail, UserRecord
 from .rpc import HANDLERS, RpcContext
-from .world import DC_ID, ChatRecord, RpcFail, UserRecord, World
+from .scenario import Scenario
+from .world import World
 
 log = logging.getLogger("fakegram")
 
@@ -94,16 +97,9 @@ class Authorization:
     # Set when an update could not be pushed because no session of this key was online;
     # the next request then gets ``updatesTooLong`` so Telethon fetches the difference.
     missed_updates: bool = False
-
-
-@dataclass
-class _Fault:
-    method: str
-    times: int
-    user_id: int | None
-    code: int = 0
-    message: str = ""
-    drop: bool = False
+    # Channel pts this key's sessions were told about (live or by difference): World.difference
+    # turns a channel past its mark into updateChannelTooLong.
+    channel_marks: dict[int, int] = field(default_factory=dict)
 
 
 class _Connection:
@@ -232,7 +228,7 @@ class _Connection:
         self.send(GzipPacked.gzip_if_smaller(True, bytes(updates)), response=False)
 
 
-class FakeTelegramServer:
+class FakeTelegramServer(Scenario, FaultInjection):
     """A single-DC (DC 2) fake Telegram on 127.0.0.1.
 
     Example::
@@ -304,29 +300,6 @@ class FakeTelegramServer:
 
     # region users, sessions and inspection
 
-    def create_user(
-        self,
-        first_name: str = "User",
-        username: str | None = None,
-        *,
-        last_name: str | None = None,
-        phone: str | None = None,
-        bot: bool = False,
-    ) -> UserRecord:
-        """Create an account (server side only). Usernames must be unique."""
-        return self.world.create_user(first_name, username, last_name=last_name, phone=phone, bot=bot)
-
-    def user(self, username_or_id: str | int) -> UserRecord:
-        """Look a user up by username (with or without ``@``) or id; ``KeyError`` if unknown."""
-        found = (
-            self.world.users.get(username_or_id)
-            if isinstance(username_or_id, int)
-            else self.world.user_by_username(username_or_id)
-        )
-        if found is None:
-            raise KeyError(username_or_id)
-        return found
-
     def authorize(self, user: UserRecord) -> AuthKey:
         """Register a fresh auth key (a new "device") for ``user``."""
         key = AuthKey(os.urandom(256))
@@ -344,43 +317,6 @@ class FakeTelegramServer:
         session.set_dc(DC_ID, HOST, self.port)
         session.auth_key = self.authorize(user)
         return session.save()
-
-    def create_group(self, title: str, creator: UserRecord, members: list[UserRecord]) -> ChatRecord:
-        """Create a basic group as if ``creator`` called messages.createChat."""
-        chat, _ = self.world.create_chat(creator, members, title)
-        return chat
-
-    def send_message(
-        self,
-        sender: UserRecord,
-        peer: UserRecord | ChatRecord,
-        text: str = "",
-        *,
-        voice: bytes | None = None,
-        duration: int = 1,
-        reply_to: int | None = None,
-    ) -> int:
-        """Send as ``sender`` without any client (e.g. a user talking to the bot under test).
-
-        ``voice`` attaches an OGG voice note; ``reply_to`` is a message id in *sender's* numbering.
-        Returns the id of the sender's copy.
-        """
-        media = None
-        if voice is not None:
-            media = self.world.add_file(
-                voice,
-                mime_type="audio/ogg",
-                attributes=[
-                    types.DocumentAttributeAudio(duration=duration, voice=True, waveform=bytes(32)),
-                    types.DocumentAttributeFilename("voice.ogg"),
-                ],
-            )
-        updates = self.world.send(sender, peer, text=text, media=media, reply_to_id=reply_to)
-        return next(u.message.id for u in updates.updates if isinstance(u, types.UpdateNewMessage))
-
-    def history(self, user: UserRecord, peer: UserRecord | ChatRecord) -> list[TLObject]:
-        """``user``'s copies of the messages in its dialog with ``peer``, newest first (TL objects)."""
-        return [self.world.message_tl(post, user.id) for post in self.world.history(user, peer)]
 
     def is_online(self, user: UserRecord) -> bool:
         """Whether a session of ``user`` is connected and would handle a pushed update.
@@ -402,31 +338,6 @@ class FakeTelegramServer:
                 raise TimeoutError(f"user {user.username or user.id} did not come online in {timeout}s")
             await asyncio.sleep(0.02)
 
-    # endregion
-
-    # region fault injection
-
-    def inject_flood_wait(
-        self, method: str | type, seconds: int, times: int = 1, *, user: UserRecord | None = None
-    ) -> None:
-        """Answer the next ``times`` calls of ``method`` with 420 ``FLOOD_WAIT_<seconds>``.
-
-        ``method`` is the Telethon request class or its name, e.g. ``"SendMessageRequest"``.
-        """
-        self.inject_error(method, f"FLOOD_WAIT_{seconds}", 420, times, user=user)
-
-    def inject_error(
-        self,
-        method: str | type,
-        message: str,
-        code: int = 400,
-        times: int = 1,
-        *,
-        user: UserRecord | None = None,
-    ) -> None:
-        """Answer the next ``times`` calls of ``method`` with ``rpc_error(code, message)``."""
-        self._faults.append(_Fault(_method_name(method), times, user.id if user else None, code, message))
-
     def drop_connections(self, user: UserRecord | None = None) -> int:
         """Abort the live TCP connections (of ``user``, or all); Telethon reconnects by itself."""
         dropped = [
@@ -435,36 +346,6 @@ class FakeTelegramServer:
         for connection in dropped:
             connection.close(abort=True)
         return len(dropped)
-
-    def slow_get_file(self, delay_s: float) -> None:
-        """Delay every ``upload.getFile`` answer by ``delay_s`` seconds (0 restores)."""
-        self._get_file_delay = delay_s
-
-    def fail_get_file(
-        self,
-        times: int = 1,
-        *,
-        code: int = 400,
-        message: str = "FILE_ID_INVALID",
-        drop: bool = False,
-        user: UserRecord | None = None,
-    ) -> None:
-        """Make the next ``times`` ``upload.getFile`` calls fail.
-
-        By default with a 400 error that Telethon raises to the caller (``FileIdInvalidError``);
-        ``code=500, message="INTERNAL"`` is retried by Telethon itself; ``drop=True`` aborts the
-        connection instead of answering (Telethon reconnects and re-sends the request).
-        """
-        self._faults.append(_Fault("GetFileRequest", times, user.id if user else None, code, message, drop))
-
-    def _take_fault(self, method: str, user: UserRecord) -> _Fault | None:
-        for fault in self._faults:
-            if fault.method == method and fault.user_id in (None, user.id):
-                fault.times -= 1
-                if fault.times <= 0:
-                    self._faults.remove(fault)
-                return fault
-        return None
 
     # endregion
 
@@ -497,7 +378,10 @@ class FakeTelegramServer:
         if isinstance(query, (functions.updates.GetStateRequest, functions.updates.GetDifferenceRequest)):
             connection.syncing = False
         try:
-            fault = self._take_fault(name, user)
+            if user.deleted:
+                # A deleted account's sessions are dead (core.telegram.org/api/errors#401-unauthorized).
+                raise RpcFail(401, "USER_DEACTIVATED")
+            fault = self._take_fault(name, user, query)
             if fault is not None and fault.drop:
                 log.info("%r: dropping connection on %s (injected)", connection, name)
                 connection.close(abort=True)
@@ -508,7 +392,8 @@ class FakeTelegramServer:
             if handler is None:
                 log.warning("method %s is not implemented by fakegram: %.300s", name, query)
                 raise RpcFail(400, f"METHOD_NOT_IMPLEMENTED_{name}")
-            result = handler(RpcContext(self.world, user, connection, self.port, self._get_file_delay), query)
+            context = RpcContext(self.world, user, connection, self.port, self._get_file_delay, auth.channel_marks)
+            result = handler(context, query)
             if inspect.isawaitable(result):
                 result = await result
             payload = serialize_result(result)
@@ -526,23 +411,37 @@ class FakeTelegramServer:
             auth.missed_updates = False
             connection.push(types.UpdatesTooLong())
 
-    def _deliver(self, user_id: int, updates: TLObject, exclude: object | None) -> None:
-        """Push ``updates`` to every live, subscribed session of the user except ``exclude``."""
+    def _deliver(self, user_id: int, updates: TLObject, exclude: object | None) -> bool:
+        """Push ``updates`` to every live, subscribed session of the user except ``exclude``.
+
+        Returns whether some session of the user was live (the excluded one gets the RPC result).
+        """
+        delivered = False
         for auth in self._auths.values():
             if auth.user_id != user_id:
                 continue
             live = [c for c in self._connections if c.auth is auth and c.receives_updates]
             if not live:
                 auth.missed_updates = True
+                continue
+            delivered = True
+            _note_channel_pts(auth.channel_marks, updates)
             for connection in live:
                 if connection is not exclude:
                     connection.push(updates)
+        return delivered
 
     # endregion
 
 
-def _method_name(method: str | type) -> str:
-    return method if isinstance(method, str) else method.__name__
+def _note_channel_pts(marks: dict[int, int], updates: TLObject) -> None:
+    for update in getattr(updates, "updates", None) or []:
+        channel_id = getattr(update, "channel_id", None) or getattr(
+            getattr(getattr(update, "message", None), "peer_id", None), "channel_id", None
+        )
+        pts = getattr(update, "pts", None)
+        if channel_id and pts:
+            marks[channel_id] = max(marks.get(channel_id, 0), pts)
 
 
 class ServerThread:
