@@ -27,12 +27,12 @@ from telethon.sessions import StringSession
 from telethon.tl.types import DestroySessionNone, DocumentAttributeAudio
 
 from tests.fakegram import Fakegram, ServerThread
+from tests.fakegram.testing import EVENT_TIMEOUT_S, collect, next_event
 
 
 pytestmark = [pytest.mark.asyncio(loop_scope="function"), pytest.mark.wire]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-EVENT_TIMEOUT_S = 15  # generous: CI machines are shared and noisy
 # Run in a separate process: log in with the session string argv[1], greet the user argv[2].
 SEND_SCRIPT = textwrap.dedent("""
     import asyncio, sys
@@ -60,21 +60,6 @@ ECHO_BOT_SCRIPT = textwrap.dedent("""
     with client:
         client.run_until_disconnected()
 """)
-
-
-def collect(client: TelegramClient, event: events.common.EventBuilder) -> asyncio.Queue:
-    """Queue every event of one kind that ``client`` receives."""
-    queue: asyncio.Queue = asyncio.Queue()
-
-    async def handler(ev: events.common.EventCommon) -> None:
-        queue.put_nowait(ev)
-
-    client.add_event_handler(handler, event)
-    return queue
-
-
-async def next_event(queue: asyncio.Queue):
-    return await asyncio.wait_for(queue.get(), EVENT_TIMEOUT_S)
 
 
 def make_ogg(path: Path) -> Path:

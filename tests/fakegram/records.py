@@ -225,7 +225,7 @@ class Participant:
         return self.role in ("creator", "admin")
 
     def can(self, right: str) -> bool:
-        if self.role == "creator":
+        if self.role == "creator" and right != "anonymous":  # anonymity is a choice, not a right
             return True
         return self.role == "admin" and bool(getattr(self.admin_rights, right, False))
 
