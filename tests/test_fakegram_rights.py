@@ -12,7 +12,6 @@ from telethon.errors import (
     InputUserDeactivatedError,
     SlowModeWaitError,
     UserBannedInChannelError,
-    UserIsBlockedError,
     YouBlockedUserError,
 )
 from telethon.errors.rpcbaseerrors import AuthKeyError

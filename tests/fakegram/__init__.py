@@ -24,7 +24,8 @@ Typical test::
 """
 
 from .harness import Fakegram
-from .server import FakeTelegramServer, ServerThread
+from .server import FakeTelegramServer
+from .standalone import ServerThread
 from .records import ChannelRecord, ChatRecord, FileRecord, RpcFail, UserRecord
 
 __all__ = [

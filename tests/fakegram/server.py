@@ -19,39 +19,24 @@ exchange is not implemented, an unknown key gets the transport error -404 like T
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import inspect
-import json
 import logging
 import os
-import random
-import signal
 import struct
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine
-from concurrent.futures import Future
-from dataclasses import dataclass, field
-from typing import Any, Self, TypeVar
+from collections.abc import Coroutine
+from typing import Any, Self
 
 from telethon.crypto import AuthKey
 from telethon.extensions import BinaryReader
 from telethon.sessions import StringSession
 from telethon.tl import TLObject, functions, types
 from telethon.tl.alltlobjects import LAYER
-from telethon.tl.core import GzipPacked, MessageContainer, RpcResult
-from telethon.tl.tlobject import TLRequest
+from telethon.tl.core import GzipPacked
 
-from .mtproto import (
-    ProtocolError,
-    ServerMessageIds,
-    TcpFullCodec,
-    decrypt_client_message,
-    encrypt_server_message,
-    read_key_id,
-)
+from .connection import Authorization, Connection
 from .faults import FaultInjection, _Fault
 from .records import DC_ID, RpcFail, UserRecord
 from .rpc import HANDLERS, RpcContext
@@ -62,8 +47,6 @@ log = logging.getLogger("fakegram")
 
 HOST = "127.0.0.1"
 BOOL_TRUE, BOOL_FALSE, VECTOR = 0x997275B5, 0xBC799737, 0x1CB5C415
-# Transport-level "auth key not found", what Telegram answers for an unknown key.
-TRANSPORT_AUTH_KEY_NOT_FOUND = -404
 WRAPPERS = (
     functions.InvokeWithLayerRequest,
     functions.InitConnectionRequest,
@@ -71,8 +54,6 @@ WRAPPERS = (
     functions.InvokeAfterMsgRequest,
     functions.InvokeAfterMsgsRequest,
 )
-
-T = TypeVar("T")
 
 
 def serialize_result(result: Any) -> bytes:
@@ -84,148 +65,6 @@ def serialize_result(result: Any) -> bytes:
     if isinstance(result, TLObject):
         return bytes(result)
     raise TypeError(f"cannot serialize RPC result {result!r}")
-
-
-@dataclass(eq=False)
-class Authorization:
-    """One pre-shared auth key (one "device") of a user."""
-
-    key: AuthKey
-    user_id: int
-    salt: int = field(default_factory=lambda: random.getrandbits(63))
-    sessions: set[int] = field(default_factory=set)
-    # Set when an update could not be pushed because no session of this key was online;
-    # the next request then gets ``updatesTooLong`` so Telethon fetches the difference.
-    missed_updates: bool = False
-    # Channel pts this key's sessions were told about (live or by difference): World.difference
-    # turns a channel past its mark into updateChannelTooLong.
-    channel_marks: dict[int, int] = field(default_factory=dict)
-
-
-class _Connection:
-    """One TCP connection: TcpFull framing, MTProto session state, service messages."""
-
-    def __init__(
-        self, server: FakeTelegramServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        self._server = server
-        self._writer = writer
-        self._codec = TcpFullCodec(reader, writer)
-        self._ids = ServerMessageIds()
-        self.auth: Authorization | None = None
-        self.session_id = 0
-        self.receives_updates = False  # Telegram only pushes after a request without invokeWithoutUpdates
-        # A client start (initConnection) is "syncing" until it fetched its update state; an update
-        # pushed before its updates.getState would be skipped by Telethon as already known.
-        self.syncing = False
-        self.closed = False
-
-    @property
-    def authorization(self) -> Authorization:
-        # Only requests decrypted with a known key get past _on_packet, so this is always set there.
-        assert self.auth is not None
-        return self.auth
-
-    def __repr__(self) -> str:
-        user = self.auth.user_id if self.auth else None
-        return f"<fakegram connection user={user} {self._writer.get_extra_info('peername')}>"
-
-    async def serve(self) -> None:
-        try:
-            while not self.closed:
-                self._on_packet(await self._codec.read_packet())
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass  # client went away (or we dropped it)
-        except ProtocolError as exc:
-            log.warning("%r: protocol error: %s", self, exc)
-        except Exception:
-            log.exception("%r: cannot handle packet", self)
-        finally:
-            self.close()
-
-    def close(self, *, abort: bool = False) -> None:
-        if not self.closed:
-            self.closed = True
-            if abort:
-                self._writer.transport.abort()  # like a network failure: nothing more is flushed
-            else:
-                self._writer.close()
-            self._server._connections.discard(self)
-
-    def _on_packet(self, packet: bytes) -> None:
-        key_id = read_key_id(packet)
-        auth = self._server._auths.get(key_id)
-        if auth is None or (self.auth is not None and auth is not self.auth):
-            if key_id == 0:
-                log.error(
-                    "%r: client tried to create an auth key; fakegram only supports "
-                    "pre-shared keys (use session_string_for)",
-                    self,
-                )
-            else:
-                log.warning("%r: unknown auth key %016x", self, key_id)
-            self._codec.write_packet(struct.pack("<i", TRANSPORT_AUTH_KEY_NOT_FOUND))
-            self.close()
-            return
-        self.auth = auth
-        message = decrypt_client_message(auth.key, packet)
-        if message.session_id != self.session_id:
-            self.session_id = message.session_id
-            if message.session_id not in auth.sessions:
-                auth.sessions.add(message.session_id)
-                self.send(
-                    bytes(
-                        types.NewSessionCreated(
-                            first_msg_id=message.msg_id,
-                            unique_id=random.getrandbits(63),
-                            server_salt=auth.salt,
-                        )
-                    ),
-                    response=False,
-                )
-        self._dispatch(message.msg_id, BinaryReader(message.body).tgread_object())
-
-    def _dispatch(self, msg_id: int, obj: TLObject) -> None:
-        if isinstance(obj, MessageContainer):
-            for inner in obj.messages:
-                self._dispatch(inner.msg_id, inner.obj)
-        elif isinstance(obj, GzipPacked):
-            self._dispatch(msg_id, BinaryReader(obj.data).tgread_object())
-        elif isinstance(obj, (functions.PingRequest, functions.PingDelayDisconnectRequest)):
-            self.send(bytes(types.Pong(msg_id=msg_id, ping_id=obj.ping_id)), response=True)
-        elif isinstance(obj, functions.DestroySessionRequest):
-            known = obj.session_id in self.authorization.sessions
-            self.authorization.sessions.discard(obj.session_id)
-            reply = types.DestroySessionOk if known else types.DestroySessionNone
-            self.send(bytes(reply(obj.session_id)), response=True)
-        elif isinstance(obj, functions.GetFutureSaltsRequest):
-            salt = types.FutureSalt(
-                valid_since=int(time.time()),
-                valid_until=int(time.time()) + 3600,
-                salt=self.authorization.salt,
-            )
-            self.send(
-                bytes(types.FutureSalts(req_msg_id=msg_id, now=int(time.time()), salts=[salt])), response=True
-            )
-        elif isinstance(obj, TLRequest):
-            self._server._spawn(self._server._invoke(self, msg_id, obj))
-        else:
-            log.debug("%r: ignoring %s", self, type(obj).__name__)  # msgs_ack, msgs_state_req...
-
-    def send(self, body: bytes, *, response: bool, content_related: bool = True) -> None:
-        if self.closed or self.auth is None:
-            return
-        msg_id = self._ids.next_msg_id(response=response)
-        seq_no = self._ids.next_seq_no(content_related=content_related)
-        self._codec.write_packet(
-            encrypt_server_message(self.auth.key, self.auth.salt, self.session_id, msg_id, seq_no, body)
-        )
-
-    def send_rpc_result(self, req_msg_id: int, payload: bytes) -> None:
-        self.send(struct.pack("<Iq", RpcResult.CONSTRUCTOR_ID, req_msg_id) + payload, response=True)
-
-    def push(self, updates: TLObject) -> None:
-        self.send(GzipPacked.gzip_if_smaller(True, bytes(updates)), response=False)
 
 
 class FakeTelegramServer(Scenario, FaultInjection):
@@ -240,12 +79,15 @@ class FakeTelegramServer(Scenario, FaultInjection):
         await server.stop()
     """
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, *, short_updates: bool = True) -> None:
         self.world = World(self._deliver)
+        # Text messages in private chats and basic groups reach their recipients as
+        # updateShortMessage/updateShortChatMessage, without the sender's User (as on Telegram).
+        self.world.short_updates = short_updates
         self._port = port  # always on 127.0.0.1: nothing here may touch a real network
         self._server: asyncio.Server | None = None
         self._auths: dict[int, Authorization] = {}
-        self._connections: set[_Connection] = set()
+        self._connections: set[Connection] = set()
         self._faults: list[_Fault] = []
         self._get_file_delay = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -285,7 +127,7 @@ class FakeTelegramServer(Scenario, FaultInjection):
         await self.stop()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connection = _Connection(self, reader, writer)
+        connection = Connection(self, reader, writer)
         self._connections.add(connection)
         await connection.serve()
 
@@ -351,7 +193,7 @@ class FakeTelegramServer(Scenario, FaultInjection):
 
     # region RPC and updates
 
-    def _unwrap(self, connection: _Connection, request: TLObject) -> tuple[TLObject, bool]:
+    def _unwrap(self, connection: Connection, request: TLObject) -> tuple[TLObject, bool]:
         """Strip invokeWithLayer/initConnection/... and report whether it subscribes to updates."""
         subscribes = True
         while True:
@@ -368,7 +210,7 @@ class FakeTelegramServer(Scenario, FaultInjection):
             else:
                 return request, subscribes
 
-    async def _invoke(self, connection: _Connection, msg_id: int, request: TLObject) -> None:
+    async def _invoke(self, connection: Connection, msg_id: int, request: TLObject) -> None:
         query, subscribes = self._unwrap(connection, request)
         name = type(query).__name__
         auth = connection.authorization
@@ -444,80 +286,7 @@ def _note_channel_pts(marks: dict[int, int], updates: TLObject) -> None:
             marks[channel_id] = max(marks.get(channel_id, 0), pts)
 
 
-class ServerThread:
-    """Runs a :class:`FakeTelegramServer` in its own thread and event loop.
+if __name__ == "__main__":  # python -m tests.fakegram.server
+    from .standalone import main
 
-    For tests whose own loop blocks (e.g. ``subprocess.run`` of the bot)::
-
-        with ServerThread() as thread:
-            bot = thread.call(thread.server.create_user, "Bot", username="voicebot")
-            session = thread.call(thread.server.session_string_for, bot)
-            subprocess.run([...], env={..., "SESSION": session})
-    """
-
-    def __init__(self, port: int = 0) -> None:
-        self.server = FakeTelegramServer(port=port)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="fakegram", daemon=True)
-
-    def start(self) -> ServerThread:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result()
-        return self
-
-    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``fn`` (sync or async) on the server's loop and return its result."""
-
-        async def run() -> T:
-            result = fn(*args, **kwargs)
-            return await result if inspect.isawaitable(result) else result
-
-        future: Future[T] = asyncio.run_coroutine_threadsafe(run(), self._loop)
-        return future.result()
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result()
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
-
-    def __enter__(self) -> ServerThread:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-
-async def _serve_forever(port: int, user_specs: list[str]) -> None:
-    server = await FakeTelegramServer(port=port).start()
-    users = {}
-    for spec in user_specs:
-        username, _, first_name = spec.partition(":")
-        user = server.create_user(first_name or username, username)
-        users[username] = {"id": user.id, "session": server.session_string_for(user)}
-    print(json.dumps({"port": server.port, "users": users}), flush=True)
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await server.stop()
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Run a fakegram MTProto server on 127.0.0.1.")
-    parser.add_argument("--port", type=int, default=0, help="TCP port (0 = any free port)")
-    parser.add_argument(
-        "--user",
-        action="append",
-        default=[],
-        metavar="USERNAME[:FIRST_NAME]",
-        help="create a user and print its session string (repeatable)",
-    )
-    parser.add_argument("--log-level", default="WARNING")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level)
-    asyncio.run(_serve_forever(args.port, args.user))
-
-
-if __name__ == "__main__":
     main()

@@ -7,8 +7,8 @@ Telethon's ``MessageBox`` accepts the updates without detecting gaps. Supergroup
 channels have one message id sequence and one ``pts`` each (:mod:`.channels`).
 
 The behaviour is split by concern into mixins: :mod:`.views` (TL rendering),
-:mod:`.messages` (private chats and basic groups), :mod:`.channels`, :mod:`.dialogs`,
-:mod:`.files`.
+:mod:`.messages` (private chats and basic groups), :mod:`.edits`, :mod:`.channels`,
+:mod:`.dialogs`, :mod:`.files`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from telethon.utils import VALID_USERNAME_RE
 
 from .channels import Channels
 from .dialogs import Dialogs
+from .edits import Editing
 from .files import Files
 from .messages import Messaging
 from .records import (
@@ -44,7 +45,7 @@ from .views import Views
 Deliver = Callable[[int, TLObject, object | None], bool]
 
 
-class World(Views, Messaging, Channels, Dialogs, Files):
+class World(Views, Messaging, Editing, Channels, Dialogs, Files):
     """All server-side state plus the operations that change it.
 
     Operations that produce updates bump the affected pts and hand an ``Updates`` to
