@@ -216,3 +216,24 @@ async def test_injected_errors_of_any_name(fakegram: Fakegram) -> None:
     assert forbidden.value.code == 403
     await alice.send_message("carol", "third to carol")
     assert [m.message for m in fakegram.history(bob, fakegram.user_of(alice))] == ["to bob again", "to bob"]
+
+
+async def test_forward_from_a_channel_and_service_messages(fakegram: Fakegram) -> None:
+    bot = await fakegram.new_user("Bot", username="voicebot")
+    me = fakegram.user_of(bot)
+    owner = fakegram.create_user("Owner", username="owner")
+    alice = fakegram.create_user("Alice", username="alice")
+    channel = fakegram.create_channel("News", owner, [me])
+    post = fakegram.send_message(owner, channel, "a post", voice=b"ogg")
+    fakegram.send_message(alice, me, "hi")
+
+    forwarded = await bot.forward_messages("alice", post, await input_peer(bot, channel))
+    header = forwarded.fwd_from
+    assert (header.from_id, header.channel_post) == (types.PeerChannel(channel.id), post)
+    assert forwarded.voice is not None  # the media travels with it
+
+    group = fakegram.create_group("Trio", me, [alice])
+    created = fakegram.history(me, group)[0]
+    assert isinstance(created, types.MessageService)
+    with pytest.raises(MessageIdInvalidError):  # service messages cannot be edited
+        await bot.edit_message(await input_peer(bot, group), created.id, "renamed")

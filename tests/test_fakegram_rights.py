@@ -11,6 +11,7 @@ from telethon.errors import (
     ForbiddenError,
     InputUserDeactivatedError,
     SlowModeWaitError,
+    UserDeactivatedError,
     UserBannedInChannelError,
     YouBlockedUserError,
 )
@@ -159,3 +160,5 @@ async def test_blocked_and_deleted_users(fakegram: Fakegram) -> None:
     with pytest.raises(InputUserDeactivatedError):
         await alice.send_message(carol_entity, "hello?")
     assert (await alice.get_entity(carol_entity)).deleted
+    with pytest.raises(UserDeactivatedError):  # the deleted account's own session is dead (401)
+        await carol.get_messages("alice", limit=1)
