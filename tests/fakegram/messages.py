@@ -94,7 +94,6 @@ class Messaging:
             post.chat_id = peer.id
         else:
             post.recipient_id = peer.id
-            post.delivered = len(members) > 1 or peer is sender
         replied = sender.box.get(reply_to_id) if reply_to_id else None
         if replied is not None and replied.dialog_key(sender.id) == peer_key(peer):
             post.reply_to = replied

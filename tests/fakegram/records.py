@@ -137,7 +137,6 @@ class Post:
     topic_id: int | None = None  # forum topic (top_msg_id), None for "General"
     thread_top: int | None = None  # reply_to_top_id of replies in a thread
     pinned: bool = False
-    delivered: bool = True  # False: a blocked sender's message, kept only on the sender's side
 
     def dialog_key(self, owner_id: int) -> DialogKey:
         if self.channel_id is not None:
