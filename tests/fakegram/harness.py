@@ -29,8 +29,8 @@ class Fakegram(FakeTelegramServer):
             env = {"TG_SESSION": fakegram.session_string_for(bot)}        # ...or a subprocess
     """
 
-    def __init__(self, port: int = 0) -> None:
-        super().__init__(port=port)
+    def __init__(self, port: int = 0, *, short_updates: bool = True) -> None:
+        super().__init__(port=port, short_updates=short_updates)
         self._clients: dict[TelegramClient, UserRecord] = {}
 
     def client_for(self, user: UserRecord, **client_kwargs: Any) -> TelegramClient:

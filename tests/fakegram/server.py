@@ -19,48 +19,34 @@ exchange is not implemented, an unknown key gets the transport error -404 like T
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import inspect
-import json
 import logging
 import os
-import random
-import signal
 import struct
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine
-from concurrent.futures import Future
-from dataclasses import dataclass, field
-from typing import Any, Self, TypeVar
+from collections.abc import Coroutine
+from typing import Any, Self
 
 from telethon.crypto import AuthKey
 from telethon.extensions import BinaryReader
 from telethon.sessions import StringSession
 from telethon.tl import TLObject, functions, types
 from telethon.tl.alltlobjects import LAYER
-from telethon.tl.core import GzipPacked, MessageContainer, RpcResult
-from telethon.tl.tlobject import TLRequest
+from telethon.tl.core import GzipPacked
 
-from .mtproto import (
-    ProtocolError,
-    ServerMessageIds,
-    TcpFullCodec,
-    decrypt_client_message,
-    encrypt_server_message,
-    read_key_id,
-)
+from .connection import Authorization, Connection
+from .faults import FaultInjection, _Fault
+from .records import DC_ID, RpcFail, UserRecord
 from .rpc import HANDLERS, RpcContext
-from .world import DC_ID, ChatRecord, RpcFail, UserRecord, World
+from .scenario import Scenario
+from .world import World
 
 log = logging.getLogger("fakegram")
 
 HOST = "127.0.0.1"
 BOOL_TRUE, BOOL_FALSE, VECTOR = 0x997275B5, 0xBC799737, 0x1CB5C415
-# Transport-level "auth key not found", what Telegram answers for an unknown key.
-TRANSPORT_AUTH_KEY_NOT_FOUND = -404
 WRAPPERS = (
     functions.InvokeWithLayerRequest,
     functions.InitConnectionRequest,
@@ -68,8 +54,6 @@ WRAPPERS = (
     functions.InvokeAfterMsgRequest,
     functions.InvokeAfterMsgsRequest,
 )
-
-T = TypeVar("T")
 
 
 def serialize_result(result: Any) -> bytes:
@@ -83,156 +67,7 @@ def serialize_result(result: Any) -> bytes:
     raise TypeError(f"cannot serialize RPC result {result!r}")
 
 
-@dataclass(eq=False)
-class Authorization:
-    """One pre-shared auth key (one "device") of a user."""
-
-    key: AuthKey
-    user_id: int
-    salt: int = field(default_factory=lambda: random.getrandbits(63))
-    sessions: set[int] = field(default_factory=set)
-    # Set when an update could not be pushed because no session of this key was online;
-    # the next request then gets ``updatesTooLong`` so Telethon fetches the difference.
-    missed_updates: bool = False
-
-
-@dataclass
-class _Fault:
-    method: str
-    times: int
-    user_id: int | None
-    code: int = 0
-    message: str = ""
-    drop: bool = False
-
-
-class _Connection:
-    """One TCP connection: TcpFull framing, MTProto session state, service messages."""
-
-    def __init__(
-        self, server: FakeTelegramServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        self._server = server
-        self._writer = writer
-        self._codec = TcpFullCodec(reader, writer)
-        self._ids = ServerMessageIds()
-        self.auth: Authorization | None = None
-        self.session_id = 0
-        self.receives_updates = False  # Telegram only pushes after a request without invokeWithoutUpdates
-        # A client start (initConnection) is "syncing" until it fetched its update state; an update
-        # pushed before its updates.getState would be skipped by Telethon as already known.
-        self.syncing = False
-        self.closed = False
-
-    @property
-    def authorization(self) -> Authorization:
-        # Only requests decrypted with a known key get past _on_packet, so this is always set there.
-        assert self.auth is not None
-        return self.auth
-
-    def __repr__(self) -> str:
-        user = self.auth.user_id if self.auth else None
-        return f"<fakegram connection user={user} {self._writer.get_extra_info('peername')}>"
-
-    async def serve(self) -> None:
-        try:
-            while not self.closed:
-                self._on_packet(await self._codec.read_packet())
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass  # client went away (or we dropped it)
-        except ProtocolError as exc:
-            log.warning("%r: protocol error: %s", self, exc)
-        except Exception:
-            log.exception("%r: cannot handle packet", self)
-        finally:
-            self.close()
-
-    def close(self, *, abort: bool = False) -> None:
-        if not self.closed:
-            self.closed = True
-            if abort:
-                self._writer.transport.abort()  # like a network failure: nothing more is flushed
-            else:
-                self._writer.close()
-            self._server._connections.discard(self)
-
-    def _on_packet(self, packet: bytes) -> None:
-        key_id = read_key_id(packet)
-        auth = self._server._auths.get(key_id)
-        if auth is None or (self.auth is not None and auth is not self.auth):
-            if key_id == 0:
-                log.error(
-                    "%r: client tried to create an auth key; fakegram only supports "
-                    "pre-shared keys (use session_string_for)",
-                    self,
-                )
-            else:
-                log.warning("%r: unknown auth key %016x", self, key_id)
-            self._codec.write_packet(struct.pack("<i", TRANSPORT_AUTH_KEY_NOT_FOUND))
-            self.close()
-            return
-        self.auth = auth
-        message = decrypt_client_message(auth.key, packet)
-        if message.session_id != self.session_id:
-            self.session_id = message.session_id
-            if message.session_id not in auth.sessions:
-                auth.sessions.add(message.session_id)
-                self.send(
-                    bytes(
-                        types.NewSessionCreated(
-                            first_msg_id=message.msg_id,
-                            unique_id=random.getrandbits(63),
-                            server_salt=auth.salt,
-                        )
-                    ),
-                    response=False,
-                )
-        self._dispatch(message.msg_id, BinaryReader(message.body).tgread_object())
-
-    def _dispatch(self, msg_id: int, obj: TLObject) -> None:
-        if isinstance(obj, MessageContainer):
-            for inner in obj.messages:
-                self._dispatch(inner.msg_id, inner.obj)
-        elif isinstance(obj, GzipPacked):
-            self._dispatch(msg_id, BinaryReader(obj.data).tgread_object())
-        elif isinstance(obj, (functions.PingRequest, functions.PingDelayDisconnectRequest)):
-            self.send(bytes(types.Pong(msg_id=msg_id, ping_id=obj.ping_id)), response=True)
-        elif isinstance(obj, functions.DestroySessionRequest):
-            known = obj.session_id in self.authorization.sessions
-            self.authorization.sessions.discard(obj.session_id)
-            reply = types.DestroySessionOk if known else types.DestroySessionNone
-            self.send(bytes(reply(obj.session_id)), response=True)
-        elif isinstance(obj, functions.GetFutureSaltsRequest):
-            salt = types.FutureSalt(
-                valid_since=int(time.time()),
-                valid_until=int(time.time()) + 3600,
-                salt=self.authorization.salt,
-            )
-            self.send(
-                bytes(types.FutureSalts(req_msg_id=msg_id, now=int(time.time()), salts=[salt])), response=True
-            )
-        elif isinstance(obj, TLRequest):
-            self._server._spawn(self._server._invoke(self, msg_id, obj))
-        else:
-            log.debug("%r: ignoring %s", self, type(obj).__name__)  # msgs_ack, msgs_state_req...
-
-    def send(self, body: bytes, *, response: bool, content_related: bool = True) -> None:
-        if self.closed or self.auth is None:
-            return
-        msg_id = self._ids.next_msg_id(response=response)
-        seq_no = self._ids.next_seq_no(content_related=content_related)
-        self._codec.write_packet(
-            encrypt_server_message(self.auth.key, self.auth.salt, self.session_id, msg_id, seq_no, body)
-        )
-
-    def send_rpc_result(self, req_msg_id: int, payload: bytes) -> None:
-        self.send(struct.pack("<Iq", RpcResult.CONSTRUCTOR_ID, req_msg_id) + payload, response=True)
-
-    def push(self, updates: TLObject) -> None:
-        self.send(GzipPacked.gzip_if_smaller(True, bytes(updates)), response=False)
-
-
-class FakeTelegramServer:
+class FakeTelegramServer(Scenario, FaultInjection):
     """A single-DC (DC 2) fake Telegram on 127.0.0.1.
 
     Example::
@@ -244,12 +79,15 @@ class FakeTelegramServer:
         await server.stop()
     """
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, *, short_updates: bool = True) -> None:
         self.world = World(self._deliver)
+        # Text messages in private chats and basic groups reach their recipients as
+        # updateShortMessage/updateShortChatMessage, without the sender's User (as on Telegram).
+        self.world.short_updates = short_updates
         self._port = port  # always on 127.0.0.1: nothing here may touch a real network
         self._server: asyncio.Server | None = None
         self._auths: dict[int, Authorization] = {}
-        self._connections: set[_Connection] = set()
+        self._connections: set[Connection] = set()
         self._faults: list[_Fault] = []
         self._get_file_delay = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -289,7 +127,7 @@ class FakeTelegramServer:
         await self.stop()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connection = _Connection(self, reader, writer)
+        connection = Connection(self, reader, writer)
         self._connections.add(connection)
         await connection.serve()
 
@@ -303,29 +141,6 @@ class FakeTelegramServer:
     # endregion
 
     # region users, sessions and inspection
-
-    def create_user(
-        self,
-        first_name: str = "User",
-        username: str | None = None,
-        *,
-        last_name: str | None = None,
-        phone: str | None = None,
-        bot: bool = False,
-    ) -> UserRecord:
-        """Create an account (server side only). Usernames must be unique."""
-        return self.world.create_user(first_name, username, last_name=last_name, phone=phone, bot=bot)
-
-    def user(self, username_or_id: str | int) -> UserRecord:
-        """Look a user up by username (with or without ``@``) or id; ``KeyError`` if unknown."""
-        found = (
-            self.world.users.get(username_or_id)
-            if isinstance(username_or_id, int)
-            else self.world.user_by_username(username_or_id)
-        )
-        if found is None:
-            raise KeyError(username_or_id)
-        return found
 
     def authorize(self, user: UserRecord) -> AuthKey:
         """Register a fresh auth key (a new "device") for ``user``."""
@@ -344,43 +159,6 @@ class FakeTelegramServer:
         session.set_dc(DC_ID, HOST, self.port)
         session.auth_key = self.authorize(user)
         return session.save()
-
-    def create_group(self, title: str, creator: UserRecord, members: list[UserRecord]) -> ChatRecord:
-        """Create a basic group as if ``creator`` called messages.createChat."""
-        chat, _ = self.world.create_chat(creator, members, title)
-        return chat
-
-    def send_message(
-        self,
-        sender: UserRecord,
-        peer: UserRecord | ChatRecord,
-        text: str = "",
-        *,
-        voice: bytes | None = None,
-        duration: int = 1,
-        reply_to: int | None = None,
-    ) -> int:
-        """Send as ``sender`` without any client (e.g. a user talking to the bot under test).
-
-        ``voice`` attaches an OGG voice note; ``reply_to`` is a message id in *sender's* numbering.
-        Returns the id of the sender's copy.
-        """
-        media = None
-        if voice is not None:
-            media = self.world.add_file(
-                voice,
-                mime_type="audio/ogg",
-                attributes=[
-                    types.DocumentAttributeAudio(duration=duration, voice=True, waveform=bytes(32)),
-                    types.DocumentAttributeFilename("voice.ogg"),
-                ],
-            )
-        updates = self.world.send(sender, peer, text=text, media=media, reply_to_id=reply_to)
-        return next(u.message.id for u in updates.updates if isinstance(u, types.UpdateNewMessage))
-
-    def history(self, user: UserRecord, peer: UserRecord | ChatRecord) -> list[TLObject]:
-        """``user``'s copies of the messages in its dialog with ``peer``, newest first (TL objects)."""
-        return [self.world.message_tl(post, user.id) for post in self.world.history(user, peer)]
 
     def is_online(self, user: UserRecord) -> bool:
         """Whether a session of ``user`` is connected and would handle a pushed update.
@@ -402,31 +180,6 @@ class FakeTelegramServer:
                 raise TimeoutError(f"user {user.username or user.id} did not come online in {timeout}s")
             await asyncio.sleep(0.02)
 
-    # endregion
-
-    # region fault injection
-
-    def inject_flood_wait(
-        self, method: str | type, seconds: int, times: int = 1, *, user: UserRecord | None = None
-    ) -> None:
-        """Answer the next ``times`` calls of ``method`` with 420 ``FLOOD_WAIT_<seconds>``.
-
-        ``method`` is the Telethon request class or its name, e.g. ``"SendMessageRequest"``.
-        """
-        self.inject_error(method, f"FLOOD_WAIT_{seconds}", 420, times, user=user)
-
-    def inject_error(
-        self,
-        method: str | type,
-        message: str,
-        code: int = 400,
-        times: int = 1,
-        *,
-        user: UserRecord | None = None,
-    ) -> None:
-        """Answer the next ``times`` calls of ``method`` with ``rpc_error(code, message)``."""
-        self._faults.append(_Fault(_method_name(method), times, user.id if user else None, code, message))
-
     def drop_connections(self, user: UserRecord | None = None) -> int:
         """Abort the live TCP connections (of ``user``, or all); Telethon reconnects by itself."""
         dropped = [
@@ -436,41 +189,11 @@ class FakeTelegramServer:
             connection.close(abort=True)
         return len(dropped)
 
-    def slow_get_file(self, delay_s: float) -> None:
-        """Delay every ``upload.getFile`` answer by ``delay_s`` seconds (0 restores)."""
-        self._get_file_delay = delay_s
-
-    def fail_get_file(
-        self,
-        times: int = 1,
-        *,
-        code: int = 400,
-        message: str = "FILE_ID_INVALID",
-        drop: bool = False,
-        user: UserRecord | None = None,
-    ) -> None:
-        """Make the next ``times`` ``upload.getFile`` calls fail.
-
-        By default with a 400 error that Telethon raises to the caller (``FileIdInvalidError``);
-        ``code=500, message="INTERNAL"`` is retried by Telethon itself; ``drop=True`` aborts the
-        connection instead of answering (Telethon reconnects and re-sends the request).
-        """
-        self._faults.append(_Fault("GetFileRequest", times, user.id if user else None, code, message, drop))
-
-    def _take_fault(self, method: str, user: UserRecord) -> _Fault | None:
-        for fault in self._faults:
-            if fault.method == method and fault.user_id in (None, user.id):
-                fault.times -= 1
-                if fault.times <= 0:
-                    self._faults.remove(fault)
-                return fault
-        return None
-
     # endregion
 
     # region RPC and updates
 
-    def _unwrap(self, connection: _Connection, request: TLObject) -> tuple[TLObject, bool]:
+    def _unwrap(self, connection: Connection, request: TLObject) -> tuple[TLObject, bool]:
         """Strip invokeWithLayer/initConnection/... and report whether it subscribes to updates."""
         subscribes = True
         while True:
@@ -487,7 +210,7 @@ class FakeTelegramServer:
             else:
                 return request, subscribes
 
-    async def _invoke(self, connection: _Connection, msg_id: int, request: TLObject) -> None:
+    async def _invoke(self, connection: Connection, msg_id: int, request: TLObject) -> None:
         query, subscribes = self._unwrap(connection, request)
         name = type(query).__name__
         auth = connection.authorization
@@ -497,7 +220,10 @@ class FakeTelegramServer:
         if isinstance(query, (functions.updates.GetStateRequest, functions.updates.GetDifferenceRequest)):
             connection.syncing = False
         try:
-            fault = self._take_fault(name, user)
+            if user.deleted:
+                # A deleted account's sessions are dead (core.telegram.org/api/errors#401-unauthorized).
+                raise RpcFail(401, "USER_DEACTIVATED")
+            fault = self._take_fault(name, user, query)
             if fault is not None and fault.drop:
                 log.info("%r: dropping connection on %s (injected)", connection, name)
                 connection.close(abort=True)
@@ -508,7 +234,8 @@ class FakeTelegramServer:
             if handler is None:
                 log.warning("method %s is not implemented by fakegram: %.300s", name, query)
                 raise RpcFail(400, f"METHOD_NOT_IMPLEMENTED_{name}")
-            result = handler(RpcContext(self.world, user, connection, self.port, self._get_file_delay), query)
+            context = RpcContext(self.world, user, connection, self.port, self._get_file_delay, auth.channel_marks)
+            result = handler(context, query)
             if inspect.isawaitable(result):
                 result = await result
             payload = serialize_result(result)
@@ -526,99 +253,40 @@ class FakeTelegramServer:
             auth.missed_updates = False
             connection.push(types.UpdatesTooLong())
 
-    def _deliver(self, user_id: int, updates: TLObject, exclude: object | None) -> None:
-        """Push ``updates`` to every live, subscribed session of the user except ``exclude``."""
+    def _deliver(self, user_id: int, updates: TLObject, exclude: object | None) -> bool:
+        """Push ``updates`` to every live, subscribed session of the user except ``exclude``.
+
+        Returns whether some session of the user was live (the excluded one gets the RPC result).
+        """
+        delivered = False
         for auth in self._auths.values():
             if auth.user_id != user_id:
                 continue
             live = [c for c in self._connections if c.auth is auth and c.receives_updates]
             if not live:
                 auth.missed_updates = True
+                continue
+            delivered = True
+            _note_channel_pts(auth.channel_marks, updates)
             for connection in live:
                 if connection is not exclude:
                     connection.push(updates)
+        return delivered
 
     # endregion
 
 
-def _method_name(method: str | type) -> str:
-    return method if isinstance(method, str) else method.__name__
+def _note_channel_pts(marks: dict[int, int], updates: TLObject) -> None:
+    for update in getattr(updates, "updates", None) or []:
+        channel_id = getattr(update, "channel_id", None) or getattr(
+            getattr(getattr(update, "message", None), "peer_id", None), "channel_id", None
+        )
+        pts = getattr(update, "pts", None)
+        if channel_id and pts:
+            marks[channel_id] = max(marks.get(channel_id, 0), pts)
 
 
-class ServerThread:
-    """Runs a :class:`FakeTelegramServer` in its own thread and event loop.
+if __name__ == "__main__":  # python -m tests.fakegram.server
+    from .standalone import main
 
-    For tests whose own loop blocks (e.g. ``subprocess.run`` of the bot)::
-
-        with ServerThread() as thread:
-            bot = thread.call(thread.server.create_user, "Bot", username="voicebot")
-            session = thread.call(thread.server.session_string_for, bot)
-            subprocess.run([...], env={..., "SESSION": session})
-    """
-
-    def __init__(self, port: int = 0) -> None:
-        self.server = FakeTelegramServer(port=port)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="fakegram", daemon=True)
-
-    def start(self) -> ServerThread:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result()
-        return self
-
-    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``fn`` (sync or async) on the server's loop and return its result."""
-
-        async def run() -> T:
-            result = fn(*args, **kwargs)
-            return await result if inspect.isawaitable(result) else result
-
-        future: Future[T] = asyncio.run_coroutine_threadsafe(run(), self._loop)
-        return future.result()
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result()
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
-
-    def __enter__(self) -> ServerThread:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-
-async def _serve_forever(port: int, user_specs: list[str]) -> None:
-    server = await FakeTelegramServer(port=port).start()
-    users = {}
-    for spec in user_specs:
-        username, _, first_name = spec.partition(":")
-        user = server.create_user(first_name or username, username)
-        users[username] = {"id": user.id, "session": server.session_string_for(user)}
-    print(json.dumps({"port": server.port, "users": users}), flush=True)
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await server.stop()
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Run a fakegram MTProto server on 127.0.0.1.")
-    parser.add_argument("--port", type=int, default=0, help="TCP port (0 = any free port)")
-    parser.add_argument(
-        "--user",
-        action="append",
-        default=[],
-        metavar="USERNAME[:FIRST_NAME]",
-        help="create a user and print its session string (repeatable)",
-    )
-    parser.add_argument("--log-level", default="WARNING")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level)
-    asyncio.run(_serve_forever(args.port, args.user))
-
-
-if __name__ == "__main__":
     main()
