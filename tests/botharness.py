@@ -42,7 +42,8 @@ class RunningBot:
         self.env.update(env)
         # As the bot makes it (telegram.make_client): flood waits come to the adapter, and
         # catch-up replays what arrived while the bot was down.
-        self.client = self.fakegram.client_for(self.user, flood_sleep_threshold=0, catch_up=True)
+        self.client = self.fakegram.client_for(self.user, flood_sleep_threshold=0, catch_up=True,
+                                              raise_last_call_error=True)
         self.bot = Bot(self.settings, self.engine)
         await self.bot.start(self.client)  # attaches the handler, then connects
         await self.fakegram.wait_online(self.user)

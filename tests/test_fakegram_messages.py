@@ -21,7 +21,7 @@ from telethon.errors import (
 
 from tests.fakegram import Fakegram
 from tests.fakegram.records import EDIT_TIME_LIMIT
-from tests.fakegram.testing import collect, input_peer, next_event
+from tests.fakegram.testing import collect, input_peer, next_event, no_event
 
 pytestmark = [pytest.mark.asyncio(loop_scope="function"), pytest.mark.wire]
 
@@ -237,3 +237,38 @@ async def test_forward_from_a_channel_and_service_messages(fakegram: Fakegram) -
     assert isinstance(created, types.MessageService)
     with pytest.raises(MessageIdInvalidError):  # service messages cannot be edited
         await bot.edit_message(await input_peer(bot, group), created.id, "renamed")
+
+
+async def test_a_reply_to_a_message_in_another_chat(fakegram: Fakegram) -> None:
+    """inputReplyToMessage.reply_to_peer_id (core.telegram.org/api/reply): the reply names the
+    other chat; a message that chat does not have is REPLY_MESSAGE_ID_INVALID."""
+    bot = await fakegram.new_user("Bot", username="voicebot")
+    alice = fakegram.create_user("Alice", username="alice")
+    voice_id = fakegram.send_message(alice, fakegram.user_of(bot), voice=os.urandom(500))
+    alice_peer = await bot.get_input_entity("alice")
+    request = functions.messages.SendMessageRequest(
+        peer=types.InputPeerSelf(), message="the transcript",
+        reply_to=types.InputReplyToMessage(reply_to_msg_id=voice_id, reply_to_peer_id=alice_peer))
+    await bot(request)
+    (saved,) = await bot.get_messages("me", limit=1)
+    assert saved.reply_to.reply_to_msg_id == voice_id
+    assert saved.reply_to.reply_to_peer_id == types.PeerUser(alice.id)
+    request.reply_to = types.InputReplyToMessage(reply_to_msg_id=voice_id + 100, reply_to_peer_id=alice_peer)
+    request.random_id = 12345
+    with pytest.raises(Exception, match="REPLY_MESSAGE_ID_INVALID"):
+        await bot(request)
+
+
+async def test_a_request_resent_after_a_lost_answer_is_not_sent_twice(fakegram: Fakegram) -> None:
+    """Telegram dedups by random_id ("required to prevent message resending",
+    core.telegram.org/method/messages.sendMessage): the second try is RANDOM_ID_DUPLICATE."""
+    from telethon.errors import RandomIdDuplicateError
+
+    bot = await fakegram.new_user("Bot", username="voicebot", request_retries=1, raise_last_call_error=True)
+    alice = await fakegram.new_user("Alice", username="alice")
+    inbox = collect(alice, events.NewMessage(incoming=True))
+    fakegram.lose_answers("SendMessageRequest", user=fakegram.user_of(bot))
+    with pytest.raises(RandomIdDuplicateError):
+        await bot.send_message("alice", "once")  # done, answer lost, re-sent on reconnect, refused
+    assert (await next_event(inbox)).raw_text == "once"
+    assert await no_event(inbox, 1.0)  # and only once

@@ -191,14 +191,25 @@ class Delivery:
                 await self._retarget(answer, fallback, exc.name)
 
     async def give_up(self, answer: Answer, reason_html: str) -> None:
-        """Edit the placeholder (if any) into ``reason_html``: never left as "transcribing…"."""
+        """Turn the placeholder (if any) into ``reason_html``: never left as "transcribing…".
+        If Telegram refuses the edit too, the placeholder is replaced by a new message."""
         placeholder = answer.sent.get("1")
         if placeholder is None:
             return
+        html = self._with_header(answer, reason_html)
         try:
-            await self.chat.edit(placeholder, self._with_header(answer, reason_html))
+            await self.chat.edit(placeholder, html)
+            return
         except TelegramError as exc:
-            logger.info("could not edit the placeholder into the reason: {}", exc)
+            if exc.kind is Kind.UNCHANGED:
+                return
+            logger.info("could not edit the placeholder into the reason ({}); replacing it", exc)
+        try:
+            await self.chat.delete(placeholder)
+            if answer.msg.sender_id is not None or answer.msg.sender_name:  # not a stub after a restart
+                await self._send(answer, html)
+        except TelegramError as exc:
+            logger.warning("the placeholder of message {} could not be closed: {}", answer.msg.message_id, exc)
 
     async def _deliver_to_target(self, answer: Answer, html: str, plain: str | None) -> None:
         header = self.header(answer)
@@ -237,6 +248,10 @@ class Delivery:
         try:
             return await self.chat.send(where, html, reply_to=answer.msg)
         except TelegramError as exc:
+            if exc.kind is Kind.BAD_REPLY and where is not None:
+                # The voice cannot be quoted from here (a protected chat, or gone): the header
+                # still says whose it was.
+                return await self.chat.send(where, html)
             if exc.kind is Kind.SENT:
                 # The same request reached Telegram before (re-sent after a reconnect).
                 found = await self.chat.answers(where, answer.msg, answer.created_at - 60)

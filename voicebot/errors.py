@@ -112,6 +112,7 @@ class Kind(enum.Enum):
     NOT_EDITABLE = "not_editable"  # this message cannot be edited (gone, too old, not ours)
     UNCHANGED = "unchanged"  # an edit to the same text: nothing to do
     SENT = "sent"  # the same random_id was already used: the message exists
+    BAD_REPLY = "bad_reply"  # the message replied to cannot be quoted: send without the reply
     FAILED = "failed"  # anything else: this request will never work
 
 
@@ -153,6 +154,8 @@ def classify(name: str, code: int = 400, seconds: float | None = None) -> Kind:
         return Kind.UNCHANGED
     if name == "RANDOM_ID_DUPLICATE":
         return Kind.SENT
+    if name in ("REPLY_MESSAGE_ID_INVALID", "REPLY_TO_INVALID", "REPLY_TO_USER_INVALID"):
+        return Kind.BAD_REPLY
     if name in _NO_FILES:
         return Kind.NO_FILES
     if name in _FORBIDDEN or name.startswith("CHAT_SEND_") and name.endswith("_FORBIDDEN"):

@@ -51,6 +51,9 @@ def make_client(settings: Settings, session: object | None = None) -> TelegramCl
         app_version=__version__,
         # Every flood wait comes to TelethonChat._call, which counts, logs and bounds it.
         flood_sleep_threshold=0,
+        # After its retries Telethon raises the last RPC error (RANDOM_ID_DUPLICATE, say), not a
+        # bare ValueError that names nothing (client/users.py, _call).
+        raise_last_call_error=True,
         # updates.getDifference from the state the session saved: what arrived while we
         # were down comes in as ordinary updates (client/updates.py, catch_up).
         catch_up=True,

@@ -171,7 +171,8 @@ class Channels:
             post.topic_id = self._topic_of(channel, replied, reply_to_id, top_msg_id)
         elif replied is not None:
             post.thread_top = replied.thread_top or (replied.reply_to.id if replied.reply_to else None)
-        post.reply_to = replied
+        if post.reply_peer is None:  # a reply to another chat was settled by the caller
+            post.reply_to = replied
         participant = self._check_can_send(sender, channel, post)
         if channel.broadcast:
             post.is_post = True

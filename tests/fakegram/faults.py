@@ -62,6 +62,7 @@ class _Fault:
     code: int = 0
     message: str = ""
     drop: bool = False
+    drop_after: bool = False  # carry the call out, then drop the connection before answering
     peer: tuple[str, int] | None = None  # only calls aimed at this dialog
     nth: int = 0  # only the nth matching call (1-based), 0 = the next ones
     seen: int = 0
@@ -145,6 +146,16 @@ class FaultInjection:
         connection instead of answering (Telethon reconnects and re-sends the request).
         """
         self._faults.append(_Fault("GetFileRequest", times, user.id if user else None, code, message, drop))
+
+    def lose_answers(self, method: str | type, times: int = 1, *, user: UserRecord | None = None) -> None:
+        """Carry out the next ``times`` calls of ``method``, then drop the connection before
+        the answer leaves: a network failure after Telegram acted. Telethon reconnects and
+        sends the same request again (same ``random_id``), which Telegram refuses with
+        RANDOM_ID_DUPLICATE for a message it already has. Example::
+
+            fakegram.lose_answers("SendMessageRequest", user=bot)
+        """
+        self._faults.append(_Fault(method_name(method), times, user.id if user else None, drop_after=True))
 
     def _take_fault(self, method: str, user: UserRecord, query: TLObject) -> _Fault | None:
         for fault in self._faults:

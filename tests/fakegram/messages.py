@@ -63,15 +63,33 @@ class Messaging:
         fwd_from: TLObject | None = None,
         send_as: ChannelRecord | None = None,
         short_result: bool = False,
+        reply_peer: Peer | None = None,
     ) -> TLObject:
         """Send a message from ``sender`` to a user, basic group or channel.
 
         ``short_result``: answer a private text message with ``updateShortSentMessage``, as
         ``messages.sendMessage`` does (core.telegram.org/constructor/updateShortSentMessage).
+        ``reply_peer``: the chat of ``reply_to_id`` when it is another one (a reply to another chat).
         """
         if not text and media is None:
             raise RpcFail(400, "MESSAGE_EMPTY")
         check_length(text, has_media=media is not None)
+        # random_id is "unique client message ID required to prevent message resending"
+        # (core.telegram.org/method/messages.sendMessage); a second use is refused with
+        # 500 RANDOM_ID_DUPLICATE (same page's error list; Telethon's RandomIdDuplicateError).
+        if random_id is not None and random_id in sender.random_ids:
+            raise RpcFail(500, "RANDOM_ID_DUPLICATE")
+        result = self._send(sender, peer, text=text, entities=entities, media=media, ttl_seconds=ttl_seconds,
+                            web_preview=web_preview, reply_to_id=reply_to_id, top_msg_id=top_msg_id,
+                            random_id=random_id, origin=origin, date=date, fwd_from=fwd_from, send_as=send_as,
+                            short_result=short_result, reply_peer=reply_peer)
+        if random_id is not None:
+            sender.random_ids.add(random_id)
+        return result
+
+    def _send(self, sender: UserRecord, peer: Peer, *, text: str, entities, media, ttl_seconds, web_preview,
+              reply_to_id, top_msg_id, random_id, origin, date, fwd_from, send_as, short_result,
+              reply_peer) -> TLObject:
         post = Post(
             sender_id=sender.id,
             date=date or now(),
@@ -83,6 +101,10 @@ class Messaging:
             fwd_from=fwd_from,
             seq=self.next_seq(),
         )
+        if reply_peer is not None and peer_key(reply_peer) != peer_key(peer):
+            post.reply_to = self._replied_elsewhere(sender, reply_peer, reply_to_id)
+            post.reply_peer = peer_key(reply_peer)
+            reply_to_id = None
         if isinstance(peer, ChannelRecord):
             post.channel_id = peer.id
             return self.channel_send(
@@ -98,6 +120,20 @@ class Messaging:
         if replied is not None and replied.dialog_key(sender.id) == peer_key(peer):
             post.reply_to = replied
         return self._distribute(post, members, origin, random_id, short_result=short_result)
+
+    def _replied_elsewhere(self, sender: UserRecord, chat: Peer, msg_id: int | None) -> Post:
+        """The message a reply to another chat quotes. "reply_to_peer_id: used to reply to
+        messages sent to another chat" (core.telegram.org/constructor/inputReplyToMessage);
+        an id that chat does not have is REPLY_MESSAGE_ID_INVALID (messages.sendMessage errors)."""
+        if isinstance(chat, ChannelRecord):
+            replied = chat.messages.get(msg_id or 0)
+        else:
+            replied = sender.box.get(msg_id or 0)
+            if replied is not None and replied.dialog_key(sender.id) != peer_key(chat):
+                replied = None
+        if replied is None:
+            raise RpcFail(400, "REPLY_MESSAGE_ID_INVALID")
+        return replied
 
     def _members(self, sender: UserRecord, peer: Peer) -> list[int]:
         """Who gets a copy; raises what Telegram raises when the sender may not write here."""

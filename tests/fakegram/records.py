@@ -125,6 +125,9 @@ class Post:
     ttl_seconds: int | None = None  # view-once media (messageMediaDocument.ttl_seconds)
     web_preview: WebPreview | None = None
     reply_to: Post | None = None
+    # The chat of ``reply_to`` when it is another chat (inputReplyToMessage.reply_to_peer_id),
+    # as the sender names it.
+    reply_peer: DialogKey | None = None
     action: TLObject | None = None  # service message (e.g. chat created)
     edit_date: int | None = None
     fwd_from: TLObject | None = None  # MessageFwdHeader of a forwarded message
@@ -180,6 +183,7 @@ class UserRecord:
     read_inbox: dict[DialogKey, int] = field(default_factory=dict)
     read_outbox: dict[DialogKey, int] = field(default_factory=dict)
     blocked: set[int] = field(default_factory=set)  # users this user blocked
+    random_ids: set[int] = field(default_factory=set)  # of the messages this user sent
     pinned: list[DialogKey] = field(default_factory=list)  # newest pin first
     folders: dict[DialogKey, int] = field(default_factory=dict)  # dialog -> folder id (1 = archive)
     # Channel pts already handed to this user (live or by difference): a channel past it gets an

@@ -11,10 +11,10 @@ from .records import ChannelRecord, ChatRecord, FileRecord, Post, RpcFail, peer_
 from .rpc import RpcContext, handles
 
 
-def _reply_to(reply_to: TLObject | None) -> tuple[int | None, int | None]:
+def _reply_to(reply_to: TLObject | None) -> tuple[int | None, int | None, TLObject | None]:
     if isinstance(reply_to, types.InputReplyToMessage):
-        return reply_to.reply_to_msg_id, reply_to.top_msg_id
-    return None, None
+        return reply_to.reply_to_msg_id, reply_to.top_msg_id, reply_to.reply_to_peer_id
+    return None, None, None
 
 
 def _date(value: Any) -> int:
@@ -59,11 +59,12 @@ def _send(
 ) -> TLObject:
     """sendMessage and sendMedia differ only in the media they carry."""
     peer = ctx.world.resolve_peer(ctx.user, request.peer)
-    reply_to_id, top_msg_id = _reply_to(request.reply_to)
+    reply_to_id, top_msg_id, reply_peer = _reply_to(request.reply_to)
     return ctx.world.send(
         ctx.user, peer, text=request.message, entities=request.entities, media=media, ttl_seconds=ttl,
         reply_to_id=reply_to_id, top_msg_id=top_msg_id, random_id=request.random_id, origin=ctx.origin,
         send_as=_send_as(ctx, request.send_as), short_result=short_result,
+        reply_peer=ctx.world.resolve_peer(ctx.user, reply_peer) if reply_peer is not None else None,
     )  # fmt: skip
 
 

@@ -228,7 +228,7 @@ class FakeTelegramServer(Scenario, FaultInjection):
                 log.info("%r: dropping connection on %s (injected)", connection, name)
                 connection.close(abort=True)
                 return
-            if fault is not None:
+            if fault is not None and not fault.drop_after:
                 raise RpcFail(fault.code, fault.message)
             handler = HANDLERS.get(type(query))
             if handler is None:
@@ -238,6 +238,10 @@ class FakeTelegramServer(Scenario, FaultInjection):
             result = handler(context, query)
             if inspect.isawaitable(result):
                 result = await result
+            if fault is not None and fault.drop_after:
+                log.info("%r: %s done, dropping the connection before answering (injected)", connection, name)
+                connection.close(abort=True)
+                return
             payload = serialize_result(result)
             if not isinstance(query, functions.upload.GetFileRequest):  # file bytes don't compress
                 payload = GzipPacked.gzip_if_smaller(True, payload)

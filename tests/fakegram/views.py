@@ -20,6 +20,7 @@ from .records import (
     UserRecord,
     WebPreview,
     now,
+    peer_tl,
 )
 
 
@@ -184,6 +185,11 @@ class Views:
 
     def reply_header_tl(self, post: Post, owner_id: int) -> types.MessageReplyHeader | None:
         replied = post.reply_to
+        if replied is not None and post.reply_peer is not None:
+            # A reply to a message in another chat (core.telegram.org/constructor/messageReplyHeader:
+            # reply_to_peer_id), numbered as its sender knows it.
+            replied_id = replied.id if replied.channel_id is not None else replied.copies.get(post.sender_id, 0)
+            return types.MessageReplyHeader(reply_to_msg_id=replied_id, reply_to_peer_id=peer_tl(post.reply_peer))
         if post.topic_id is not None:
             # Forum topics (core.telegram.org/api/forum#forum-topics, constructor/messageReplyHeader):
             # forum_topic is set; a message sent to the topic "replies" to the topic's creation
