@@ -166,3 +166,15 @@ async def test_srt_before_transcription_explains(bot):
     pipeline, chat = bot()
     await send(pipeline, chat, voice(1, chat_kind=ChatKind.GROUP), command(2, ".srt", reply_to=1))
     assert chat.messages[2] == say("no_srt", prefix=".")
+
+
+async def test_the_owner_posting_as_the_group_still_commands(bot):
+    """Anonymous admins and send_as post with the chat as sender; Telegram still marks the
+    message ``out`` on the owner's own account."""
+    pipeline, chat = bot()
+    anonymous = IncomingMessage(chat_id=-1001234, message_id=1, chat_kind=ChatKind.GROUP, sender_id=-1001234,
+                                outgoing=True, text=".lang de", date=time.time())
+    stranger = IncomingMessage(chat_id=-1001234, message_id=2, chat_kind=ChatKind.GROUP, sender_id=-1001234,
+                               outgoing=False, text=".lang fr", date=time.time())
+    await send(pipeline, chat, anonymous, stranger)
+    assert pipeline.state.chats.get(-1001234).language == "de"

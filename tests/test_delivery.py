@@ -260,6 +260,8 @@ async def test_view_once_is_never_transcribed_automatically(tmp_path):
 
 
 async def test_view_once_on_request_goes_only_to_saved_messages_and_is_never_stored(tmp_path):
+    from loguru import logger
+
     engine = Words("a secret only heard once")
     pipeline, chat = build(tmp_path, engine)
     secret = chat.add(voice(1, view_once=True))
@@ -267,9 +269,15 @@ async def test_view_once_on_request_goes_only_to_saved_messages_and_is_never_sto
     command = IncomingMessage(chat_id=CHAT, message_id=2, chat_kind=ChatKind.PRIVATE, sender_id=OWNER_ID,
                               outgoing=True, text=".t", reply_to=1, date=time.time())
     chat.add(command)
-    await pipeline.on_message(command)
-    await pipeline.drain()
+    logged: list[str] = []
+    sink = logger.add(lambda m: logged.append(str(m)), level="TRACE")
+    try:
+        await pipeline.on_message(command)
+        await pipeline.drain()
+    finally:
+        logger.remove(sink)
     await pipeline.stop()
+    assert not any("secret" in line for line in logged)  # not even at DEBUG
     ((target, message_id),) = chat.sent_to
     assert target == "saved" and "a secret only heard once" in chat.messages[message_id]
     assert 2 in chat.deleted and chat.replies == []  # nothing of it left in the shared chat
