@@ -297,14 +297,15 @@ class Delivery:
 
     async def _adopt(self, answer: Answer) -> None:
         """After a crash: take over messages we sent but never recorded."""
-        answer.adopt = False
         where = None if answer.target == REPLY else answer.target
         if answer.target == CAPTION:
+            answer.adopt = False
             return
         try:
             found = await self.chat.answers(where, answer.msg, answer.created_at - 60)
         except TelegramError as exc:
-            raise self._verdict(answer, exc) from exc
+            raise self._verdict(answer, exc) from exc  # still to adopt, next time
+        answer.adopt = False
         known = {s.message_id for s in answer.sent.values()}
         for sent in found:
             if sent.message_id in known:
