@@ -26,7 +26,7 @@ from .errors import NotLoggedIn
 from .pipeline import Pipeline
 from .state import State
 from .storage import TempDir, exclusive_lock, prepare_data_dir, write_heartbeat
-from .transcriber import Transcriber, load_engine
+from .engine import Transcriber, load_engine
 
 HEARTBEAT_SECONDS = 30
 JOURNAL_DAYS = 30
@@ -34,10 +34,11 @@ STOP_GRACE_SECONDS = 5  # docker stop waits 10 s before SIGKILL: drain, then lea
 
 
 def worker_count(settings: Settings, engine: Transcriber) -> int:
-    """``MAX_CONCURRENT_JOBS``, or by default 1 on CPU (jobs would only share cores) and 2 on CUDA."""
+    """``MAX_CONCURRENT_JOBS``, or what the engine suggests: 1 on CPU (jobs would only share
+    cores), 2 on CUDA, one per server slot for a remote engine."""
     if settings.max_concurrent_jobs:
         return settings.max_concurrent_jobs
-    return 2 if engine.device == "cuda" else 1
+    return engine.concurrency()
 
 
 class Bot:
@@ -108,8 +109,12 @@ async def run(settings: Settings) -> None:
         client = telegram.make_client(settings)
         me = await telegram.connect(client, interactive=interactive)
         prepare_data_dir(settings.data_dir)  # the session file may be new: make it 0600
-        logger.info("voicebot is running as {} (id {}); model {} on {}", me.first_name, me.id,
-                    settings.whisper_model, engine.device)
+        if engine.local:
+            where = f"model {settings.whisper_model} on {engine.device}"
+        else:  # said plainly at every start: the user chose to send audio elsewhere
+            where = (f"{settings.whisper_engine} servers {', '.join(e.name for e in engine.endpoints())}: "
+                     f"audio leaves this machine")
+        logger.info("voicebot is running as {} (id {}); {}", me.first_name, me.id, where)
         stop = asyncio.Event()  # before Bot.start: a SIGTERM during resume/backfill waits for it
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -36,7 +36,7 @@ from .jobs import JobQueue
 from .media import Action, IncomingMessage, MediaKind, decide
 from .state import State, StateError
 from .storage import TempDir
-from .transcriber import Segment, Transcriber, Transcription
+from .engine import Segment, Transcriber, Transcription
 
 CAPTION_LIMIT = 1024
 _SUFFIX = {MediaKind.VOICE: ".ogg", MediaKind.VIDEO_NOTE: ".mp4", MediaKind.AUDIO: ".audio",
