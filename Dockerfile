@@ -207,10 +207,11 @@ RUN groupadd --system --gid "$APP_GID" voicebot \
         --shell /usr/sbin/nologin voicebot \
  && install -d -o voicebot -g voicebot -m 0700 /data /tmp/voicebot
 
+# /usr/local/bin/python: PATH already puts the venv first, and the venv's python has no pip.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     --mount=type=bind,source=requirements-remote.txt,target=/tmp/requirements-remote.txt \
-    python -m venv --without-pip /opt/venv \
- && python -m pip --python /opt/venv/bin/python install --no-cache-dir \
+    /usr/local/bin/python -m venv --without-pip /opt/venv \
+ && /usr/local/bin/python -m pip --python /opt/venv/bin/python install --no-cache-dir \
         --no-index --only-binary=:all: --find-links=/wheels -r /tmp/requirements-remote.txt
 
 COPY --from=ffmpeg /opt/ffmpeg/bin/ /usr/local/bin/

@@ -23,6 +23,7 @@ import fcntl
 import http.client
 import json
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -142,8 +143,9 @@ class FaultProxy:
     """An HTTP proxy in front of a real OpenAI-compatible server.
 
     ``plan``: what to do with each coming ``POST …/audio/transcriptions``, in order:
-    ``"500"``, ``"429:SECONDS"`` (with Retry-After), ``"401"``, ``"slow:SECONDS"`` (hold the
-    request that long, then pass it on), ``"pass"``; once the plan is used up, everything
+    ``"500"``, ``"429:SECONDS"`` (with Retry-After), ``"401"``, ``"hang"`` (hold the request
+    until the client gives up, then pass it on: slow past any timeout, however loaded the
+    machine), ``"pass"``; once the plan is used up, everything
     passes. Other requests (pings) always pass. ``seen`` logs (time, path, action).
     """
 
@@ -177,9 +179,16 @@ class FaultProxy:
                 if action.startswith("429"):
                     return self._answer(429, {"error": {"message": "rate limited"}},
                                         {"Retry-After": action.split(":")[1]})
-                if action.startswith("slow"):
-                    time.sleep(float(action.split(":")[1]))
+                if action == "hang":
+                    self._until_client_leaves()
                 self._forward(body)
+
+            def _until_client_leaves(self, limit=300):
+                deadline = time.monotonic() + limit
+                while time.monotonic() < deadline:
+                    readable, _, _ = select.select([self.connection], [], [], 0.1)
+                    if readable and self.connection.recv(1, socket.MSG_PEEK) == b"":
+                        return
 
             def _forward(self, body: bytes):
                 upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=300)

@@ -205,8 +205,8 @@ class EndpointPool:
                     if not wait:
                         raise AllDown("every transcription server is down")
                     if not self._said_all_down:
-                        logger.warning("every transcription server is down; waiting for one to come back "
-                                       "(the job stays journaled)")
+                        logger.warning("every transcription server is down or failing; waiting for one to "
+                                       "come back (the job stays journaled)")
                         self._said_all_down = True
                 # Wake when the first bench ends, or when a request finishes (notify).
                 until = min((e.benched_until for e in self.endpoints if e.benched_until > now), default=now + 1)
