@@ -30,7 +30,7 @@ import numpy as np
 from loguru import logger
 
 from .audio import SAMPLE_RATE
-from .chunking import speech_chunks
+from .chunking import EnergyDetector, SpeechDetector, speech_chunks
 from .config import Settings
 from .endpoints import AllDown, Endpoint, EndpointPool
 from .engine import EndpointStatus, Segment, StreamInfo, Transcriber, choose_language, hallucinated
@@ -76,7 +76,7 @@ class RemoteTranscriber(Transcriber):
     def start(self, samples: np.ndarray, language: str | None = None,
               prefer: str | None = None) -> tuple[StreamInfo, Iterator[Segment]]:
         duration = len(samples) / SAMPLE_RATE
-        chunks = list(speech_chunks(samples, max_seconds=self.max_chunk_s))
+        chunks = list(speech_chunks(samples, detector=detector(), max_s=self.max_chunk_s))
         if not chunks:  # nothing above the silence gate: no request at all
             return StreamInfo(language or "", 0.0, duration), iter(())
         run = _Run(self, chunks, language, prefer)
@@ -140,11 +140,12 @@ class _Run:
         try:
             for i, chunk in enumerate(self.chunks):
                 heard = self.first if i == 0 else self._in_language(i, self._result(i))
-                offset = _seconds(chunk.offset)
-                end = offset + len(chunk.samples) / SAMPLE_RATE
                 for s in heard.segments:
-                    segment = Segment(min(offset + s.start, end), min(offset + s.end, end), s.text.strip(),
-                                      s.no_speech_prob, s.avg_logprob, s.compression_ratio)
+                    # Chunk times → the recording's (long pauses were shortened inside a chunk).
+                    start = chunk.time(min(max(s.start, 0.0), chunk.duration))
+                    end = chunk.time(min(max(s.end, s.start), chunk.duration), end=True)
+                    segment = Segment(start, end, s.text.strip(), s.no_speech_prob, s.avg_logprob,
+                                      s.compression_ratio)
                     if not segment.text or hallucinated(segment):
                         logger.debug("dropped segment {:.1f}-{:.1f}s (no_speech={:.2f}, ratio={:.2f})",
                                      segment.start, segment.end, segment.no_speech_prob,
@@ -183,8 +184,14 @@ class _Run:
         return f"chunk {i + 1}/{len(self.chunks)}" if len(self.chunks) > 1 else "request"
 
 
-def _seconds(offset) -> float:
-    return float(offset)
+def detector() -> SpeechDetector:
+    """Silero VAD where the local engine is installed (it hears speech in noise far better),
+    else the energy detector: the remote-only image has no model to run."""
+    try:
+        from .transcriber import silero_detector
+    except ImportError:
+        return EnergyDetector()
+    return silero_detector()
 
 
 def load_remote_engine(settings: Settings, *, fallback: bool = True) -> RemoteTranscriber:
