@@ -134,8 +134,8 @@ class EndpointPool:
                 if tries >= self.attempts:
                     raise TranscriptionError(f"{what} failed {tries} times; last: {endpoint.name}: {exc}") from exc
                 continue
-            except BaseException:
-                self._release(endpoint, None)
+            except BaseException:  # not the server's doing (a bug, an interrupt): neither done nor failed
+                self._release(endpoint, None, counted=False)
                 raise
             self._release(endpoint, None)
             logger.debug("{} on {} took {:.2f}s", what, endpoint.name, self._clock() - started)
@@ -224,10 +224,12 @@ class EndpointPool:
         logger.info("{} answers again", endpoint.name)
         return True
 
-    def _release(self, endpoint: Endpoint, error: EndpointError | None) -> None:
+    def _release(self, endpoint: Endpoint, error: EndpointError | None, *, counted: bool = True) -> None:
         with self._lock:
             endpoint.in_flight -= 1
-            if error is None:
+            if not counted:
+                pass
+            elif error is None:
                 endpoint.done += 1
                 if endpoint.failures_in_a_row:
                     endpoint.failures_in_a_row = 0

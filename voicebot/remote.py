@@ -111,8 +111,9 @@ class _Run:
 
     def __init__(self, engine: RemoteTranscriber, chunks: list, forced: str | None, prefer: str | None):
         self.engine, self.chunks = engine, chunks
-        self.forced = forced
+        self.forced, self.prefer = forced, prefer
         self.decided: str | None = forced
+        self.language, self.probability = forced or "", 0.0
         self.sent_with: dict[int, str | None] = {}
         self.results: list[Future] = [Future() for _ in chunks]
         self._next = 0
@@ -120,21 +121,29 @@ class _Run:
         self.abandoned = False
         for _ in range(min(engine.window, len(chunks))):
             self._submit_next()
-        first = self._result(0)
-        detected = first.language or forced or ""
-        self.probability = first.language_probability or 0.0
-        if forced:
-            self.language = forced
-        elif not detected:  # the server says no language (Wyoming): the chat's pin stands in
-            self.language = prefer or ""
-        else:
-            self.language = choose_language(detected, self.probability, prefer) if prefer else detected
-            if self.language != detected:
-                logger.debug("detected {} (p={:.2f}); using the chat's {}", detected, self.probability,
-                             self.language)
-        with self._lock:
-            self.decided = self.language or None
+        try:
+            first = self._result(0)
+        except BaseException:
+            self.abandoned = True  # the job fails: send no more of its chunks
+            raise
         self.first = self._in_language(0, first)
+
+    def _decide(self, first: Heard) -> None:
+        """The voice's language, from the first chunk (in the worker thread, before the next
+        chunk is sent, so only the first window of chunks can go out undecided)."""
+        detected = first.language or self.forced or ""
+        self.probability = first.language_probability or 0.0
+        if self.forced:
+            language = self.forced
+        elif not detected:  # the server says no language (Wyoming): the chat's pin stands in
+            language = self.prefer or ""
+        else:
+            language = choose_language(detected, self.probability, self.prefer) if self.prefer else detected
+            if language != detected:
+                logger.debug("detected {} (p={:.2f}); using the chat's {}", detected, self.probability, language)
+        with self._lock:
+            self.language = language
+            self.decided = language or None
 
     def segments(self) -> Iterator[Segment]:
         try:
@@ -172,7 +181,10 @@ class _Run:
 
     def _work(self, i: int, language: str | None) -> None:
         try:
-            self.results[i].set_result(self.engine.heard(self.chunks[i].samples, language, self._what(i)))
+            heard = self.engine.heard(self.chunks[i].samples, language, self._what(i))
+            if i == 0:
+                self._decide(heard)
+            self.results[i].set_result(heard)
         except BaseException as exc:  # handed to the reader of this chunk, in order
             self.results[i].set_exception(exc)
         self._submit_next()
