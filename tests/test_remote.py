@@ -2,6 +2,7 @@
 the CLI and the running bot over the loopback Telegram, with faults injected by killing
 servers or by a proxy in front of a real one."""
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -253,7 +254,7 @@ async def test_bot_through_each_engine(kind, request, fakegram, tmp_path):
 
 
 @pytest.mark.wire
-async def test_bot_waits_for_a_server_down_at_start(openai_server, model_path, fakegram, tmp_path):
+async def test_bot_waits_for_a_server_down_at_start(model_path, fakegram, tmp_path):
     """Nothing lost: the voice waits (journaled) until the server comes up, then is answered once."""
     server = SpeechServer("openai", model_path, log_dir=tmp_path)
     bot, alice, inbox = await start_bot(fakegram, tmp_path, engine_for("openai", server.url),
@@ -261,8 +262,6 @@ async def test_bot_waits_for_a_server_down_at_start(openai_server, model_path, f
     try:
         sent = await send_voice(alice, bot, FIXTURES / "weather.ogg")
         await inbox.wait(lambda: inbox.replies_to(sent.id))  # the placeholder
-        import asyncio
-
         await asyncio.sleep(3)
         assert not transcribed(inbox, sent.id)
         await asyncio.to_thread(server.start)
