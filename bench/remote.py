@@ -48,6 +48,11 @@ def concat(work: Path, name: str, times: int) -> Path:
     return out
 
 
+def load() -> str:
+    """The 1-minute load average: on a shared machine, what else ran beside a round."""
+    return Path("/proc/loadavg").read_text().split()[0]
+
+
 def engine(*urls: str):
     return load_engine(load_settings({"WHISPER_ENGINE": "openai", "WHISPER_URL": ",".join(urls)},
                                      dotenv_path=None, require_telegram=False))
@@ -93,7 +98,7 @@ async def overhead(server: SpeechServer, voices: list[Path], rounds: int, work: 
                     direct_total += await asyncio.to_thread(direct_seconds, client, path)
             ratios.append(bot_total / direct_total)
             print(f"overhead round {r + 1}: bot {bot_total:.2f}s, direct {direct_total:.2f}s, "
-                  f"ratio {ratios[-1]:.3f}", flush=True)
+                  f"ratio {ratios[-1]:.3f} (load average {load()})", flush=True)
     finally:
         await bot.stop()
         await fakegram.close()
@@ -114,7 +119,7 @@ def speedup(servers: list[SpeechServer], voice: Path, rounds: int) -> list[float
             assert len(result.text) > 1000, result.text[:200]
         ratios.append(timings["one"] / timings["two"])
         print(f"speedup round {r + 1}: one endpoint {timings['one']:.1f}s, two {timings['two']:.1f}s, "
-              f"speedup {ratios[-1]:.2f}x", flush=True)
+              f"speedup {ratios[-1]:.2f}x (load average {load()})", flush=True)
     return ratios
 
 
