@@ -5,6 +5,8 @@
 #
 #   docker build -t voicebot:latest .                 CPU image (the last stage, "runtime")
 #   docker build --target gpu -t voicebot:gpu .       CUDA 12 + cuDNN 9 image
+#   docker build --target remote -t voicebot:remote .  no local engine: transcribes on speech
+#                                                     servers (WHISPER_ENGINE=openai|wyoming)
 #   docker compose build / up -d --build              same, through docker-compose.yml
 #
 # Build arguments:
@@ -174,6 +176,54 @@ RUN python -m compileall -q /app
 
 USER ${APP_UID}:${APP_GID}
 HEALTHCHECK --interval=60s --timeout=15s --start-period=10m --retries=3 \
+    CMD ["python", "-m", "voicebot", "health", "--max-age", "120"]
+ENTRYPOINT ["python", "-m", "voicebot"]
+CMD ["run"]
+
+
+# ---------------------------------------------------------------------------
+# remote: no local engine (no CTranslate2, onnxruntime, tokenizers, model cache):
+# every voice is transcribed on the speech servers in WHISPER_URL (docs/scaling.md).
+# Installs requirements-remote.txt, a subset of the builder's wheels.
+# ---------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS remote
+ARG APP_UID=10001
+ARG APP_GID=10001
+
+LABEL org.opencontainers.image.title="voicebot-remote" \
+      org.opencontainers.image.description="Telegram userbot that transcribes voice messages on OpenAI-compatible or Wyoming speech servers"
+
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONPATH=/app \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH \
+    DATA_DIR=/data \
+    TEMP_DIR=/tmp/voicebot \
+    WHISPER_ENGINE=openai
+
+RUN groupadd --system --gid "$APP_GID" voicebot \
+ && useradd --system --uid "$APP_UID" --gid voicebot --home-dir /home/voicebot --create-home \
+        --shell /usr/sbin/nologin voicebot \
+ && install -d -o voicebot -g voicebot -m 0700 /data /tmp/voicebot
+
+# /usr/local/bin/python: PATH already puts the venv first, and the venv's python has no pip.
+RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
+    --mount=type=bind,source=requirements-remote.txt,target=/tmp/requirements-remote.txt \
+    /usr/local/bin/python -m venv --without-pip /opt/venv \
+ && /usr/local/bin/python -m pip --python /opt/venv/bin/python install --no-cache-dir \
+        --no-index --only-binary=:all: --find-links=/wheels -r /tmp/requirements-remote.txt
+
+COPY --from=ffmpeg /opt/ffmpeg/bin/ /usr/local/bin/
+VOLUME ["/data"]
+
+WORKDIR /app
+COPY userbot.py ./
+COPY voicebot/ ./voicebot/
+RUN python -m compileall -q /app
+
+USER ${APP_UID}:${APP_GID}
+HEALTHCHECK --interval=60s --timeout=15s --start-period=2m --retries=3 \
     CMD ["python", "-m", "voicebot", "health", "--max-age", "120"]
 ENTRYPOINT ["python", "-m", "voicebot"]
 CMD ["run"]

@@ -23,6 +23,33 @@ def engine(model_path, tmp_path_factory) -> FasterWhisperTranscriber:
                                          device="cpu", beam_size=5)
 
 
+@pytest.fixture(scope="session")
+def openai_server(model_path, tmp_path_factory):
+    """faster-whisper-server (OpenAI-compatible) with tiny.en on loopback, for the whole run."""
+    from .servers import SpeechServer
+
+    with SpeechServer("openai", model_path, log_dir=tmp_path_factory.mktemp("openai")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def second_openai_server(model_path, tmp_path_factory):
+    """Another one: two servers to split long voices across."""
+    from .servers import SpeechServer
+
+    with SpeechServer("openai", model_path, log_dir=tmp_path_factory.mktemp("openai2")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def wyoming_server(model_path, tmp_path_factory):
+    """wyoming-faster-whisper with tiny.en on loopback, for the whole run."""
+    from .servers import SpeechServer
+
+    with SpeechServer("wyoming", model_path, log_dir=tmp_path_factory.mktemp("wyoming")) as server:
+        yield server
+
+
 @pytest.fixture
 async def running_bot(fakegram, engine, tmp_path, request):
     """The running bot; settings from ``@pytest.mark.bot_settings(NAME="value", ...)``."""

@@ -28,7 +28,7 @@ from .media import IncomingMessage
 from .pipeline import Pipeline
 from .state import State
 from .storage import TempDir, exclusive_lock, prepare_data_dir, write_heartbeat
-from .transcriber import Transcriber, load_engine
+from .engine import Transcriber, load_engine
 
 HEARTBEAT_SECONDS = 30
 JOURNAL_DAYS = 30
@@ -36,10 +36,11 @@ STOP_GRACE_SECONDS = 5  # docker stop waits 10 s before SIGKILL: drain, then lea
 
 
 def worker_count(settings: Settings, engine: Transcriber) -> int:
-    """``MAX_CONCURRENT_JOBS``, or by default 1 on CPU (jobs would only share cores) and 2 on CUDA."""
+    """``MAX_CONCURRENT_JOBS``, or what the engine suggests: 1 on CPU (jobs would only share
+    cores), 2 on CUDA, one per server slot for a remote engine."""
     if settings.max_concurrent_jobs:
         return settings.max_concurrent_jobs
-    return 2 if engine.device == "cuda" else 1
+    return engine.concurrency()
 
 
 class Intake:
@@ -148,8 +149,12 @@ async def run(settings: Settings) -> None:
         bot = Bot(settings, engine)
         me = await bot.start(client, interactive=interactive)
         prepare_data_dir(settings.data_dir)  # the session file may be new: make it 0600
-        logger.info("voicebot is running as {} (id {}); model {} on {}", me.first_name, me.id,
-                    settings.whisper_model, engine.device)
+        if engine.local:
+            where = f"model {settings.whisper_model} on {engine.device}"
+        else:  # said plainly at every start: the user chose to send audio elsewhere
+            where = (f"{settings.whisper_engine} servers {', '.join(e.name for e in engine.endpoints())}: "
+                     f"audio leaves this machine")
+        logger.info("voicebot is running as {} (id {}); {}", me.first_name, me.id, where)
         disconnected = asyncio.ensure_future(client.run_until_disconnected())
         stopping = asyncio.ensure_future(stop.wait())
         await asyncio.wait({disconnected, stopping}, return_when=asyncio.FIRST_COMPLETED)

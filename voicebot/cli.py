@@ -99,9 +99,13 @@ def _telegram_settings(args) -> Settings:
     return settings
 
 
+def _secrets(settings: Settings) -> list[str]:
+    return [settings.api_hash, settings.whisper_api_key]
+
+
 def _run(args) -> int:
     settings = _telegram_settings(args)
-    setup_logging(settings.log_level, secrets=[settings.api_hash])
+    setup_logging(settings.log_level, secrets=_secrets(settings))
     from . import app  # imports Telethon and the engine only for commands that need them
 
     asyncio.run(app.run(settings))
@@ -111,7 +115,7 @@ def _run(args) -> int:
 
 def _login(args) -> int:
     settings = _telegram_settings(args)
-    setup_logging(settings.log_level, secrets=[settings.api_hash])
+    setup_logging(settings.log_level, secrets=_secrets(settings))
     if not sys.stdin.isatty():
         print("voicebot: login needs a terminal to type the code into: "
               "use `docker compose run --rm voicebot login`", file=sys.stderr)
@@ -134,7 +138,7 @@ def _transcribe(args) -> int:
     if args.language:
         overrides["WHISPER_LANGUAGE"] = args.language
     settings = _settings(args, require_telegram=False, overrides=overrides)
-    setup_logging("WARNING" if settings.log_level == "INFO" else settings.log_level)
+    setup_logging("WARNING" if settings.log_level == "INFO" else settings.log_level, secrets=_secrets(settings))
     from .errors import AudioError, TooLongError
     from .pipeline import read_audio
 
@@ -150,7 +154,7 @@ def _transcribe(args) -> int:
                   f"({settings.max_duration_s:.0f})", file=sys.stderr)
             failed += 1
     if decoded:
-        from .transcriber import load_engine
+        from .engine import load_engine
 
         engine = load_engine(settings)
         for path, samples in decoded:
@@ -207,20 +211,81 @@ def _doctor(args) -> int:
     else:
         report(False, f"session {session} does not exist", "run `python -m voicebot login`")
 
-    from .transcriber import find_cached_model, pick_device
+    if settings.remote:
+        _doctor_endpoints(settings, report)  # report() counts the problems
+        if settings.whisper_fallback == "none":
+            print("all checks passed" if not problems else f"{problems} problem(s) found")
+            return EXIT_FAILED if problems else EXIT_OK
+    try:
+        from .transcriber import find_cached_model, pick_device
+    except ImportError as exc:
+        report(False, f"local engine: {exc.name} is not installed", "this is the remote-only image: set "
+               "WHISPER_ENGINE=openai or wyoming (and WHISPER_FALLBACK=none)")
+        print(f"{problems} problem(s) found")
+        return EXIT_FAILED
 
     device = pick_device(settings.whisper_device)
     report(True, f"device: {settings.whisper_device} → {device}")
-    model = Path(settings.whisper_model).expanduser()
+    name = settings.whisper_fallback_model if settings.remote else settings.whisper_model
+    setting = "WHISPER_FALLBACK_MODEL" if settings.remote else "WHISPER_MODEL"
+    model = Path(name).expanduser()
     if model.is_dir():
-        report((model / "model.bin").is_file(), f"model directory {model}", "point WHISPER_MODEL at a "
+        report((model / "model.bin").is_file(), f"model directory {model}", f"point {setting} at a "
                "directory holding a CTranslate2 Whisper model (model.bin)")
     else:
-        cached = find_cached_model(settings.whisper_model, settings.model_cache_dir)
-        report(True, f"model {settings.whisper_model}: " + (f"cached in {cached}" if cached else
+        cached = find_cached_model(name, settings.model_cache_dir)
+        report(True, f"model {name}: " + (f"cached in {cached}" if cached else
                f"not cached yet; downloaded into {settings.model_cache_dir} on first start"))
     print("all checks passed" if not problems else f"{problems} problem(s) found")
     return EXIT_FAILED if problems else EXIT_OK
+
+
+def _doctor_endpoints(settings: Settings, report) -> int:
+    """Each server: reachable, the model served, a 1 s test clip transcribed. Returns problems."""
+    import time
+
+    import numpy as np
+
+    from .endpoints import EndpointError, display_name
+    from .remote import load_remote_engine
+
+    print(f"note WHISPER_ENGINE={settings.whisper_engine}: audio is sent to these servers; it leaves "
+          f"this machine")
+    engine = load_remote_engine(settings, fallback=False)
+    clip = (0.1 * np.sin(2 * np.pi * 440 * np.arange(16_000) / 16_000)).astype(np.float32)  # 1 s tone
+    failed = 0
+    for endpoint in engine.pool.endpoints:
+        name, client = display_name(endpoint.url), endpoint.client
+        try:
+            client.ping(timeout=10)
+        except EndpointError as exc:
+            report(False, f"{name}: {exc}", "start the server, or fix WHISPER_URL")
+            failed += 1
+            continue
+        report(True, f"{name}: reachable")
+        try:
+            models = client.models(timeout=10)
+        except EndpointError as exc:
+            models = None
+            report(False, f"{name}: cannot list models: {exc}", "check WHISPER_API_KEY")
+            failed += 1
+        wanted = settings.whisper_model
+        if models is None:
+            report(True, f"{name}: lists no models; the test clip checks {wanted or 'its default'}")
+        elif wanted and wanted not in models:
+            report(False, f"{name}: does not serve {wanted} (it has: {', '.join(models[:8]) or 'none'})",
+                   "set WHISPER_MODEL to one of those")
+            failed += 1
+        else:
+            report(True, f"{name}: serves {wanted or ', '.join(models[:4]) or 'its default model'}")
+        started = time.monotonic()
+        try:
+            client.transcribe(clip, "en")
+            report(True, f"{name}: transcribed a 1 s test clip in {time.monotonic() - started:.1f}s")
+        except EndpointError as exc:
+            report(False, f"{name}: the 1 s test clip failed: {exc}", "see the server's log")
+            failed += 1
+    return failed
 
 
 def _writable(directory: Path) -> bool:

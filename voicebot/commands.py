@@ -115,12 +115,17 @@ class Commands:
     async def _status(self, args: str, msg: IncomingMessage, here) -> str:
         p = self.pipeline
         rtf = p.stats.average_rtf
-        return self._say(
+        answer = self._say(
             "status", waiting=p.queue.waiting, running=p.queue.running,
-            model=p.transcriber.model_name, device=p.transcriber.device,
+            model=escape(p.transcriber.model_name), device=p.transcriber.device,
             uptime=duration_text(time.time() - p.stats.started_at),
             done=p.stats.jobs_done, failed=p.stats.jobs_failed,
             rtf="—" if rtf is None else f"{rtf:.2f}", cached=p.state.counts()["cached"])
+        # A remote engine: each server, so a dead one is seen before it is missed.
+        lines = [self._say("endpoint", name=escape(e.name), state=e.state, done=e.done, failed=e.failed,
+                           detail=f"; {escape(e.detail)}" if e.detail else "")
+                 for e in p.transcriber.endpoints()]
+        return "\n".join([answer, *lines])
 
     async def _find(self, args: str, msg: IncomingMessage, here) -> str:
         if not args:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from dotenv import dotenv_values
 
 from .errors import ConfigError
 
+ENGINES = ("local", "openai", "wyoming")
+FALLBACKS = ("none", "local")
 DEVICES = ("auto", "cpu", "cuda")
 COMPUTE_TYPES = ("auto", "default", "int8", "int8_float16", "int8_float32", "int8_bfloat16",
                  "int16", "float16", "bfloat16", "float32")
@@ -43,7 +46,13 @@ class Settings:
     session_name: str = "voicebot"
     log_level: str = "INFO"
 
-    whisper_model: str = "small"
+    whisper_engine: str = "local"  # "openai" / "wyoming": audio is sent to WHISPER_URL
+    whisper_urls: tuple[str, ...] = ()
+    whisper_api_key: str = field(default="", repr=False)  # secret: scrubbed from logs
+    whisper_fallback: str = "none"  # "local": transcribe here while every server is down
+    whisper_fallback_model: str = "small"
+    whisper_timeout_s: float = 60.0  # one request (one chunk of at most ~30 s of audio)
+    whisper_model: str = "small"  # remote engines: the model name sent to the server
     whisper_device: str = "auto"
     whisper_compute_type: str = "auto"
     whisper_language: str | None = None
@@ -77,6 +86,11 @@ class Settings:
     attach_txt_above: int = 3000  # characters; 0: never attach a .txt
     backfill_hours: float = 24.0  # 0: no backfill
     backfill_per_chat: int = 20
+
+    @property
+    def remote(self) -> bool:
+        """Audio leaves this machine: it is sent to the servers in WHISPER_URL."""
+        return self.whisper_engine != "local"
 
     @property
     def private_delivery(self) -> bool:
@@ -213,6 +227,8 @@ def _parse(r: _Reader, require_telegram: bool) -> Settings:
         if len(targets) != 1:
             raise ConfigError("DELIVER_TO", "must be chat, saved, or one chat id / @username")
         (deliver_to,) = targets
+    engine = r.choice("WHISPER_ENGINE", "local", ENGINES)
+    urls = _urls(r, engine)
     level = r.str("LOG_LEVEL", "INFO").upper()
     if level not in ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"):
         raise ConfigError("LOG_LEVEL", f"must be DEBUG, INFO, WARNING or ERROR; got {level!r}")
@@ -225,7 +241,14 @@ def _parse(r: _Reader, require_telegram: bool) -> Settings:
         model_cache_dir=Path(r.str("WHISPER_CACHE_DIR", str(data_dir / "models"))),
         session_name=session_name,
         log_level=level,
-        whisper_model=r.str("WHISPER_MODEL", "small"),
+        whisper_engine=engine,
+        whisper_urls=urls,
+        whisper_api_key=r.str("WHISPER_API_KEY", ""),
+        whisper_fallback=r.choice("WHISPER_FALLBACK", "none", FALLBACKS),
+        whisper_fallback_model=r.str("WHISPER_FALLBACK_MODEL", "small"),
+        whisper_timeout_s=r.float("WHISPER_TIMEOUT_SECONDS", 60.0),
+        # Remote: empty = the server's own default (the OpenAI client then sends whisper-1).
+        whisper_model=r.str("WHISPER_MODEL", "small" if engine == "local" else ""),
         whisper_device=r.choice("WHISPER_DEVICE", "auto", DEVICES),
         whisper_compute_type=r.choice("WHISPER_COMPUTE_TYPE", "auto", COMPUTE_TYPES),
         whisper_language=language_or_none,
@@ -256,3 +279,33 @@ def _parse(r: _Reader, require_telegram: bool) -> Settings:
         backfill_hours=r.float("BACKFILL_HOURS", 24.0, allow_zero=True),
         backfill_per_chat=r.int("BACKFILL_PER_CHAT", 20),
     )
+
+
+def _urls(r: _Reader, engine: str) -> tuple[str, ...]:
+    """WHISPER_URL: comma-separated endpoints, http(s)://host[:port]/path for the OpenAI-compatible
+    API, tcp://host:port for Wyoming. Ignored by the local engine."""
+    if engine == "local":
+        return ()
+    items = [item.strip() for item in r.str("WHISPER_URL", "").split(",") if item.strip()]
+    if not items:
+        example = "http://gpu:8000/v1" if engine == "openai" else "tcp://homeassistant.local:10300"
+        raise ConfigError("WHISPER_URL", f"is not set; WHISPER_ENGINE={engine} needs at least one "
+                                         f"server, e.g. {example}")
+    schemes = ("http", "https") if engine == "openai" else ("tcp",)
+    for item in items:
+        try:
+            parts = urlsplit(item)
+            port = parts.port
+        except ValueError:
+            raise ConfigError("WHISPER_URL", f"{item!r} is not a valid URL") from None
+        if parts.scheme not in schemes or not parts.hostname:
+            raise ConfigError("WHISPER_URL", f"{item!r}: WHISPER_ENGINE={engine} needs "
+                                             f"{' or '.join(s + '://host' for s in schemes)}…")
+        if parts.username or parts.password:
+            raise ConfigError("WHISPER_URL", f"{parts.scheme}://{parts.hostname}…: put credentials in "
+                                             "WHISPER_API_KEY, not in the URL")
+        if engine == "wyoming" and (port is None or parts.path not in ("", "/")):
+            raise ConfigError("WHISPER_URL", f"{item!r}: a Wyoming server is tcp://host:port")
+        if parts.query or parts.fragment:
+            raise ConfigError("WHISPER_URL", f"{item!r}: no ?query or #fragment, just the API's base URL")
+    return tuple(items)

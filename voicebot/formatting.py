@@ -46,6 +46,7 @@ _TEXTS = {
         "lang_auto": "🌐 language for this chat: auto-detect",
         "bad_lang": "⚠️ not a language code: {language} (examples: en, ru, uk, de, auto)",
         "usage": "⚠️ usage: {usage}",
+        "endpoint": "• {name}: {state} ({done} done, {failed} failed{detail})",
         "status": ("📊 queue: {waiting} waiting, {running} running\n"
                    "model: {model} on {device}\nuptime: {uptime}\njobs done: {done}, failed: {failed}\n"
                    "average real-time factor: {rtf}\ncached transcripts: {cached}"),
@@ -89,6 +90,7 @@ _TEXTS = {
         "lang_auto": "🌐 язык этого чата: определять автоматически",
         "bad_lang": "⚠️ это не код языка: {language} (например: en, ru, uk, de, auto)",
         "usage": "⚠️ использование: {usage}",
+        "endpoint": "• {name}: {state} (готово {done}, ошибок {failed}{detail})",
         "status": ("📊 очередь: ждут {waiting}, в работе {running}\n"
                    "модель: {model} на {device}\nработает: {uptime}\nготово: {done}, ошибок: {failed}\n"
                    "средний коэффициент реального времени: {rtf}\nв кэше расшифровок: {cached}"),

@@ -41,7 +41,7 @@ from .recovery import Recovery
 from .media import Action, IncomingMessage, MediaKind, decide
 from .state import State, StateError
 from .storage import TempDir
-from .transcriber import Transcriber, Transcription
+from .engine import Transcriber, Transcription
 
 _SUFFIX = {MediaKind.VOICE: ".ogg", MediaKind.VIDEO_NOTE: ".mp4", MediaKind.AUDIO: ".audio",
            MediaKind.VIDEO: ".video"}

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from loguru import logger
 
 from .errors import Interrupted, RateLimited
-from .transcriber import Segment
+from .engine import Segment
 
 
 class Progress:

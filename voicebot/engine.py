@@ -1,0 +1,230 @@
+"""The speech-engine interface, shared by every engine. Imports no engine library.
+
+:class:`Transcriber` is what the rest of voicebot sees. Engines: the local one
+(``voicebot.transcriber``, faster-whisper, the only importer of faster_whisper) and the
+remote one (``voicebot.remote``: OpenAI-compatible or Wyoming servers). An image built
+without the local engine still has this module, so the bot runs with a remote one.
+
+Example::
+
+    engine = load_engine(settings)          # whichever WHISPER_ENGINE names
+    result = engine.transcribe(samples, prefer="uk", on_segment=print)
+    print(result.language, result.text)
+"""
+
+from __future__ import annotations
+
+import abc
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from loguru import logger
+
+from .config import Settings
+from .errors import ConfigError
+
+# Whisper's own thresholds (openai/whisper transcribe.py). A segment with a high
+# no-speech probability is dropped even when the decoder was confident, because on
+# noise the decoder is confidently wrong ("Thank you.", "Subtitles by…").
+NO_SPEECH_DROP = 0.6
+COMPRESSION_RATIO_DROP = 2.4  # gzip ratio above this: a repetition loop, not speech
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One recognised stretch of speech, times in seconds from the start."""
+
+    start: float
+    end: float
+    text: str
+    no_speech_prob: float = 0.0
+    avg_logprob: float = 0.0
+    compression_ratio: float = 1.0
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """Known before the first segment: the language and the audio's length.
+
+    ``language_probability`` is 0.0 when the engine does not say (most servers):
+    such a detection counts as unsure (see :func:`choose_language`).
+    """
+
+    language: str
+    language_probability: float
+    duration: float
+
+
+@dataclass(frozen=True)
+class Transcription:
+    """A finished transcript. ``text`` is empty when no speech was found."""
+
+    text: str
+    language: str
+    language_probability: float
+    duration: float
+    segments: tuple[Segment, ...]
+
+    @property
+    def no_speech(self) -> bool:
+        return not self.text
+
+
+@dataclass(frozen=True)
+class EndpointStatus:
+    """One transcription server as ``.status`` and ``doctor`` show it."""
+
+    name: str  # host:port/path, never credentials
+    state: str  # "ok", "busy", "down", "rate-limited" or "unknown"
+    in_flight: int = 0
+    done: int = 0
+    failed: int = 0
+    detail: str = ""  # the last error, or when it is tried again
+
+
+class Transcriber(abc.ABC):
+    """A speech engine with its model loaded once. Thread-safe: jobs call it from workers."""
+
+    #: what the engine really runs on ("cpu", "cuda", or "remote"), after any fallback
+    device: str = "cpu"
+    #: what was loaded, for logs and status
+    model_name: str = ""
+    #: False when audio is sent to other machines
+    local: bool = True
+
+    @abc.abstractmethod
+    def stream(self, samples: np.ndarray, language: str | None = None) -> tuple[StreamInfo, Iterator[Segment]]:
+        """Start transcribing 16 kHz mono float32 ``samples``; segments come lazily.
+
+        Example::
+
+            info, segments = engine.stream(samples)
+            for segment in segments:
+                print(f"[{segment.start:.1f}s] {segment.text}")
+        """
+
+    def start(self, samples: np.ndarray, language: str | None = None,
+              prefer: str | None = None) -> tuple[StreamInfo, Iterator[Segment]]:
+        """:meth:`stream`, with a chat's pinned language ``prefer`` applied when detection
+        is unsure between confusable languages. This default streams a second time in the
+        chosen language; an engine that can do better (decide per chunk) overrides it."""
+        info, segments = self.stream(samples, language)
+        if language is None and prefer:
+            chosen = choose_language(info.language, info.language_probability, prefer)
+            if chosen != info.language:
+                logger.debug("detected {} ({:.2f}); using the chat's {}", info.language,
+                             info.language_probability, chosen)
+                return self.stream(samples, chosen)
+        return info, segments
+
+    def transcribe(self, samples: np.ndarray, language: str | None = None, *, prefer: str | None = None,
+                   on_segment: Callable[[Segment], None] | None = None) -> Transcription:
+        """Transcribe ``samples`` to the end.
+
+        ``language`` forces a language. Without it the language is detected, and
+        ``prefer`` (a chat's pinned language) wins when detection is unsure between
+        confusable languages (see :func:`choose_language`). ``on_segment`` is called
+        with each segment as it is recognised, for live progress.
+
+        Example::
+
+            result = engine.transcribe(samples, prefer="uk", on_segment=print)
+            result.no_speech   # True for silence or noise
+        """
+        info, segments = self.start(samples, language, prefer)
+        kept = []
+        for segment in segments:
+            kept.append(segment)
+            if on_segment:
+                on_segment(segment)
+        return Transcription(
+            text=" ".join(s.text for s in kept if s.text).strip(),
+            language=info.language,
+            language_probability=info.language_probability,
+            duration=info.duration,
+            segments=tuple(kept),
+        )
+
+    def concurrency(self) -> int:
+        """Jobs worth running at once: 1 on CPU (they would only share cores), 2 on CUDA."""
+        return 2 if self.device == "cuda" else 1
+
+    def endpoints(self) -> list[EndpointStatus]:
+        """The servers behind this engine; empty for the local engine."""
+        return []
+
+
+def compression_ratio(text: str) -> float:
+    """Whisper's repetition measure: UTF-8 length over zlib-compressed length.
+
+    Example::
+
+        compression_ratio("hello world")          # about 0.6
+        compression_ratio("thank you " * 40)      # far above 2.4: a loop
+    """
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
+def hallucinated(segment: Segment) -> bool:
+    """Whisper's no-speech and repetition-loop signals say this segment is not speech."""
+    return segment.no_speech_prob > NO_SPEECH_DROP or segment.compression_ratio > COMPRESSION_RATIO_DROP
+
+
+# Languages Whisper's detector mixes up; within a group a pinned language beats an unsure guess.
+CONFUSABLE = (
+    {"uk", "ru", "be", "bg"},
+    {"es", "pt", "gl", "ca"},
+    {"hr", "sr", "bs", "sl"},
+    {"no", "nn", "da", "sv"},
+    {"cs", "sk"},
+    {"id", "ms", "jw", "su"},
+    {"hi", "ur"},
+    {"zh", "yue"},
+    {"nl", "af"},
+)
+UNSURE_BELOW = 0.8
+
+
+def choose_language(detected: str, probability: float, pinned: str | None) -> str:
+    """The language to transcribe in, given detection and a chat's pinned language.
+
+    A confident detection is kept (a Russian chat may still get an English voice);
+    an unsure one inside the pinned language's confusable group yields the pinned one.
+    An engine that reports no probability passes 0.0: unsure.
+
+    Example::
+
+        choose_language("ru", 0.55, "uk")   # 'uk'
+        choose_language("en", 0.97, "uk")   # 'en'
+    """
+    if not pinned or detected == pinned or probability >= UNSURE_BELOW:
+        return detected
+    if any(detected in group and pinned in group for group in CONFUSABLE):
+        return pinned
+    return detected
+
+
+def load_engine(settings: Settings) -> Transcriber:
+    """The engine ``WHISPER_ENGINE`` names, ready to use. Only the local engine imports
+    faster-whisper, and only when chosen: a remote-only image has none.
+
+    Raises :class:`~voicebot.errors.ModelError` when the engine cannot be set up.
+
+    Example::
+
+        engine = load_engine(load_settings(require_telegram=False))
+    """
+    if settings.whisper_engine == "local":
+        try:
+            from .transcriber import load_local_engine
+        except ImportError as exc:  # the remote-only image: no faster-whisper, no CTranslate2
+            raise ConfigError("WHISPER_ENGINE", f"local needs faster-whisper, which this installation lacks "
+                                                f"({exc.name}); set WHISPER_ENGINE=openai or wyoming and "
+                                                "WHISPER_URL") from None
+        return load_local_engine(settings)
+    from .remote import load_remote_engine
+
+    return load_remote_engine(settings)
