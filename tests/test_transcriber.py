@@ -102,3 +102,19 @@ def test_choose_language(detected, probability, pinned, expected):
     from voicebot.transcriber import choose_language
 
     assert choose_language(detected, probability, pinned) == expected
+
+
+def test_silero_detector_streams_faster_whispers_own_probabilities():
+    """Fed block by block, the detector gives exactly what faster-whisper's VAD computes at once."""
+    from faster_whisper.vad import get_vad_model
+
+    from voicebot.chunking import FRAME
+    from voicebot.transcriber import silero_detector
+
+    samples = audio.decode(FIXTURES / "long.ogg")
+    samples = np.pad(samples, (0, -len(samples) % FRAME))
+    whole = get_vad_model()(samples).reshape(-1)
+    detector = silero_detector()
+    streamed = np.concatenate([detector(samples[i:i + 37 * FRAME]) for i in range(0, len(samples), 37 * FRAME)])
+    np.testing.assert_array_equal(streamed, whole)
+    assert (whole > 0.5).mean() > 0.5  # it is speech, mostly
