@@ -15,7 +15,7 @@ from voicebot.chunking import FRAME, SAMPLE_RATE, Chunk, speech_chunks
 RATE = SAMPLE_RATE
 
 
-class EnergyDetector:
+class Threshold:
     """Speech = a frame louder than -40 dBFS. Counts what it is fed, to check framing."""
 
     def __init__(self):
@@ -90,7 +90,7 @@ def word_chunks(chunks, words, samples):
 
 def test_chunks_are_cut_in_pauses_never_inside_a_word():
     samples, words = talk(200)
-    chunks = list(speech_chunks(blocks_of(samples, 48_000), detector=EnergyDetector()))
+    chunks = list(speech_chunks(blocks_of(samples, 48_000), detector=Threshold()))
     assert len(chunks) >= 7
     assert all(c.duration <= 30.0 for c in chunks)
     assert all(c.duration >= 15.0 for c in chunks[:-1])  # cut in the second half, not early
@@ -105,7 +105,7 @@ def test_the_cut_prefers_a_pause_between_phrases():
     for _ in range(20):
         layout += [("word", 0.4), ("pause", 0.12)] * 5 + [("word", 0.4), ("pause", 0.5)]
     samples, words = voice(layout)
-    chunks = list(speech_chunks([samples], detector=EnergyDetector(), max_s=20))
+    chunks = list(speech_chunks([samples], detector=Threshold(), max_s=20))
     for chunk in chunks[:-1]:
         tail = chunk.samples[-int(0.2 * RATE):]
         assert np.abs(tail).max() < 0.01  # ends in silence...
@@ -116,9 +116,9 @@ def test_the_cut_prefers_a_pause_between_phrases():
 
 def test_block_sizes_do_not_change_the_chunks():
     samples, _ = talk(75, seed=3)
-    reference = list(speech_chunks([samples], detector=EnergyDetector()))
+    reference = list(speech_chunks([samples], detector=Threshold()))
     for size in (FRAME, 1000, 7_777, 160_000):
-        detector = EnergyDetector()
+        detector = Threshold()
         chunks = list(speech_chunks(blocks_of(samples, size), detector=detector))
         assert [(c.offset, c.gaps) for c in chunks] == [(c.offset, c.gaps) for c in reference]
         assert all(np.array_equal(a.samples, b.samples) for a, b in zip(chunks, reference))
@@ -128,7 +128,7 @@ def test_block_sizes_do_not_change_the_chunks():
 def test_long_pauses_are_shortened_and_times_map_back():
     samples, words = voice([("pause", 3.0), ("word", 0.5), ("pause", 5.0), ("word", 0.5), ("pause", 0.3),
                             ("word", 0.5), ("pause", 10.0)])
-    (chunk,) = speech_chunks([samples], detector=EnergyDetector())
+    (chunk,) = speech_chunks([samples], detector=Threshold())
     # 0.4 s of silence kept before, after and on each side of the 5 s pause (to frame precision).
     assert chunk.offset == pytest.approx(2.6, abs=FRAME / RATE)
     assert chunk.duration == pytest.approx(0.4 + 0.5 + 0.8 + 0.5 + 0.3 + 0.5 + 0.4, abs=3 * FRAME / RATE)
@@ -144,29 +144,29 @@ def test_long_pauses_are_shortened_and_times_map_back():
 
 def test_no_speech_no_chunks():
     quiet = np.random.default_rng(1).normal(0, 0.001, 90 * RATE).astype(np.float32)
-    assert list(speech_chunks(blocks_of(quiet, 10_000), detector=EnergyDetector())) == []
-    assert list(speech_chunks([], detector=EnergyDetector())) == []
-    assert list(speech_chunks([np.zeros(100, np.float32)], detector=EnergyDetector())) == []
+    assert list(speech_chunks(blocks_of(quiet, 10_000), detector=Threshold())) == []
+    assert list(speech_chunks([], detector=Threshold())) == []
+    assert list(speech_chunks([np.zeros(100, np.float32)], detector=Threshold())) == []
 
 
 def test_speech_to_the_last_sample_keeps_the_partial_frame():
     samples, words = voice([("pause", 0.5), ("word", 1.0)])
     samples = samples[: len(samples) - 123]  # not a whole number of frames
-    (chunk,) = speech_chunks(blocks_of(samples, 3000), detector=EnergyDetector())
+    (chunk,) = speech_chunks(blocks_of(samples, 3000), detector=Threshold())
     assert chunk.end == pytest.approx(len(samples) / RATE)
     np.testing.assert_array_equal(chunk.samples, samples[round(chunk.offset * RATE):])
 
 
 def test_speech_without_pauses_is_cut_at_the_limit():
     tone = voice([("word", 75.0)])[0]
-    chunks = list(speech_chunks([tone], detector=EnergyDetector(), max_s=30))
+    chunks = list(speech_chunks([tone], detector=Threshold(), max_s=30))
     assert [round(c.duration) for c in chunks] == [30, 30, 15]
     assert np.array_equal(np.concatenate([c.samples for c in chunks]), tone)
 
 
 def test_first_chunk_ends_at_the_first_pause_after_first_s():
     samples, words = talk(60, seed=5)
-    chunks = list(speech_chunks([samples], detector=EnergyDetector(), first_s=2.0))
+    chunks = list(speech_chunks([samples], detector=Threshold(), first_s=2.0))
     assert 2.0 <= chunks[0].duration <= 6.0  # the first phrase ending after 2 s
     assert all(c.duration > 10 for c in chunks[1:-1])  # the others are full size
     word_chunks(chunks, words, samples)
@@ -174,7 +174,7 @@ def test_first_chunk_ends_at_the_first_pause_after_first_s():
 
 def test_keep_silence_tiles_the_whole_recording():
     samples, words = voice([("pause", 4.0), ("word", 0.5), ("pause", 40.0), ("word", 0.5), ("pause", 2.0)])
-    chunks = list(speech_chunks(blocks_of(samples, 5000), detector=EnergyDetector(), keep_silence=True))
+    chunks = list(speech_chunks(blocks_of(samples, 5000), detector=Threshold(), keep_silence=True))
     assert chunks[0].offset == 0 and all(not c.gaps for c in chunks)
     assert np.array_equal(np.concatenate([c.samples for c in chunks]), samples)
     assert all(c.duration <= 30 for c in chunks)
@@ -192,7 +192,7 @@ def test_memory_is_bounded_by_one_chunk_not_the_recording():
 
     tracemalloc.start()
     count = seconds = 0.0
-    for chunk in speech_chunks(hour(), detector=EnergyDetector()):
+    for chunk in speech_chunks(hour(), detector=Threshold()):
         count += 1
         seconds += chunk.duration
         del chunk
@@ -224,9 +224,43 @@ def test_chunks_come_while_the_input_is_still_being_read():
             read.append(i)
             yield block
 
-    stream = speech_chunks(blocks(), detector=EnergyDetector(), first_s=2.0)
+    stream = speech_chunks(blocks(), detector=Threshold(), first_s=2.0)
     first = next(stream)
     assert first.duration < 6 and len(read) <= 8  # the first phrase, after a few seconds of input
     second = next(stream)
     assert len(read) <= second.end + 31  # a chunk is out within one chunk length of its end
     assert sum(1 for _ in stream) >= 8 and len(read) == len(blocks_of(samples, RATE))
+
+
+# The default detector: loudness over the noise floor, pure numpy (an image without a model).
+
+def test_default_detector_hears_nothing_in_silence_and_steady_noise():
+    from voicebot import audio
+
+    from .helpers import FIXTURES
+
+    assert list(speech_chunks(np.zeros(RATE * 5, dtype=np.float32))) == []
+    for name in ("silence.ogg", "noise.ogg"):
+        assert list(speech_chunks(audio.decode(FIXTURES / name))) == []
+
+
+def test_default_detector_cuts_real_speech_in_its_pauses():
+    from voicebot import audio
+
+    from .helpers import FIXTURES
+
+    samples = np.concatenate([audio.decode(FIXTURES / "long.ogg")] * 4)
+    chunks = list(speech_chunks(samples, max_s=30))  # an array is one block
+    assert len(chunks) >= 7 and all(c.duration <= 30 for c in chunks)
+    for chunk in chunks[:-1]:  # each cut is quiet: the last 20 ms far below the chunk's loudness
+        assert np.sqrt(np.mean(chunk.samples[-320:] ** 2)) < 0.1 * np.sqrt(np.mean(chunk.samples ** 2))
+    assert 0.8 < sum(len(c.samples) for c in chunks) / len(samples) <= 1.0  # only silence is left out
+
+
+def test_default_detector_cuts_pause_free_speech_where_it_is_quietest():
+    t = np.arange(RATE * 70) / RATE
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 0.5 * t))).astype(np.float32)
+    chunks = list(speech_chunks(np.concatenate([np.zeros(RATE * 10, np.float32), tone]), max_s=30))
+    assert len(chunks) >= 3 and abs(sum(len(c.samples) for c in chunks) - len(tone)) < RATE
+    for chunk in chunks[:-1]:  # where the envelope is low, not at an arbitrary 30 s
+        assert np.sqrt(np.mean(chunk.samples[-320:] ** 2)) < 0.6 * np.sqrt(np.mean(chunk.samples ** 2))

@@ -12,8 +12,9 @@ plus one input block, whatever the length.
 Speech is found by a :class:`SpeechDetector` passed in: a stateful callable giving one speech
 probability per 512-sample frame. Silero VAD (what faster-whisper's ``vad_filter`` runs) is
 provided by :func:`voicebot.transcriber.silero_detector`; this module imports no model
-(house rule: only ``transcriber.py`` imports faster_whisper), so remote engines and tests
-can pass any detector.
+(house rule: only ``transcriber.py`` imports faster_whisper), so it works in an image
+without the local engine, where the default :class:`EnergyDetector` (frame loudness
+against the recording's noise floor, pure numpy) does the listening.
 
 Like faster-whisper's ``vad_filter``, silence is dropped: before the first speech, between
 chunks, and inside a chunk wherever a pause is longer than ``max_gap_s`` (it is shortened to
@@ -30,8 +31,8 @@ Example::
         text = some_engine(chunk.samples)     # times relative to the chunk...
         print(f"{chunk.offset:.2f}s–{chunk.end:.2f}s", text)   # ...and where it is in the voice
 
-    # Longer chunks for a server that takes them:
-    chunks = speech_chunks(blocks, detector=silero_detector(), max_s=120)
+    # Longer chunks for a server that takes them, and no model at hand (energy detector):
+    chunks = speech_chunks(samples, max_s=120)
 """
 
 from __future__ import annotations
@@ -62,6 +63,34 @@ class SpeechDetector(Protocol):
     """
 
     def __call__(self, frames: np.ndarray) -> np.ndarray: ...
+
+
+class EnergyDetector:
+    """Speech by loudness: a frame ``ABOVE_FLOOR_DB`` over the recording's noise floor (its
+    10th percentile of frame loudness so far, over at most the last 5 minutes), and above
+    ``SILENCE_DB`` whatever the floor. Steady noise and silence are not speech.
+
+    The probability grows 1/40 per dB around the threshold (0.5 at it), so where speech
+    has no pause at all the quietest moment is still where a cut goes.
+
+    Example::
+
+        chunks = speech_chunks(samples, detector=EnergyDetector())   # the default
+    """
+
+    SILENCE_DB = -50.0
+    ABOVE_FLOOR_DB = 12.0
+    HISTORY = int(300 / (FRAME / SAMPLE_RATE))  # frames: 5 minutes
+
+    def __init__(self) -> None:
+        self._history = np.zeros(0, dtype=np.float32)
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        power = np.mean(np.square(frames.reshape(-1, FRAME), dtype=np.float64), axis=1)
+        db = (10 * np.log10(power + 1e-12)).astype(np.float32)
+        self._history = np.concatenate([self._history, db])[-self.HISTORY:]
+        threshold = max(self.SILENCE_DB, float(np.percentile(self._history, 10)) + self.ABOVE_FLOOR_DB)
+        return np.clip(0.5 + (db - threshold) / 40.0, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -110,13 +139,16 @@ class Chunk:
         return self.offset + seconds + removed
 
 
-def speech_chunks(blocks: Iterable[np.ndarray], *, detector: SpeechDetector, max_s: float = 30.0,
+def speech_chunks(blocks: np.ndarray | Iterable[np.ndarray], *, detector: SpeechDetector | None = None,
+                  max_s: float = 30.0,
                   first_s: float | None = None, threshold: float = 0.5, neg_threshold: float | None = None,
                   pad_s: float = 0.4, max_gap_s: float = 2.0, keep_silence: bool = False) -> Iterator[Chunk]:
     """Consume ``blocks`` lazily; yield speech chunks of at most ``max_s`` seconds, cut in pauses.
 
-    * ``blocks``: 16 kHz mono float32 arrays, in order, of any lengths (an array alone: ``[samples]``).
-    * ``detector``: a fresh :class:`SpeechDetector` for this recording.
+    * ``blocks``: 16 kHz mono float32 arrays, in order, of any lengths; or one array.
+    * ``detector``: a fresh :class:`SpeechDetector` for this recording. Default: an
+      :class:`EnergyDetector` (pure numpy, for images without a model); with faster-whisper
+      installed, :func:`voicebot.transcriber.silero_detector` hears speech far better.
     * ``max_s``: the longest chunk. When a chunk reaches it, the cut goes in the latest
       pause of its second half, preferring pauses of 0.3 s or more to those of 0.1 s; only
       speech without any 0.1 s pause for ``max_s / 2`` seconds is cut at its quietest frame.
@@ -138,7 +170,9 @@ def speech_chunks(blocks: Iterable[np.ndarray], *, detector: SpeechDetector, max
         for chunk in speech_chunks([audio.decode("voice.ogg")], detector=silero_detector()):
             print(f"{chunk.offset:7.2f}s  {chunk.duration:5.2f}s  gaps={chunk.gaps}")
     """
-    chunker = _Chunker(detector, max_s=max_s, first_s=first_s, threshold=threshold,
+    if isinstance(blocks, np.ndarray):
+        blocks = [blocks]
+    chunker = _Chunker(detector or EnergyDetector(), max_s=max_s, first_s=first_s, threshold=threshold,
                        neg_threshold=neg_threshold, pad_s=pad_s, max_gap_s=max_gap_s,
                        keep_silence=keep_silence)
     pending = np.zeros(0, dtype=np.float32)
