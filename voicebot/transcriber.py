@@ -446,9 +446,10 @@ def load_engine(settings: Settings) -> FasterWhisperTranscriber:
         settings.whisper_model, cache_dir=settings.model_cache_dir, device=settings.whisper_device,
         compute_type=settings.whisper_compute_type, threads=settings.whisper_threads,
         workers=workers, beam_size=settings.whisper_beam_size,
-        vad=settings.whisper_vad)
-    logger.info("model {} loaded on {} in {:.1f}s", settings.whisper_model, engine.device,
-                time.monotonic() - started)
+        vad=settings.whisper_vad, batch_size=settings.whisper_batch_size)
+    logger.info("model {} loaded on {} in {:.1f}s ({})", settings.whisper_model, engine.device,
+                time.monotonic() - started,
+                f"{engine.batch_size} chunks at once" if engine.batch_size > 1 else "one window at a time")
     return engine
 
 
