@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
 from loguru import logger
 
 from . import audio
@@ -39,6 +38,8 @@ from .storage import TempDir
 from .transcriber import Segment, Transcriber, Transcription
 
 CAPTION_LIMIT = 1024
+# Whisper hears 30 s at a time: a shorter voice's words all come at once, with the transcript.
+ONE_WINDOW_S = 30.0
 _SUFFIX = {MediaKind.VOICE: ".ogg", MediaKind.VIDEO_NOTE: ".mp4", MediaKind.AUDIO: ".audio",
            MediaKind.VIDEO: ".video"}
 
@@ -114,19 +115,17 @@ class Stats:
         return self.busy_seconds / self.audio_seconds if self.audio_seconds else None
 
 
-def read_audio(path: Path, max_duration_s: float) -> np.ndarray:
-    """Probe, enforce the duration cap, and decode: what every transcription starts with.
+def read_audio(path: Path, max_duration_s: float) -> audio.Recording:
+    """Probe, enforce the duration cap, and start decoding: what every transcription starts
+    with. The rest is decoded while it is transcribed; the file may be deleted meanwhile.
 
     Raises :class:`AudioError` or :class:`TooLongError` (its argument: the duration).
 
     Example::
 
-        samples = read_audio(Path("tests/fixtures/hello.ogg"), max_duration_s=3600)
+        recording = read_audio(Path("tests/fixtures/hello.ogg"), max_duration_s=3600)
     """
-    info = audio.probe(path)
-    if info.duration and info.duration > max_duration_s:
-        raise TooLongError(info.duration)
-    return audio.decode(path)
+    return audio.open_recording(path, max_duration_s=max_duration_s)
 
 
 class Pipeline:
@@ -349,13 +348,14 @@ class Pipeline:
             except OSError as exc:  # full or read-only disk
                 raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
             samples = await self.queue.run_blocking(read_audio, path, self.settings.max_duration_s)
-        # The file is gone before the slow part: a crash in the engine leaves nothing behind.
+        # The file is gone before the slow part (the open recording reads on): a crash in the
+        # engine leaves nothing behind.
         prefer = self.state.chat_settings(msg.chat_id).language
-        logger.debug("transcribing {:.1f}s of audio for chat={} msg={}", len(samples) / audio.SAMPLE_RATE,
-                     msg.chat_id, msg.message_id)
-        progress = _Progress(len(samples) / audio.SAMPLE_RATE, self._stopping)
+        duration = samples.duration
+        logger.debug("transcribing {:.1f}s of audio for chat={} msg={}", duration or -1, msg.chat_id, msg.message_id)
+        progress = _Progress(duration or 0.0, self._stopping, asyncio.get_running_loop())
         ticker = None
-        if (job.placeholder or job.opening) and self.progress_interval and progress.duration > self.progress_interval:
+        if (job.placeholder or job.opening) and self.progress_interval and (duration or 1e9) > ONE_WINDOW_S:
             ticker = asyncio.create_task(self._show_progress(job, progress))
         try:
             return await self.queue.run_blocking(
@@ -366,7 +366,8 @@ class Pipeline:
                 ticker.cancel()
 
     async def _show_progress(self, job: Job, progress: "_Progress") -> None:
-        """Edit the placeholder with the text so far, no more often than the interval.
+        """Edit the placeholder with the text so far: the first words as soon as they exist,
+        then no more often than the interval.
 
         A flood limit on a progress edit is never waited out: the edit is skipped and the
         interval widens, so the final transcript is not delayed by cosmetic edits.
@@ -374,9 +375,7 @@ class Pipeline:
         shown = 0
         await self._landed(job)
         while job.placeholder:
-            await asyncio.sleep(self.progress_interval)
-            if progress.count == shown:
-                continue
+            await progress.beyond(shown)
             shown = progress.count
             text = self.say("progress", percent=progress.percent) + "\n" + escape(progress.text)
             if utf16_len(text) > 4000:
@@ -389,6 +388,7 @@ class Pipeline:
                             self.progress_interval)
             except Exception as exc:
                 logger.debug("progress edit failed: {}", exc)
+            await asyncio.sleep(self.progress_interval)
 
     # -- delivery ----------------------------------------------------------------------
 
@@ -467,15 +467,29 @@ class Pipeline:
 class _Progress:
     """Segments recognised so far; written by the worker thread, read by the event loop."""
 
-    def __init__(self, duration: float, stopping: threading.Event):
+    def __init__(self, duration: float, stopping: threading.Event, loop: asyncio.AbstractEventLoop):
         self.duration = duration
         self._stopping = stopping
         self._segments: list[Segment] = []
+        self._loop = loop
+        self._added = asyncio.Event()
 
     def add(self, segment: Segment) -> None:
         if self._stopping.is_set():
             raise Interrupted("shutting down")  # ends the engine's loop in the worker thread
         self._segments.append(segment)  # atomic under the GIL; the loop only reads
+        try:
+            self._loop.call_soon_threadsafe(self._added.set)
+        except RuntimeError:  # the loop is closed: nobody is watching
+            pass
+
+    async def beyond(self, count: int) -> None:
+        """Return once there are more than ``count`` segments."""
+        while self.count <= count:
+            self._added.clear()
+            if self.count > count:
+                break
+            await self._added.wait()
 
     @property
     def count(self) -> int:
