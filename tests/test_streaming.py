@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from voicebot.chunking import SAMPLE_RATE, Chunk
-from voicebot.streaming import CONTEXT, WINDOW, SpeechStream, windows
+from voicebot.streaming import CONTEXT, WINDOW, SpeechStream, prefetched, windows
 
 RATE = SAMPLE_RATE
 
@@ -106,3 +106,39 @@ def test_only_the_current_window_is_held():
 
     list(windows(stream, decode))
     assert max(held) <= WINDOW + CONTEXT + 2 * 29 * RATE
+
+
+def test_prefetched_keeps_order_and_raises_where_it_happened():
+    def numbers():
+        yield from range(5)
+        raise ValueError("broken file")
+
+    got = []
+    with pytest.raises(ValueError, match="broken file"):
+        for n in prefetched(numbers()):
+            got.append(n)
+    assert got == [0, 1, 2, 3, 4]
+
+
+def test_closing_prefetched_stops_and_closes_the_producer():
+    import threading
+
+    closed = threading.Event()
+
+    def endless():
+        try:
+            n = 0
+            while True:
+                yield n
+                n += 1
+        finally:
+            closed.set()
+
+    before = threading.active_count()
+    items = prefetched(endless(), depth=2)
+    assert [next(items) for _ in range(3)] == [0, 1, 2]
+    items.close()
+    assert closed.wait(5) and threading.active_count() == before
+    never = prefetched(endless())  # never iterated: no thread at all
+    assert threading.active_count() == before
+    del never

@@ -168,7 +168,7 @@ def test_segment_times_are_times_in_the_recording(engine, tmp_path):
 
 def test_long_voice_first_words_come_before_it_is_decoded(engine, tmp_path):
     """Incremental: the first segment exists while most of the file is not even decoded yet."""
-    path, text = concat(tmp_path, "three.ogg", ["long.ogg", "weather.ogg", "long.ogg", "hello.ogg", "long.ogg"])
+    path, text = concat(tmp_path, "four.ogg", ["long.ogg", "weather.ogg", "long.ogg", "hello.ogg", "long.ogg", "long.ogg"])
     recording = audio.open_recording(path)
     assert recording.duration > 120  # long enough for the quick first window
     decoded_at_first = []
@@ -178,8 +178,10 @@ def test_long_voice_first_words_come_before_it_is_decoded(engine, tmp_path):
             decoded_at_first.append(recording.decoded_s)
 
     result = engine.transcribe(recording, on_segment=seen)
-    assert decoded_at_first[0] <= 20  # ~10 s blocks: the first chunk needs one or two
-    assert recording.duration > 170 and recording.decoded_s == recording.duration
+    # The first chunk needs one or two ~10 s blocks; decoding runs ahead by the chunker's
+    # chunk and two prefetched chunks at most (30 s each), never the whole voice.
+    assert decoded_at_first[0] <= 110
+    assert recording.duration > 230 and recording.decoded_s == recording.duration
     assert wer(text, result.text) <= wer(text, " ".join(s.text.strip() for s in bare(engine, path))) + 0.02
     assert [s.start for s in result.segments] == sorted(s.start for s in result.segments)
 
@@ -187,7 +189,7 @@ def test_long_voice_first_words_come_before_it_is_decoded(engine, tmp_path):
 def test_shutdown_mid_stream_stops_and_closes_the_file(engine, tmp_path):
     from voicebot.errors import Interrupted
 
-    path, _ = concat(tmp_path, "stop.ogg", ["long.ogg", "long.ogg", "long.ogg"])
+    path, _ = concat(tmp_path, "stop.ogg", ["long.ogg"] * 5)
     recording = audio.open_recording(path)
 
     def stop(segment):
@@ -225,3 +227,24 @@ def test_the_no_speech_guard_keeps_confident_speech_when_the_vad_heard_speech(en
     drop = engine._kept(0.0, 5.0, " Thank you.", no_speech_prob=0.66, avg_logprob=-0.9, compression_ratio=1.0)
     loop = engine._kept(0.0, 5.0, " la la la", no_speech_prob=0.0, avg_logprob=-0.1, compression_ratio=3.0)
     assert keep is not None and keep.text == "Clear words." and drop is None and loop is None
+
+
+def test_decoded_audio_held_is_bounded_whatever_the_length(tmp_path):
+    """Decode, VAD, chunks and windows over a 12 minute voice (the model left out): what is
+    held is a window and a few chunks, not the recording."""
+    import tracemalloc
+
+    from voicebot.chunking import speech_chunks
+    from voicebot.streaming import SpeechStream, prefetched, windows
+    from voicebot.transcriber import silero_detector
+
+    path, _ = concat(tmp_path, "twelve.ogg", ["long.ogg", "weather.ogg", "hello.ogg"] * 10)
+    tracemalloc.start()
+    recording = audio.open_recording(path)
+    stream = SpeechStream(prefetched(speech_chunks(recording, detector=silero_detector())))
+    seen = sum(1 for _ in windows(stream, lambda samples, start, stop: ([(0.0, 1.0, None)], 25 * 16_000)))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    whole = recording.duration * audio.SAMPLE_RATE * 4
+    assert recording.duration > 700 and seen >= 25
+    assert peak < 20 * 2**20 < whole / 2, f"peak {peak / 2**20:.1f} MiB; the recording is {whole / 2**20:.0f} MiB"

@@ -19,6 +19,8 @@ Example::
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
@@ -115,6 +117,13 @@ class SpeechStream:
                     return
             yield self._held.popleft()[1]
 
+    def close(self) -> None:
+        """Stop reading: close the chunks' source (and so the recording)."""
+        self._held.clear()
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+
     def release(self, before: int) -> None:
         """Drop the chunks that end at or before sample ``before``."""
         while self._held and self._held[0][0] + len(self._held[0][1].samples) <= before:
@@ -164,3 +173,60 @@ def windows(stream: SpeechStream, decode: Callable[[np.ndarray, int, int], Decod
             yield begin, max(begin, stream.time(base + min(stop, length), end=True)), payload
         seek += advance if 0 < advance <= end - seek else end - seek  # never stuck, never past
         stream.release(seek - CONTEXT)
+
+
+_DONE = object()
+
+
+def prefetched(items: Iterable[T], depth: int = 2) -> Iterator[T]:
+    """``items``, produced ahead by a thread, at most ``depth`` waiting.
+
+    Decoding and VAD (PyAV and ONNX Runtime release the GIL) then run beside the model
+    instead of between its windows. An exception in the producer is raised here, in
+    order; closing this iterator (or dropping it) stops and closes the producer.
+
+    Example::
+
+        chunks = prefetched(speech_chunks(recording, detector=silero_detector()))
+    """
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        source = iter(items)
+        try:
+            for item in source:
+                while not stop.is_set():
+                    try:
+                        ready.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put((_DONE, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            ready.put((_DONE, exc))
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = ready.get()
+            if error is not None:
+                raise error
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # let a blocked put() see the stop
+            try:
+                ready.get_nowait()
+            except queue.Empty:
+                pass
+            thread.join(timeout=0.05)
