@@ -67,3 +67,52 @@ def test_ffmpeg_fallback_gives_the_same_audio(monkeypatch):
     assert abs(len(fallback) - len(direct)) < audio.SAMPLE_RATE // 10
     with pytest.raises(AudioError):
         audio.decode(FIXTURES / "random.ogg")
+
+
+def test_recording_streams_the_same_samples_in_blocks(tmp_path):
+    import shutil
+
+    whole = audio.decode(FIXTURES / "long.ogg")
+    copy = tmp_path / "voice.ogg"
+    shutil.copyfile(FIXTURES / "long.ogg", copy)
+    recording = audio.open_recording(copy, max_duration_s=3600)
+    copy.unlink()  # as the pipeline's temp file is, before the transcription: the open file lives on
+    assert recording.duration == pytest.approx(53.1, abs=0.1)  # the container's figure, before decoding
+    blocks = list(recording)
+    assert len(blocks) >= 5 and all(len(b) <= 11 * audio.SAMPLE_RATE for b in blocks)
+    np.testing.assert_array_equal(np.concatenate(blocks), whole)
+    assert recording.duration == len(whole) / audio.SAMPLE_RATE  # exact once decoded
+    with pytest.raises(RuntimeError, match="once"):
+        iter(recording)
+
+
+def test_recording_refuses_what_decode_refuses_before_any_block(monkeypatch):
+    from voicebot.errors import TooLongError
+
+    for name in ("empty.ogg", "random.ogg", "text.ogg", "no_audio.mp4", "truncated.ogg"):
+        try:
+            recording = audio.open_recording(FIXTURES / name)
+        except AudioError:
+            continue
+        assert name == "truncated.ogg" and sum(map(len, recording)) < audio.SAMPLE_RATE  # a sliver at most
+    with pytest.raises(TooLongError) as caught:
+        audio.open_recording(FIXTURES / "long.ogg", max_duration_s=30)
+    assert caught.value.args[0] == pytest.approx(53.1, abs=0.1)
+    # A container without a duration is cut off while decoding, once past the cap.
+    monkeypatch.setattr(audio, "probe", lambda path: audio.Probe(duration=None, codec="opus", container="ogg"))
+    recording = audio.open_recording(FIXTURES / "long.ogg", max_duration_s=30)
+    with pytest.raises(TooLongError):
+        for _ in recording:
+            pass
+
+
+def test_recording_falls_back_to_ffmpeg(monkeypatch):
+    direct = audio.decode(FIXTURES / "hello.ogg")
+
+    def broken(path, reserve=None):
+        raise ValueError("PyAV cannot decode this")
+        yield
+
+    monkeypatch.setattr(audio, "_pyav_blocks", broken)
+    streamed = np.concatenate(list(audio.open_recording(FIXTURES / "hello.ogg")))
+    assert abs(len(streamed) - len(direct)) < audio.SAMPLE_RATE // 10

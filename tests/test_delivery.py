@@ -17,7 +17,7 @@ from voicebot.media import ChatKind, IncomingMessage, Media, MediaKind
 from voicebot.pipeline import Pipeline
 from voicebot.state import State
 from voicebot.storage import TempDir
-from voicebot.transcriber import Segment, StreamInfo, Transcriber
+from voicebot.engine import Segment, StreamInfo, Transcriber
 
 from .helpers import FIXTURES, OWNER_ID, MemoryChat
 

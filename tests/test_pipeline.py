@@ -11,7 +11,7 @@ from voicebot.chat import Dialog
 from voicebot.pipeline import Pipeline
 from voicebot.state import State
 from voicebot.storage import TempDir
-from voicebot.transcriber import StreamInfo, Segment, Transcriber
+from voicebot.engine import Segment, StreamInfo, Transcriber
 
 from .helpers import EXPECTED, FIXTURES, OWNER_ID, MemoryChat, wer
 
@@ -292,7 +292,7 @@ class SlowEngine(Transcriber):
 
 
 async def test_live_progress_edits_and_flood_widening(tmp_path):
-    pipeline, chat, _ = make(tmp_path, SlowEngine(), {1: "hello.ogg"})
+    pipeline, chat, _ = make(tmp_path, SlowEngine(), {1: "long.ogg"})
     pipeline.ticker.interval = 0.3
     await run(pipeline, voice(1))
     assert chat.progress_edits, "no progress was shown"
@@ -300,12 +300,64 @@ async def test_live_progress_edits_and_flood_widening(tmp_path):
     assert "part0" in chat.progress_edits[0][1]
     assert chat.texts_for(1) == [" ".join(f"part{i}" for i in range(6))]
 
-    flooded, chat2, _ = make(tmp_path / "2", SlowEngine(), {1: "hello.ogg"})
+    flooded, chat2, _ = make(tmp_path / "2", SlowEngine(), {1: "long.ogg"})
     flooded.ticker.interval = 0.3
     chat2.flood_on_progress = 7
     await run(flooded, voice(1))
     assert flooded.ticker.interval == 7  # widened to what Telegram asked for
     assert chat2.texts_for(1) == [" ".join(f"part{i}" for i in range(6))]  # final text still delivered
+
+
+class GatedEngine(Transcriber):
+    """Says its first words, then goes on only once the placeholder shows them (or gives up)."""
+
+    model_name, device = "gated", "cpu"
+
+    def __init__(self):
+        self.shown = threading.Event()
+        self.shown_before_the_rest = None
+
+    def stream(self, samples, language=None):
+        def segments():
+            yield Segment(0, 5, "first words")
+            self.shown_before_the_rest = self.shown.wait(timeout=20)
+            yield Segment(5, 50, "the rest")
+        return StreamInfo("en", 1.0, 53.0), segments()
+
+
+class WatchingChat(MemoryChat):
+    def __init__(self, files, engine):
+        super().__init__(files)
+        self.engine = engine
+
+    async def edit(self, sent, html, *, progress=False):
+        await super().edit(sent, html, progress=progress)
+        if progress and "first words" in html:
+            self.engine.shown.set()
+
+
+async def test_first_words_are_shown_as_soon_as_they_exist_not_after_an_interval(tmp_path):
+    """The interval paces later edits; the first one goes out with the first segment."""
+    engine = GatedEngine()
+    s = settings(tmp_path, PROGRESS_INTERVAL_SECONDS="60")
+    chat = WatchingChat({1: FIXTURES / "long.ogg"}, engine)
+    temp = TempDir(s.temp_dir)
+    temp.prepare()
+    pipeline = Pipeline(s, engine, chat, temp, State(tmp_path / "state.db"), owner_id=OWNER_ID)
+    await run(pipeline, incoming(1))
+    assert engine.shown_before_the_rest is True
+    assert [text.split("\n", 1)[1] for _, text in chat.progress_edits] == ["first words"]  # paced: one
+    assert chat.texts_for(1) == ["first words the rest"]
+
+
+async def test_a_voice_of_one_window_gets_no_progress_edit(tmp_path):
+    """Under 30 s every word comes at once, with the transcript: a progress edit would only
+    cost a request (and a flood-limit slot)."""
+    pipeline, chat, _ = make(tmp_path, SlowEngine(), {1: "weather.ogg"})
+    pipeline.ticker.interval = 0.3
+    await run(pipeline, voice(1))
+    assert chat.progress_edits == []
+    assert chat.texts_for(1) == [" ".join(f"part{i}" for i in range(6))]
 
 
 class LanguageEngine(Transcriber):
@@ -344,7 +396,7 @@ class SlowReplyChat(MemoryChat):
 async def test_slow_placeholder_survives_the_progress_ticker(tmp_path):
     """The ticker waits for the placeholder; stopping the ticker must not cancel the placeholder."""
     s = settings(tmp_path)
-    chat = SlowReplyChat({1: FIXTURES / "hello.ogg"})
+    chat = SlowReplyChat({1: FIXTURES / "long.ogg"})
     temp = TempDir(s.temp_dir)
     temp.prepare()
     pipeline = Pipeline(s, SlowEngine(), chat, temp, State(tmp_path / "state.db"), owner_id=OWNER_ID)

@@ -6,7 +6,8 @@ import pytest
 
 from voicebot import audio
 from voicebot.errors import ModelError
-from voicebot.transcriber import FasterWhisperTranscriber, Transcription, resolve_model
+from voicebot.engine import Transcription
+from voicebot.transcriber import FasterWhisperTranscriber, resolve_model
 
 from .helpers import EXPECTED, FIXTURES, wer
 
@@ -99,7 +100,7 @@ def test_cuda_failure_falls_back_to_cpu(model_path, tmp_path, monkeypatch):
     ("es", 0.60, None, "es"),  # nothing pinned
 ])
 def test_choose_language(detected, probability, pinned, expected):
-    from voicebot.transcriber import choose_language
+    from voicebot.engine import choose_language
 
     assert choose_language(detected, probability, pinned) == expected
 
@@ -118,3 +119,133 @@ def test_silero_detector_streams_faster_whispers_own_probabilities():
     streamed = np.concatenate([detector(samples[i:i + 37 * FRAME]) for i in range(0, len(samples), 37 * FRAME)])
     np.testing.assert_array_equal(streamed, whole)
     assert (whole > 0.5).mean() > 0.5  # it is speech, mostly
+
+
+# -- streaming: decode, VAD and windows as one flow --------------------------------------
+
+def concat(tmp_path, name, parts, pause_s=1.5):
+    """An OGG voice made of fixtures with pauses between them; returns its path and its text."""
+    import subprocess
+
+    pcm = []
+    for part in parts:
+        samples = audio.decode(FIXTURES / part) if isinstance(part, str) else np.zeros(int(part * 16_000), np.float32)
+        pcm += [samples, np.zeros(int(pause_s * 16_000), np.float32)]
+    data = (np.concatenate(pcm) * 32767).astype("<i2").tobytes()
+    path = tmp_path / name
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "s16le", "-ar", "16000", "-ac", "1", "-i", "-",
+                    "-c:a", "libopus", "-b:a", "32k", "-application", "voip", str(path)], input=data, check=True)
+    return path, " ".join(EXPECTED[p] for p in parts if isinstance(p, str))
+
+
+def bare(engine, path, **kwargs):
+    """faster-whisper's own transcribe() on the same file: the reference."""
+    segments, _ = engine._model.transcribe(str(path), beam_size=engine.beam_size, vad_filter=True,
+                                           condition_on_previous_text=False, **kwargs)
+    return list(segments)
+
+
+@pytest.mark.parametrize("name", ["hello.ogg", "weather.ogg", "video_note.mp4", "long.ogg"])
+def test_streamed_text_is_as_good_as_bare_faster_whisper(engine, name):
+    streamed = engine.transcribe(audio.open_recording(FIXTURES / name))
+    reference = " ".join(s.text.strip() for s in bare(engine, FIXTURES / name))
+    assert wer(EXPECTED[name], streamed.text) <= wer(EXPECTED[name], reference) + 0.02, streamed.text
+    assert streamed.duration == pytest.approx(len(audio.decode(FIXTURES / name)) / audio.SAMPLE_RATE)
+
+
+def test_segment_times_are_times_in_the_recording(engine, tmp_path):
+    """Long silences are left out of what the model hears; the times still point into the voice."""
+    path, _ = concat(tmp_path, "gaps.ogg", [20.0, "hello.ogg", 40.0, "weather.ogg"])
+    result = engine.transcribe(audio.open_recording(path))
+    reference = bare(engine, path)
+    hello = next(s for s in result.segments if "hello" in s.text.lower())
+    weather = next(s for s in result.segments if "sunny" in s.text.lower())
+    # hello.ogg is at 21.5–26.7 s, weather.ogg at 69.7–78.1 s (each with 0.3 s of silence before)
+    assert 21.0 <= hello.start < hello.end < 27.5 and 69.5 <= weather.start < weather.end < 78.5
+    assert hello.start == pytest.approx(reference[0].start, abs=0.5)
+    assert weather.end == pytest.approx(reference[-1].end, abs=0.5)
+    assert result.duration == pytest.approx(20 + 1.5 + 5.18 + 1.5 + 40 + 1.5 + 8.43 + 1.5, abs=0.1)
+
+
+def test_long_voice_first_words_come_before_it_is_decoded(engine, tmp_path):
+    """Incremental: the first segment exists while most of the file is not even decoded yet."""
+    path, text = concat(tmp_path, "four.ogg", ["long.ogg", "weather.ogg", "long.ogg", "hello.ogg", "long.ogg", "long.ogg"])
+    recording = audio.open_recording(path)
+    assert recording.duration > 120  # long enough for the quick first window
+    decoded_at_first = []
+
+    def seen(segment):
+        if not decoded_at_first:
+            decoded_at_first.append(recording.decoded_s)
+
+    result = engine.transcribe(recording, on_segment=seen)
+    # The first chunk needs one or two ~10 s blocks; decoding runs ahead by the chunker's
+    # chunk and two prefetched chunks at most (30 s each), never the whole voice.
+    assert decoded_at_first[0] <= 110
+    assert recording.duration > 230 and recording.decoded_s == recording.duration
+    assert wer(text, result.text) <= wer(text, " ".join(s.text.strip() for s in bare(engine, path))) + 0.02
+    assert [s.start for s in result.segments] == sorted(s.start for s in result.segments)
+
+
+def test_shutdown_mid_stream_stops_and_closes_the_file(engine, tmp_path):
+    from voicebot.errors import Interrupted
+
+    path, _ = concat(tmp_path, "stop.ogg", ["long.ogg"] * 5)
+    recording = audio.open_recording(path)
+
+    def stop(segment):
+        raise Interrupted("shutting down")
+
+    with pytest.raises(Interrupted):
+        engine.transcribe(recording, on_segment=stop)
+    assert recording.decoded_s < recording.duration  # it did not go on decoding
+    with pytest.raises(RuntimeError):
+        iter(recording)  # used up and closed
+
+
+def test_without_vad_silence_is_still_no_speech(model_path, tmp_path):
+    """VAD off: the whole recording reaches Whisper, and the no-speech guard must hold."""
+    engine = FasterWhisperTranscriber.load(model_path, cache_dir=tmp_path, device="cpu", vad=False)
+    assert engine.transcribe(audio.open_recording(FIXTURES / "silence.ogg")).no_speech
+    result = engine.transcribe(audio.open_recording(FIXTURES / "long.ogg"))
+    assert wer(EXPECTED["long.ogg"], result.text) <= 0.1
+
+
+def test_batched_decoding_gives_the_same_words(model_path, tmp_path):
+    """What CUDA runs by default (WHISPER_BATCH_SIZE): chunks cut in pauses, several at once.
+    Here on the CPU, for correctness only (no GPU on this machine)."""
+    engine = FasterWhisperTranscriber.load(model_path, cache_dir=tmp_path, device="cpu", batch_size=4)
+    assert engine.batch_size == 4
+    path, text = concat(tmp_path, "batch.ogg", ["long.ogg", "weather.ogg", "long.ogg", "hello.ogg", "long.ogg"])
+    result = engine.transcribe(audio.open_recording(path))
+    assert wer(text, result.text) <= 0.1
+    assert [s.start for s in result.segments] == sorted(s.start for s in result.segments)
+    assert result.segments[-1].end <= result.duration + 0.01
+
+
+def test_the_no_speech_guard_keeps_confident_speech_when_the_vad_heard_speech(engine):
+    keep = engine._kept(0.0, 5.0, " Clear words.", no_speech_prob=0.66, avg_logprob=-0.3, compression_ratio=1.5)
+    drop = engine._kept(0.0, 5.0, " Thank you.", no_speech_prob=0.66, avg_logprob=-0.9, compression_ratio=1.0)
+    loop = engine._kept(0.0, 5.0, " la la la", no_speech_prob=0.0, avg_logprob=-0.1, compression_ratio=3.0)
+    assert keep is not None and keep.text == "Clear words." and drop is None and loop is None
+
+
+def test_decoded_audio_held_is_bounded_whatever_the_length(tmp_path):
+    """Decode, VAD, chunks and windows over a 12 minute voice (the model left out): what is
+    held is a window and a few chunks, not the recording."""
+    import tracemalloc
+
+    from voicebot.chunking import speech_chunks
+    from voicebot.streaming import SpeechStream, prefetched, windows
+    from voicebot.transcriber import silero_detector
+
+    path, _ = concat(tmp_path, "twelve.ogg", ["long.ogg", "weather.ogg", "hello.ogg"] * 10)
+    tracemalloc.start()
+    recording = audio.open_recording(path)
+    stream = SpeechStream(prefetched(speech_chunks(recording, detector=silero_detector())))
+    seen = sum(1 for _ in windows(stream, lambda samples, start, stop: ([(0.0, 1.0, None)], 25 * 16_000)))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    whole = recording.duration * audio.SAMPLE_RATE * 4
+    assert recording.duration > 700 and seen >= 25
+    assert peak < 20 * 2**20 < whole / 2, f"peak {peak / 2**20:.1f} MiB; the recording is {whole / 2**20:.0f} MiB"

@@ -20,6 +20,14 @@ async def send_voice(client, to, name, **kwargs):
         DocumentAttributeAudio(duration=5, voice=True, waveform=WAVEFORM)], **kwargs)
 
 
+def long_paragraphs(tmp_path, times):
+    """``times`` copies of the 53 s paragraph in one voice (stream-copied: seconds to make)."""
+    path = tmp_path / f"long{times}.ogg"
+    parts = "|".join([str(FIXTURES / "long.ogg")] * times)
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", f"concat:{parts}", "-c", "copy", str(path)], check=True)
+    return path
+
+
 @pytest.fixture
 async def alice(fakegram, running_bot):
     client = await fakegram.new_user("Alice", username="alice")
@@ -62,10 +70,7 @@ async def test_text_is_ignored_and_corrupt_voice_gets_a_clear_reply(running_bot,
 async def test_long_transcript_is_split(running_bot, alice, tmp_path):
     """Eight times the 53 s paragraph: about 4 700 characters, more than one message holds."""
     client, inbox = alice
-    long_voice = tmp_path / "long8.ogg"
-    parts = "|".join([str(FIXTURES / "long.ogg")] * 8)
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", f"concat:{parts}", "-c", "copy", str(long_voice)],
-                   check=True)
+    long_voice = long_paragraphs(tmp_path, 8)
     sent = await client.send_file(running_bot.username, long_voice, voice_note=True)
     await inbox.wait(lambda: transcribed(inbox, sent.id) and len(inbox.replies_to(sent.id)) >= 2, timeout=300)
     texts = inbox.replies_to(sent.id)
@@ -171,3 +176,22 @@ async def test_own_voice_gets_its_transcript_as_caption(running_bot, alice, fake
     mine = await owner.send_file("alice", FIXTURES / "hello.ogg", voice_note=True)
     await inbox.wait(lambda: "hello" in inbox.texts.get(mine.id, "").lower())
     assert inbox.replies_to(mine.id) == []  # no reply: the voice itself carries the text
+
+
+async def test_long_voice_shows_its_first_words_before_the_transcript(running_bot, alice, tmp_path):
+    """Three minutes of speech: the placeholder shows words while the rest is still being
+    transcribed (the sender sees them first), then becomes the whole transcript."""
+    client, inbox = alice
+    long_voice = long_paragraphs(tmp_path, 3)
+    sent = await client.send_file(running_bot.username, long_voice, voice_note=True)
+    await inbox.wait(lambda: transcribed(inbox, sent.id), timeout=300)
+    (reply_id,) = [i for i, to in inbox.reply_to.items() if to == sent.id]
+    texts = [text for message_id, text in inbox.edits if message_id == reply_id]
+    final = inbox.texts[reply_id]
+    assert texts[-1] == final and not final.startswith("🎙")
+    progress = [t for t in texts[:-1] if t.startswith("🎙") and "\n" in t]  # "🎙 N%…" + the words so far
+    assert progress, f"no words were shown before the transcript: {texts}"
+    first_words = progress[0].split("\n", 1)[1]
+    assert wer(EXPECTED["long.ogg"][:len(first_words)], first_words) <= 0.25  # the voice's beginning...
+    assert len(first_words) < len(final) / 2  # ...shown early, long before the end
+    assert wer(" ".join([EXPECTED["long.ogg"]] * 3), final) <= 0.25

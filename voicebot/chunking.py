@@ -125,14 +125,21 @@ class Chunk:
         """Where the chunk ends in the recording, in seconds."""
         return self.time(self.duration, end=True)
 
-    def time(self, seconds: float, *, end: bool = False) -> float:
+    def time(self, seconds: float, *, end: bool = False, snap: float = 0.0) -> float:
         """The recording's time of a point ``seconds`` into ``samples``.
 
         A point exactly at a gap is where the next speech starts; with ``end=True`` it is
-        where the speech before the gap ended (use it for the end of a segment).
+        where the speech before the gap ended (use it for the end of a segment). ``snap``:
+        an end this close after a gap (in the silence before the next speech), or a start
+        this close before one (in the silence after the speech), is taken to be at the gap:
+        a segment ending there ended before the pause, one starting there starts after it.
         """
         removed = 0.0
         for position, length in self.gaps:
+            if end and position <= seconds <= position + snap:
+                return self.offset + position + removed
+            if not end and position - snap <= seconds <= position:
+                return self.offset + position + removed + length
             if seconds < position or (end and seconds == position):
                 break
             removed += length

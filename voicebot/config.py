@@ -59,6 +59,7 @@ class Settings:
     whisper_beam_size: int = 5
     whisper_threads: int = 0
     whisper_vad: bool = True
+    whisper_batch_size: int = 0  # 0: 8 on CUDA, 1 (sequential) on CPU
 
     max_concurrent_jobs: int = 0  # 0: 1 on CPU, 2 on CUDA (decided once the device is known)
     queue_size: int = 100
@@ -255,6 +256,7 @@ def _parse(r: _Reader, require_telegram: bool) -> Settings:
         whisper_beam_size=r.int("WHISPER_BEAM_SIZE", 5, minimum=1),
         whisper_threads=r.int("WHISPER_THREADS", 0),
         whisper_vad=r.bool("WHISPER_VAD", True),
+        whisper_batch_size=r.int("WHISPER_BATCH_SIZE", 0),
         max_concurrent_jobs=r.int("MAX_CONCURRENT_JOBS", 0),
         queue_size=r.int("QUEUE_SIZE", 100, minimum=1),
         transcribe_voice=r.bool("TRANSCRIBE_VOICE", True),

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import abc
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 from loguru import logger
 
+from .audio import SAMPLE_RATE
 from .config import Settings
 from .errors import ConfigError
 
@@ -84,6 +85,11 @@ class EndpointStatus:
     detail: str = ""  # the last error, or when it is tried again
 
 
+# What an engine transcribes: samples, or blocks of them as they are decoded (an
+# audio.Recording, read once). Both are 16 kHz mono float32.
+Audio = np.ndarray | Iterable[np.ndarray]
+
+
 class Transcriber(abc.ABC):
     """A speech engine with its model loaded once. Thread-safe: jobs call it from workers."""
 
@@ -93,57 +99,76 @@ class Transcriber(abc.ABC):
     model_name: str = ""
     #: False when audio is sent to other machines
     local: bool = True
+    #: stream() takes blocks as they are decoded; otherwise transcribe() gathers them first
+    reads_blocks: bool = False
 
     @abc.abstractmethod
-    def stream(self, samples: np.ndarray, language: str | None = None) -> tuple[StreamInfo, Iterator[Segment]]:
-        """Start transcribing 16 kHz mono float32 ``samples``; segments come lazily.
+    def stream(self, samples: Audio, language: str | None = None) -> tuple[StreamInfo, Iterator[Segment]]:
+        """Start transcribing ``samples`` (an array, or blocks as they are decoded); segments
+        come lazily, with times from the start of the recording.
 
         Example::
 
-            info, segments = engine.stream(samples)
+            info, segments = engine.stream(audio.open_recording("voice.ogg"))
             for segment in segments:
                 print(f"[{segment.start:.1f}s] {segment.text}")
         """
 
-    def start(self, samples: np.ndarray, language: str | None = None,
-              prefer: str | None = None) -> tuple[StreamInfo, Iterator[Segment]]:
-        """:meth:`stream`, with a chat's pinned language ``prefer`` applied when detection
-        is unsure between confusable languages. This default streams a second time in the
-        chosen language; an engine that can do better (decide per chunk) overrides it."""
-        info, segments = self.stream(samples, language)
-        if language is None and prefer:
-            chosen = choose_language(info.language, info.language_probability, prefer)
-            if chosen != info.language:
-                logger.debug("detected {} ({:.2f}); using the chat's {}", info.language,
-                             info.language_probability, chosen)
-                return self.stream(samples, chosen)
-        return info, segments
+    def stream_choosing(self, samples: Audio, language: str | None = None, *,
+                        prefer: str | None = None) -> tuple[StreamInfo, Iterator[Segment]]:
+        """:meth:`stream`, in the chat's pinned language ``prefer`` when detection is unsure
+        between confusable languages (see :func:`choose_language`).
 
-    def transcribe(self, samples: np.ndarray, language: str | None = None, *, prefer: str | None = None,
+        This default streams again in the chosen language, so it reads blocks into one
+        array first. An engine that settles the language before transcribing (the local
+        one), or per chunk (the remote one), overrides it and reads its input once.
+
+        Example::
+
+            info, segments = engine.stream_choosing(samples, prefer="uk")
+        """
+        if language is not None or not prefer:
+            return self.stream(samples, language)
+        if not isinstance(samples, np.ndarray):
+            samples = gather(samples)
+        info, segments = self.stream(samples, None)
+        chosen = choose_language(info.language, info.language_probability, prefer)
+        if chosen == info.language:
+            return info, segments
+        logger.debug("detected {} ({:.2f}); using the chat's {}", info.language, info.language_probability, chosen)
+        _close(segments)
+        return self.stream(samples, chosen)
+
+    def transcribe(self, samples: Audio, language: str | None = None, *, prefer: str | None = None,
                    on_segment: Callable[[Segment], None] | None = None) -> Transcription:
         """Transcribe ``samples`` to the end.
 
         ``language`` forces a language. Without it the language is detected, and
         ``prefer`` (a chat's pinned language) wins when detection is unsure between
         confusable languages (see :func:`choose_language`). ``on_segment`` is called
-        with each segment as it is recognised, for live progress.
+        with each segment as it is recognised, for live progress; an exception it raises
+        (shutdown) stops the transcription and closes the input.
 
         Example::
 
-            result = engine.transcribe(samples, prefer="uk", on_segment=print)
+            result = engine.transcribe(audio.open_recording("voice.ogg"), prefer="uk", on_segment=print)
             result.no_speech   # True for silence or noise
         """
-        info, segments = self.start(samples, language, prefer)
+        source = samples if self.reads_blocks or isinstance(samples, np.ndarray) else gather(samples)
+        info, segments = self.stream_choosing(source, language, prefer=prefer)
         kept = []
-        for segment in segments:
-            kept.append(segment)
-            if on_segment:
-                on_segment(segment)
+        try:
+            for segment in segments:
+                kept.append(segment)
+                if on_segment:
+                    on_segment(segment)
+        finally:
+            _close(segments)
         return Transcription(
             text=" ".join(s.text for s in kept if s.text).strip(),
             language=info.language,
             language_probability=info.language_probability,
-            duration=info.duration,
+            duration=duration_of(samples) or info.duration,
             segments=tuple(kept),
         )
 
@@ -154,6 +179,25 @@ class Transcriber(abc.ABC):
     def endpoints(self) -> list[EndpointStatus]:
         """The servers behind this engine; empty for the local engine."""
         return []
+
+
+def gather(blocks: Iterable[np.ndarray]) -> np.ndarray:
+    """Blocks of samples as one array (for engines that need the whole recording)."""
+    arrays = list(blocks)
+    return np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.float32)
+
+
+def duration_of(samples: Audio) -> float | None:
+    """Seconds of ``samples``: an array's length, or what a recording knows (exact once read)."""
+    if isinstance(samples, np.ndarray):
+        return len(samples) / SAMPLE_RATE
+    return getattr(samples, "duration", None)
+
+
+def _close(iterator: object) -> None:
+    close = getattr(iterator, "close", None)
+    if close is not None:
+        close()
 
 
 def compression_ratio(text: str) -> float:

@@ -24,7 +24,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from loguru import logger
 
 from . import audio
@@ -82,19 +81,17 @@ class Stats:
         return self.busy_seconds / self.audio_seconds if self.audio_seconds else None
 
 
-def read_audio(path: Path, max_duration_s: float) -> np.ndarray:
-    """Probe, enforce the duration cap, and decode: what every transcription starts with.
+def read_audio(path: Path, max_duration_s: float) -> audio.Recording:
+    """Probe, enforce the duration cap, and start decoding: what every transcription starts
+    with. The rest is decoded while it is transcribed; the file may be deleted meanwhile.
 
     Raises :class:`AudioError` or :class:`TooLongError` (its argument: the duration).
 
     Example::
 
-        samples = read_audio(Path("tests/fixtures/hello.ogg"), max_duration_s=3600)
+        recording = read_audio(Path("tests/fixtures/hello.ogg"), max_duration_s=3600)
     """
-    info = audio.probe(path)
-    if info.duration and info.duration > max_duration_s:
-        raise TooLongError(info.duration)
-    return audio.decode(path)
+    return audio.open_recording(path, max_duration_s=max_duration_s)
 
 
 class Pipeline:
@@ -295,13 +292,14 @@ class Pipeline:
             except OSError as exc:  # full or read-only disk
                 raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
             samples = await self.queue.run_blocking(read_audio, path, self.settings.max_duration_s)
-        # The file is gone before the slow part: a crash in the engine leaves nothing behind.
+        # The file is gone before the slow part (the open recording reads on): a crash in the
+        # engine leaves nothing behind.
         prefer = self.state.chats.get(msg.chat_id).language
-        logger.debug("transcribing {:.1f}s of audio for chat={} msg={}", len(samples) / audio.SAMPLE_RATE,
-                     msg.chat_id, msg.message_id)
-        progress = Progress(len(samples) / audio.SAMPLE_RATE, self._stopping)
+        duration = samples.duration
+        logger.debug("transcribing {:.1f}s of audio for chat={} msg={}", duration or -1, msg.chat_id, msg.message_id)
+        progress = Progress(duration or 0.0, self._stopping, asyncio.get_running_loop())
         ticker = None
-        if self.ticker.wanted(progress.duration) and job.answer.target != "caption":
+        if self.ticker.wanted(duration) and job.answer.target != "caption":
             ticker = asyncio.create_task(self._show_progress(job, progress))
         try:
             return await self.queue.run_blocking(

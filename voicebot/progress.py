@@ -7,7 +7,7 @@ widens to what Telegram asked for, so the final transcript is never delayed by t
 
 Example::
 
-    progress = Progress(duration=312.0, stopping=threading.Event())
+    progress = Progress(duration=312.0, stopping=threading.Event(), loop=asyncio.get_running_loop())
     task = asyncio.create_task(ticker.run(progress, show))   # show(html) edits the placeholder
     engine.transcribe(samples, on_segment=progress.add)      # in a worker thread
     task.cancel()
@@ -25,18 +25,36 @@ from .errors import Interrupted, RateLimited
 from .engine import Segment
 
 
+# Whisper hears 30 s at a time: a shorter voice's words all come at once, with the transcript.
+ONE_WINDOW_S = 30.0
+
+
 class Progress:
     """Segments recognised so far; written by the worker thread, read by the event loop."""
 
-    def __init__(self, duration: float, stopping: threading.Event):
+    def __init__(self, duration: float, stopping: threading.Event, loop: asyncio.AbstractEventLoop):
         self.duration = duration
         self._stopping = stopping
         self._segments: list[Segment] = []
+        self._loop = loop
+        self._added = asyncio.Event()
 
     def add(self, segment: Segment) -> None:
         if self._stopping.is_set():
             raise Interrupted("shutting down")  # ends the engine's loop in the worker thread
         self._segments.append(segment)  # atomic under the GIL; the loop only reads
+        try:
+            self._loop.call_soon_threadsafe(self._added.set)
+        except RuntimeError:  # the loop is closed: nobody is watching
+            pass
+
+    async def beyond(self, count: int) -> None:
+        """Return once there are more than ``count`` segments."""
+        while self.count <= count:
+            self._added.clear()
+            if self.count > count:
+                break
+            await self._added.wait()
 
     @property
     def count(self) -> int:
@@ -60,17 +78,17 @@ class Ticker:
     def __init__(self, interval: float):
         self.interval = interval
 
-    def wanted(self, duration: float) -> bool:
-        """Whether a recording of ``duration`` seconds is long enough to show progress."""
-        return bool(self.interval) and duration > self.interval
+    def wanted(self, duration: float | None) -> bool:
+        """Whether a recording of ``duration`` seconds (None: not known yet) is worth progress
+        edits: longer than one Whisper window, whose words would all come with the transcript."""
+        return bool(self.interval) and (duration is None or duration > ONE_WINDOW_S)
 
     async def run(self, progress: Progress, show: Callable[[int, str], Awaitable[None]]) -> None:
-        """Call ``show(percent, text_so_far)`` whenever there are new words, until cancelled."""
+        """Call ``show(percent, text_so_far)``: the first words as soon as they exist, then
+        whenever there are new ones, no more often than the interval, until cancelled."""
         shown = 0
         while True:
-            await asyncio.sleep(self.interval)
-            if progress.count == shown:
-                continue
+            await progress.beyond(shown)
             shown = progress.count
             try:
                 await show(progress.percent, progress.text)
@@ -79,3 +97,4 @@ class Ticker:
                 logger.info("flood limit on progress edits: {}s; interval now {}s", exc.seconds, self.interval)
             except Exception as exc:
                 logger.debug("progress edit failed: {}", exc)
+            await asyncio.sleep(self.interval)

@@ -71,9 +71,9 @@ class RemoteTranscriber(Transcriber):
                                             thread_name_prefix="voicebot-remote")
 
     def stream(self, samples: np.ndarray, language: str | None = None) -> tuple[StreamInfo, Iterator[Segment]]:
-        return self.start(samples, language)
+        return self.stream_choosing(samples, language)
 
-    def start(self, samples: np.ndarray, language: str | None = None,
+    def stream_choosing(self, samples: np.ndarray, language: str | None = None, *,
               prefer: str | None = None) -> tuple[StreamInfo, Iterator[Segment]]:
         duration = len(samples) / SAMPLE_RATE
         chunks = list(speech_chunks(samples, detector=detector(), max_s=self.max_chunk_s))
