@@ -51,6 +51,13 @@ def fresh_install(telegram, data_dir):
     session.close()
 
 
+def alices_account(telegram, tmp_path):
+    """Alice's account (phone +44 7700 900123), and a fresh install of voicebot to log in to it."""
+    alice = telegram.call(telegram.server.create_user, "Alice", "alice", phone=DIGITS)
+    fresh_install(telegram, tmp_path / "data")
+    return alice
+
+
 def logged_in_session(telegram, user, data_dir):
     """A data dir whose session is logged in as ``user`` (the bot ran before)."""
     shared = StringSession(telegram.call(telegram.server.session_string_for, user))
@@ -68,6 +75,11 @@ def voicebot(tmp_path, *args, **env):
                   "TEMP_DIR": str(tmp_path / "temp"), "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING",
                   "PYTHONPATH": str(ROOT / "tests" / "fakegram" / "trusting"), **env})
     return Terminal([sys.executable, "-m", "voicebot", "--env-file", "/nonexistent", *args], env=clean)
+
+
+def type_phone(term) -> None:
+    term.expect("Phone number")
+    term.type(PHONE)
 
 
 async def _who_is(port: int, path: str):
@@ -104,14 +116,12 @@ async def _accept(client, url: str):
 
 
 def test_phone_login_survives_a_bad_number_and_a_wrong_code(telegram, tmp_path):
-    alice = telegram.call(telegram.server.create_user, "Alice", "alice", phone=DIGITS)
-    fresh_install(telegram, tmp_path / "data")
+    alice = alices_account(telegram, tmp_path)
     with voicebot(tmp_path, "login") as term:
         term.expect("Phone number")
         term.type("12345")  # not an international number: PHONE_NUMBER_INVALID
         term.expect("does not accept this phone number")
-        term.expect("Phone number")
-        term.type(PHONE)
+        type_phone(term)
         term.expect("by SMS")  # no other session of the account: the code comes by SMS
         code = telegram.call(telegram.server.login_code, PHONE)
         term.expect("Login code:")
@@ -129,12 +139,10 @@ def test_phone_login_survives_a_bad_number_and_a_wrong_code(telegram, tmp_path):
 
 
 def test_an_expired_code_is_replaced_and_a_short_flood_wait_is_waited_out(telegram, tmp_path):
-    telegram.call(telegram.server.create_user, "Alice", "alice", phone=DIGITS)
-    fresh_install(telegram, tmp_path / "data")
+    alices_account(telegram, tmp_path)
     telegram.call(telegram.server.inject_flood_wait, "SendCodeRequest", 2)
     with voicebot(tmp_path, "login") as term:
-        term.expect("Phone number")
-        term.type(PHONE)
+        type_phone(term)
         term.expect("Telegram asks to wait 2 s before sending a code; waiting")
         term.expect("by SMS")
         first = telegram.call(telegram.server.login_code, PHONE)
@@ -151,25 +159,21 @@ def test_an_expired_code_is_replaced_and_a_short_flood_wait_is_waited_out(telegr
 
 
 def test_a_long_flood_wait_ends_the_login_with_one_line(telegram, tmp_path):
-    telegram.call(telegram.server.create_user, "Alice", "alice", phone=DIGITS)
-    fresh_install(telegram, tmp_path / "data")
+    alices_account(telegram, tmp_path)
     telegram.call(telegram.server.inject_flood_wait, "SendCodeRequest", 3600)
     with voicebot(tmp_path, "login") as term:
-        term.expect("Phone number")
-        term.type(PHONE)
+        type_phone(term)
         assert term.wait() == 1
         assert "voicebot: Telegram asks to wait 60 min before trying again (FLOOD_WAIT_X)" in term.screen
         assert "Traceback" not in term.screen
 
 
 def test_two_step_verification_after_a_code_sent_to_the_app(telegram, tmp_path):
-    alice = telegram.call(telegram.server.create_user, "Alice", "alice", phone=DIGITS)
+    alice = alices_account(telegram, tmp_path)
     telegram.call(telegram.server.set_password, alice, "correct horse", "the usual")
     phone_of(telegram, alice)  # logged in elsewhere: the code goes to that app
-    fresh_install(telegram, tmp_path / "data")
     with voicebot(tmp_path, "login") as term:
-        term.expect("Phone number")
-        term.type(PHONE)
+        type_phone(term)
         term.expect("Telegram sent a 5-digit code to your Telegram app")
         code = telegram.call(telegram.server.login_code, PHONE)
         term.expect("Login code:")
@@ -189,11 +193,10 @@ def test_two_step_verification_after_a_code_sent_to_the_app(telegram, tmp_path):
 
 
 def test_qr_login_refreshes_the_code_then_asks_for_the_password(telegram, tmp_path):
-    alice = telegram.call(telegram.server.create_user, "Alice", "alice", phone=DIGITS)
+    alice = alices_account(telegram, tmp_path)
     telegram.call(telegram.server.set_password, alice, "correct horse")
     telegram.call(telegram.server.set_login_token_lifetime, 3)  # Telegram's are ~30 s
     phone = phone_of(telegram, alice)
-    fresh_install(telegram, tmp_path / "data")
     with voicebot(tmp_path, "login", "--qr") as term:
         first = qr_codes(term.expect("▀\n"))  # the last line of a code
         term.expect("The QR code expired; here is a new one.")
@@ -214,9 +217,8 @@ def test_qr_login_refreshes_the_code_then_asks_for_the_password(telegram, tmp_pa
 
 
 def test_qr_login_without_a_password(telegram, tmp_path):
-    alice = telegram.call(telegram.server.create_user, "Alice", "alice", phone=DIGITS)
+    alice = alices_account(telegram, tmp_path)
     phone = phone_of(telegram, alice)
-    fresh_install(telegram, tmp_path / "data")
     with voicebot(tmp_path, "login", "--qr") as term:
         (url,) = qr_codes(term.expect("▀\n"))
         telegram.call(_accept, phone, url)
@@ -228,7 +230,7 @@ def test_qr_login_without_a_password(telegram, tmp_path):
 def test_run_on_a_revoked_session_says_how_to_log_in(telegram, tmp_path):
     """The owner terminates the bot's session from the phone (account.resetAuthorization);
     `run` then says how to log in, in one line, exit 2, before loading any model."""
-    alice = telegram.call(telegram.server.create_user, "Alice", "alice", phone=DIGITS)
+    alice = alices_account(telegram, tmp_path)
     logged_in_session(telegram, alice, tmp_path / "data")
     phone = phone_of(telegram, alice)
 
@@ -257,7 +259,7 @@ def test_run_at_a_terminal_without_a_session_does_not_ask_for_a_phone(telegram, 
 
 def test_login_waits_for_nobody_while_the_bot_runs(telegram, tmp_path, model_path):
     """The data-dir lock: a `login` started while the bot runs on that session stops at once."""
-    alice = telegram.call(telegram.server.create_user, "Alice", "alice", phone=DIGITS)
+    alice = alices_account(telegram, tmp_path)
     logged_in_session(telegram, alice, tmp_path / "data")
     with voicebot(tmp_path, "run", WHISPER_MODEL=model_path, LOG_LEVEL="INFO") as bot:
         bot.expect("voicebot is running as Alice", timeout=120)
@@ -266,3 +268,22 @@ def test_login_waits_for_nobody_while_the_bot_runs(telegram, tmp_path, model_pat
             assert "another voicebot process is using" in term.screen
             assert "Phone number" not in term.screen
     assert session_user(telegram, tmp_path / "data").id == alice.id
+
+
+def test_the_console_puts_the_terminal_back(monkeypatch):
+    """Ctrl+C at the password prompt ends the process with echo still off (getpass runs in a
+    thread that never gets to restore it): the Console restores what it found."""
+    import pty
+    import termios
+
+    from voicebot.login import Console
+
+    master, slave = pty.openpty()
+    with os.fdopen(slave, "r") as stdin:
+        monkeypatch.setattr(sys, "stdin", stdin)
+        with Console():
+            attrs = termios.tcgetattr(slave)
+            attrs[3] &= ~termios.ECHO  # what getpass does
+            termios.tcsetattr(slave, termios.TCSADRAIN, attrs)
+        assert termios.tcgetattr(slave)[3] & termios.ECHO
+    os.close(master)

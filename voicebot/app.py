@@ -99,8 +99,9 @@ class Bot:
         temp.prepare()
         self._client = client
         intake = Intake()
-        self._handlers = telegram.attach(client, intake.message, intake.reaction,
-                                         reaction=self.settings.react_to_transcribe)
+        reaction = self.settings.react_to_transcribe
+        self._handlers = telegram.attach(client, intake.message, intake.reaction if reaction else None,
+                                         reaction=reaction)
         if client.is_connected():
             me = await client.get_me()
         else:

@@ -125,8 +125,8 @@ def _login(args) -> int:
     prepare_data_dir(settings.data_dir)
     # The session file holds the account's key: created 0600, never readable by others even briefly.
     os.umask(0o077)
-    with exclusive_lock(settings.data_dir):
-        who = asyncio.run(telegram.login(settings, Console(), qr=args.qr))
+    with exclusive_lock(settings.data_dir), Console() as console:
+        who = asyncio.run(telegram.login(settings, console, qr=args.qr))
     prepare_data_dir(settings.data_dir)
     print(f"Logged in as {who}. The session is in {settings.session_file} (mode 0600); now start the bot.")
     return EXIT_OK

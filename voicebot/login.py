@@ -15,9 +15,12 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import io
 import os
+import sys
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -99,8 +102,27 @@ class Console:
     """The real terminal: prompts on stdout, answers from stdin, the password unechoed.
 
     Input is read in a thread, so the connection stays alive (pings, the QR update) while the
-    person looks for the code; the thread is a daemon, so Ctrl+C never waits for Enter.
+    person looks for the code; the thread is a daemon, so Ctrl+C never waits for Enter. Used as
+    a context manager it puts the terminal back as it found it: getpass turns echo off, and a
+    Ctrl+C at the password prompt ends the process before getpass can turn it on again.
+
+    Example::
+
+        with Console() as console:
+            asyncio.run(interactive_login(port, console))
     """
+
+    def __enter__(self) -> Console:
+        try:
+            self._saved = termios.tcgetattr(sys.stdin.fileno())
+        except (termios.error, OSError, ValueError):
+            self._saved = None
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._saved is not None:
+            with contextlib.suppress(termios.error, OSError, ValueError):
+                termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, self._saved)
 
     async def ask(self, prompt: str) -> str:
         return (await _in_thread(input, prompt)).strip()
