@@ -249,6 +249,16 @@ def test_run_on_a_revoked_session_says_how_to_log_in(telegram, tmp_path):
         assert "not logged in (AUTH_KEY_UNREGISTERED)" in lines[0] and "voicebot login" in lines[0]
 
 
+def test_a_model_that_cannot_load_still_ends_in_one_line(telegram, tmp_path):
+    """The session is checked before the engine loads; a bad model after that is still one line."""
+    alice = alices_account(telegram, tmp_path)
+    logged_in_session(telegram, alice, tmp_path / "data")
+    with voicebot(tmp_path, "run", WHISPER_MODEL="enormous-v9", HF_HUB_OFFLINE="1") as term:
+        assert term.wait() == 1
+        lines = [line for line in term.screen.strip().splitlines() if line]
+        assert len(lines) == 1 and "enormous-v9" in lines[0], term.screen
+
+
 def test_run_at_a_terminal_without_a_session_does_not_ask_for_a_phone(telegram, tmp_path):
     with voicebot(tmp_path, "run", WHISPER_MODEL=str(tmp_path / "no-model")) as term:
         assert term.wait() == 2

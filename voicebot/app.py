@@ -108,7 +108,12 @@ class Bot:
             me = await telegram.connect(client)
         if self.engine is None:
             assert load is not None, "Bot needs an engine or a way to load one"
-            self.engine = await load()
+            try:
+                self.engine = await load()
+            except BaseException:  # a model that cannot load: leave Telegram as we found it
+                telegram.detach(client, self._handlers)
+                await client.disconnect()
+                raise
         self.state = State.in_dir(self.settings.data_dir)
         # Finished jobs are kept a month, far longer than backfill looks back, so a voice
         # backfill finds again is still known as answered.
