@@ -1,5 +1,6 @@
 """Owner commands through the real pipeline, with the in-memory chat and the real engine."""
 
+import asyncio
 import time
 
 import pytest
@@ -178,3 +179,49 @@ async def test_the_owner_posting_as_the_group_still_commands(bot):
                                outgoing=False, text=".lang fr", date=time.time())
     await send(pipeline, chat, anonymous, stranger)
     assert pipeline.state.chats.get(-1001234).language == "de"
+
+
+# -- reactions as controls (voicebot/reactions.py; over the wire: test_reactions.py) ----------------
+
+async def test_help_names_the_reaction_unless_it_is_off(bot):
+    pipeline, chat = bot()
+    await send(pipeline, chat, command(1, ".help"))
+    assert "✍ reaction (yours)" in chat.messages[1]
+    pipeline, chat = bot(REACT_TO_TRANSCRIBE="off")
+    await send(pipeline, chat, command(2, ".help"))
+    assert "reaction" not in chat.messages[2] and ".t" in chat.messages[2]
+
+
+async def test_a_reaction_racing_the_automatic_answer_adds_no_second_one(bot):
+    """The voice arrives and the owner reacts at once: the reaction's fetch is in flight when
+    the automatic job is journaled. One answer, not two (the journal decides)."""
+    from voicebot.reactions import Reaction
+
+    pipeline, chat = bot({1: "hello.ogg"})
+    msg = chat.add(voice(1))
+    fetch = chat.fetch
+
+    async def slow_fetch(*args):
+        await asyncio.sleep(0.05)  # the network round trip the automatic path overtakes
+        return await fetch(*args)
+
+    chat.fetch = slow_fetch
+    await asyncio.gather(pipeline.on_reaction(Reaction(CHAT, 1, frozenset({"✍"}))), pipeline.on_message(msg))
+    await pipeline.on_reaction(Reaction(CHAT, 1, frozenset({"✍"})))  # toggled again later
+    await pipeline.drain()
+    assert len(chat.answers_for(1)) == 1 and wer(EXPECTED["hello.ogg"], chat.answers_for(1)[0]) <= 0.25
+
+
+async def test_reactions_that_are_not_the_owners_chosen_emoji_do_nothing(bot):
+    from voicebot.reactions import Reaction
+
+    pipeline, chat = bot({1: "hello.ogg"}, TRANSCRIBE_PRIVATE="0")
+    chat.add(voice(1))
+    for mine in (frozenset(), frozenset({"👍"})):  # someone else's ✍ / removed, another emoji
+        await pipeline.on_reaction(Reaction(CHAT, 1, mine))
+    await pipeline.on_reaction(Reaction(CHAT, 99, frozenset({"✍"})))  # a message that is gone
+    await pipeline.drain()
+    assert chat.answers_for(1) == [] and not pipeline.state.journal.handled(CHAT, 1)
+    await pipeline.on_reaction(Reaction(CHAT, 1, frozenset({"✍", "👍"})))
+    await pipeline.drain()
+    assert len(chat.answers_for(1)) == 1

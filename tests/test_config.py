@@ -42,6 +42,8 @@ def test_defaults():
     ({"BOT_LANGUAGE": "fr"}, "BOT_LANGUAGE"),
     ({"SESSION_NAME": "../evil"}, "SESSION_NAME"),
     ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+    ({"REACT_TO_TRANSCRIBE": "yes please"}, "REACT_TO_TRANSCRIBE"),
+    ({"REACT_TO_TRANSCRIBE": "👍👍"}, "REACT_TO_TRANSCRIBE"),
 ])
 def test_bad_values_name_the_setting(env, setting):
     with pytest.raises(ConfigError) as caught:
@@ -59,6 +61,13 @@ def test_values_are_parsed():
     assert s.max_file_bytes == int(2.5 * 1024 * 1024)
     assert s.whisper_device == "cpu"
     assert s.model_cache_dir == Path("/srv/vb/models")
+
+
+def test_the_reaction_is_spelled_as_telegram_spells_reactions():
+    assert load().react_to_transcribe == "✍"
+    assert load(REACT_TO_TRANSCRIBE="✍️").react_to_transcribe == "✍"  # U+FE0F dropped: Telegram's "✍"
+    assert load(REACT_TO_TRANSCRIBE="❤️‍🔥").react_to_transcribe == "❤\u200d🔥"
+    assert load(REACT_TO_TRANSCRIBE="off").react_to_transcribe == ""
 
 
 def test_auto_language_means_detect():

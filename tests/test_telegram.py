@@ -34,6 +34,7 @@ class OfflineClient(TelegramClient):
         self.failing_downloads = 0
         self.errors = []  # exceptions to raise from the next requests, in order
         self._ids = itertools.count(900)
+        self.full_reactions = None  # what messages.getMessagesReactions answers
 
     async def __call__(self, request, ordered=False, flood_sleep_threshold=None):
         self.requests.append(request)
@@ -48,6 +49,10 @@ class OfflineClient(TelegramClient):
             return types.Updates(updates=[types.UpdateMessageID(reply.id, request.random_id),
                                           types.UpdateNewMessage(reply, 0, 0)],
                                  users=[ALICE], chats=[], date=datetime.datetime.now(), seq=0)
+        if isinstance(request, functions.messages.GetMessagesReactionsRequest):
+            return types.Updates(updates=[types.UpdateMessageReactions(
+                peer=types.PeerUser(ALICE_ID), msg_id=msg_id, reactions=self.full_reactions)
+                for msg_id in request.id], users=[], chats=[], date=datetime.datetime.now(), seq=0)
         if isinstance(request, functions.messages.EditMessageRequest):
             if self.edited and self.edited[-1] == (request.id, request.message):
                 raise errors.MessageNotModifiedError(request=request)
@@ -313,3 +318,40 @@ async def test_replies_in_a_forum_topic_name_the_topic_and_private_answers_quote
     assert isinstance(request.peer, types.InputPeerSelf)
     assert request.reply_to.reply_to_msg_id == 40
     assert request.reply_to.reply_to_peer_id == types.InputPeerUser(ALICE_ID, 77)  # a quote from another chat
+
+
+# -- reactions (issue: the owner's hands) ----------------------------------------------------------
+
+def reactions(*counts, min_=False):
+    """messageReactions from (emoji, count, chosen_order or None) triples."""
+    return types.MessageReactions(min=min_ or None, results=[
+        types.ReactionCount(types.ReactionEmoji(e), n, chosen_order=order) for e, n, order in counts])
+
+
+async def test_only_the_accounts_own_reactions_are_read_as_its_own(client):
+    from voicebot.reactions import Reaction
+
+    update = types.UpdateMessageReactions(peer=types.PeerUser(ALICE_ID), msg_id=7,
+                                          reactions=reactions(("✍", 2, 3), ("👍", 1, None)))
+    update._entities = {ALICE_ID: ALICE}
+    read = await telegram.read_reaction(client, update, "✍")
+    assert read == Reaction(chat_id=ALICE_ID, message_id=7, mine=frozenset({"✍"}), peer=f"user:{ALICE_ID}:77")
+    assert client.requests == []  # chosen_order said it all
+
+
+async def test_a_min_update_is_completed_with_get_messages_reactions(client):
+    """min: "used for message reaction constructors that are the same for all users so they
+    don't have the reactions sent by the current user" (constructor/messageReactions)."""
+    client._mb_entity_cache.extend([ALICE], [])
+    unrelated = types.UpdateMessageReactions(peer=types.PeerUser(ALICE_ID), msg_id=7,
+                                             reactions=reactions(("👍", 3, None), min_=True))
+    assert await telegram.read_reaction(client, unrelated, "✍") is None and client.requests == []
+    update = types.UpdateMessageReactions(peer=types.PeerUser(ALICE_ID), msg_id=7,
+                                          reactions=reactions(("✍", 2, None), min_=True))
+    client.full_reactions = reactions(("✍", 2, 5))
+    read = await telegram.read_reaction(client, update, "✍")
+    assert read.mine == frozenset({"✍"})
+    (request,) = client.requests
+    assert isinstance(request, functions.messages.GetMessagesReactionsRequest) and request.id == [7]
+    client.full_reactions = reactions(("✍", 2, None))  # someone else's ✍ after all
+    assert (await telegram.read_reaction(client, update, "✍")).mine == frozenset()

@@ -2,9 +2,9 @@
 
 Example::
 
-    engine = load_engine(settings)
-    bot = Bot(settings, engine)
-    me = await bot.start(client)     # attaches, connects (logging in on a terminal), serves
+    bot = Bot(settings)
+    me = await bot.start(client, load=lambda: asyncio.to_thread(load_engine, settings))
+    # attached, connected (NotLoggedIn if the session is not), engine loaded, serving
     await client.run_until_disconnected()
     await bot.stop()
 """
@@ -17,15 +17,17 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Awaitable, Callable
 
 from loguru import logger
 
 from . import telegram
 from .backfill import backfill
 from .config import Settings
-from .errors import NotLoggedIn
+from .errors import LOGIN_HINT, NotLoggedIn
 from .media import IncomingMessage
 from .pipeline import Pipeline
+from .reactions import Reaction
 from .state import State
 from .storage import TempDir, exclusive_lock, prepare_data_dir, write_heartbeat
 from .engine import Transcriber, load_engine
@@ -44,65 +46,85 @@ def worker_count(settings: Settings, engine: Transcriber) -> int:
 
 
 class Intake:
-    """Where Telegram hands over messages. Until the pipeline exists (the client must be
-    connected to learn who the owner is) they wait here, in order: none is dropped."""
+    """Where Telegram hands over messages and reactions. Until the pipeline exists (the client
+    must be connected to learn who the owner is) they wait here, in order: none is dropped."""
 
     def __init__(self):
-        self._waiting: list[IncomingMessage] = []
-        self._target = None
+        self._waiting: list[IncomingMessage | Reaction] = []
+        self._target: Pipeline | None = None
 
-    async def __call__(self, msg: IncomingMessage) -> None:
+    async def message(self, msg: IncomingMessage) -> None:
+        await self._hand(msg)
+
+    async def reaction(self, reaction: Reaction) -> None:
+        await self._hand(reaction)
+
+    async def _hand(self, item: IncomingMessage | Reaction) -> None:
         if self._target is None:
-            self._waiting.append(msg)
+            self._waiting.append(item)
+        elif isinstance(item, Reaction):
+            await self._target.on_reaction(item)
         else:
-            await self._target(msg)
+            await self._target.on_message(item)
 
-    async def open(self, target) -> None:
-        """From now on hand every message to ``target``, starting with those that waited."""
-        self._target = target
+    async def open(self, target: Pipeline) -> None:
+        """From now on hand everything to ``target``, starting with what waited."""
         while self._waiting:
-            await target(self._waiting.pop(0))
+            item = self._waiting.pop(0)
+            await (target.on_reaction(item) if isinstance(item, Reaction) else target.on_message(item))
+        self._target = target
 
 
 class Bot:
     """The running userbot: a pipeline fed by a Telegram client, plus the heartbeat."""
 
-    def __init__(self, settings: Settings, engine: Transcriber):
+    def __init__(self, settings: Settings, engine: Transcriber | None = None):
         self.settings = settings
         self.engine = engine
         self.pipeline: Pipeline | None = None
         self.state: State | None = None
         self._client = None
-        self._handler = None
+        self._handlers: list = []
         self._heartbeat: asyncio.Task | None = None
         self._backfill: asyncio.Task | None = None
 
-    async def start(self, client, *, interactive: bool = False):
+    async def start(self, client, *, load: Callable[[], Awaitable[Transcriber]] | None = None):
         """Serve ``client`` from now on; returns the account's user.
 
-        The message handler is attached before the client connects, so nothing that
-        arrives while it starts (Telethon's catch-up replays what came while we were down)
-        is lost; those messages wait in the intake until the pipeline exists. Then what a
-        crash left unfinished is resumed, and backfill looks for anything still missed."""
+        The handlers are attached before the client connects, so nothing that arrives while
+        it starts (Telethon's catch-up replays what came while we were down) is lost; it waits
+        in the intake until the pipeline exists. A session that is not logged in raises
+        :class:`NotLoggedIn` before ``load`` (the engine: minutes on a first start) begins.
+        Then what a crash left unfinished is resumed, and backfill looks for anything missed."""
         temp = TempDir(self.settings.temp_dir)
         temp.prepare()
         self._client = client
+        intake = Intake()
+        reaction = self.settings.react_to_transcribe
+        self._handlers = telegram.attach(client, intake.message, intake.reaction if reaction else None,
+                                         reaction=reaction)
+        if client.is_connected():
+            me = await client.get_me()
+        else:
+            me = await telegram.connect(client)
+        if self.engine is None:
+            assert load is not None, "Bot needs an engine or a way to load one"
+            try:
+                self.engine = await load()
+            except BaseException:  # a model that cannot load: leave Telegram as we found it
+                telegram.detach(client, self._handlers)
+                await client.disconnect()
+                raise
         self.state = State.in_dir(self.settings.data_dir)
         # Finished jobs are kept a month, far longer than backfill looks back, so a voice
         # backfill finds again is still known as answered.
         self.state.journal.prune(older_than_days=max(JOURNAL_DAYS, int(self.settings.backfill_hours / 24) + 1))
-        intake = Intake()
-        self._handler = telegram.attach(client, intake)
-        if client.is_connected():
-            me = await client.get_me()
-        else:
-            me = await telegram.connect(client, interactive=interactive)
         self.pipeline = Pipeline(self.settings, self.engine, telegram.TelethonChat(client, me.id), temp,
                                  self.state, owner_id=me.id, workers=worker_count(self.settings, self.engine))
         self.pipeline.start()
         self._heartbeat = asyncio.create_task(self._beat(client))
         await self.pipeline.resume()
-        await intake.open(self.pipeline.on_message)
+        await intake.open(self.pipeline)
         self._backfill = asyncio.create_task(backfill(self.pipeline))
         return me
 
@@ -110,7 +132,7 @@ class Bot:
         """Take no new work, give running jobs ``grace`` seconds to deliver, then stop."""
         if self.pipeline is None:
             return
-        telegram.detach(self._client, self._handler)
+        telegram.detach(self._client, self._handlers)
         for task in (self._backfill, self._heartbeat):
             if task is not None:
                 task.cancel()
@@ -133,22 +155,23 @@ class Bot:
 
 
 async def run(settings: Settings) -> None:
-    """Run the bot until SIGTERM/SIGINT or the connection is closed for good."""
+    """Run the bot until SIGTERM/SIGINT or the connection is closed for good.
+
+    Never asks for a phone number, terminal or not: a missing or logged-out session is
+    :class:`NotLoggedIn` (one line saying how to log in; the CLI exits 2)."""
     prepare_data_dir(settings.data_dir)
-    interactive = sys.stdin.isatty()
-    if not interactive and not settings.session_file.exists():
-        raise NotLoggedIn("not logged in: run `python -m voicebot login` "
-                          "(Docker: `docker compose run --rm voicebot login`) first")
+    if not settings.session_file.exists():
+        raise NotLoggedIn(f"not logged in: {LOGIN_HINT}")
     with exclusive_lock(settings.data_dir):
-        engine = await asyncio.to_thread(load_engine, settings)
         client = telegram.make_client(settings)
         stop = asyncio.Event()  # before Bot.start: a SIGTERM during resume waits for it
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        bot = Bot(settings, engine)
-        me = await bot.start(client, interactive=interactive)
-        prepare_data_dir(settings.data_dir)  # the session file may be new: make it 0600
+        bot = Bot(settings)
+        me = await bot.start(client, load=lambda: asyncio.to_thread(load_engine, settings))
+        prepare_data_dir(settings.data_dir)
+        engine = bot.engine
         if engine.local:
             where = f"model {settings.whisper_model} on {engine.device}"
         else:  # said plainly at every start: the user chose to send audio elsewhere

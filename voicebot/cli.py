@@ -1,4 +1,4 @@
-"""The command line: ``python -m voicebot run|login|transcribe|doctor|health``.
+"""The command line: ``python -m voicebot run|login [--qr]|transcribe|doctor|health``.
 
 Exit codes: 0 success; 1 a file or check failed; 2 usage or configuration error.
 Expected failures print one line on stderr, never a traceback.
@@ -54,8 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--env-file", default=".env", help="settings file (default: .env)")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="run the bot (default)").set_defaults(handler=_run)
-    sub.add_parser("login", help="log in to Telegram interactively and save the session").set_defaults(
-        handler=_login)
+    login = sub.add_parser("login", help="log in to Telegram at this terminal and save the session")
+    login.add_argument("--qr", action="store_true",
+                       help="show a QR code to scan with Telegram on your phone instead of typing a code")
+    login.set_defaults(handler=_login)
     tr = sub.add_parser("transcribe", help="transcribe local files to stdout, no Telegram needed")
     tr.add_argument("files", nargs="+", type=Path, metavar="FILE")
     tr.add_argument("--model", help="model name or directory (default: WHISPER_MODEL)")
@@ -121,13 +123,16 @@ def _login(args) -> int:
               "use `docker compose run --rm voicebot login`", file=sys.stderr)
         return EXIT_USAGE
     from . import telegram
+    from .login import Console
     from .storage import exclusive_lock, prepare_data_dir
 
     prepare_data_dir(settings.data_dir)
-    with exclusive_lock(settings.data_dir):
-        who = asyncio.run(telegram.login(settings))
+    # The session file holds the account's key: created 0600, never readable by others even briefly.
+    os.umask(0o077)
+    with exclusive_lock(settings.data_dir), Console() as console:
+        who = asyncio.run(telegram.login(settings, console, qr=args.qr))
     prepare_data_dir(settings.data_dir)
-    print(f"Logged in as {who}. Session saved in {settings.data_dir}/. Now start the bot.")
+    print(f"Logged in as {who}. The session is in {settings.session_file} (mode 0600); now start the bot.")
     return EXIT_OK
 
 

@@ -1,6 +1,7 @@
 """The owner's commands, typed in any chat from the owner's own account.
 
-``.t`` (reply to a voice) transcribes on demand; ``.auto``, ``.lang`` set per-chat
+``.t`` (reply to a voice) transcribes on demand (so does the owner's reaction, see
+:mod:`.reactions`); ``.auto``, ``.lang`` set per-chat
 preferences; ``.status``, ``.find``, ``.srt``, ``.help`` answer. The command message is
 edited into the answer, so chats stay clean, except where the answer would show the other
 party what happens in other chats (``.find`` snippets, ``.status`` totals): typed anywhere
@@ -80,7 +81,7 @@ class Commands:
             return self._say("no_reply", command="t")
         if target.media is None:
             return self._say("not_media")
-        await self.pipeline.accept(target, forced=True, placeholder=here)
+        await self.pipeline.accept(target, forced=True, placeholder=here, again=True)
         return None  # the command message itself becomes the placeholder, then the transcript
 
     async def _srt(self, args: str, msg: IncomingMessage, here) -> str | None:
@@ -142,4 +143,5 @@ class Commands:
         return "\n".join(lines)
 
     async def _help(self, args: str, msg: IncomingMessage, here) -> str:
-        return self._say("help")
+        reaction = self.pipeline.settings.react_to_transcribe
+        return self._say("help") + ("\n" + self._say("help_reaction", reaction=reaction) if reaction else "")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 from dataclasses import dataclass, field
@@ -81,6 +82,7 @@ class Settings:
     ui_language: str = "en"
 
     command_prefix: str = "."
+    react_to_transcribe: str = "✍"  # the owner's reaction that asks for a transcript; "" = off
     deliver_to: str = "chat"  # "chat", "saved" (Saved Messages), or a chat id / @username
     caption_own_voices: bool = True
     progress_interval_s: float = 3.0  # 0: no live progress edits
@@ -194,6 +196,20 @@ class _Reader:
         return frozenset(items)
 
 
+def _reaction(text: str) -> str:
+    """One emoji as Telegram spells reactions (without the U+FE0F variation selector: "✍", "❤"),
+    or "" for off."""
+    if text.lower() in ("off", "none", "no", "false", "0"):
+        return ""
+    emoji = text.replace("\ufe0f", "")
+    # One symbol, or several joined by ZWJ (❤‍🔥, 🤷‍♂), each maybe modified (skin tone, marks).
+    parts = [[unicodedata.category(c) for c in part] for part in emoji.split("\u200d")]
+    if not (len(emoji) <= 8 and all(p.count("So") == 1 and set(p) <= {"So", "Sk", "Mn", "Me"} for p in parts)):
+        raise ConfigError("REACT_TO_TRANSCRIBE", f"must be one emoji Telegram offers as a reaction "
+                                                 f"(e.g. ✍ 👀 🤔), or off; got {text!r}")
+    return emoji
+
+
 def _parse(r: _Reader, require_telegram: bool) -> Settings:
     api_id, api_hash = 0, ""
     if require_telegram:
@@ -220,6 +236,7 @@ def _parse(r: _Reader, require_telegram: bool) -> Settings:
     prefix = r.str("COMMAND_PREFIX", ".")
     if len(prefix) > 3 or any(c.isalnum() or c.isspace() for c in prefix):
         raise ConfigError("COMMAND_PREFIX", f"must be 1-3 punctuation characters like . or !, got {prefix!r}")
+    reaction = _reaction(r.str("REACT_TO_TRANSCRIBE", "✍"))
     deliver_to = r.str("DELIVER_TO", "chat")
     if deliver_to.lower() in ("chat", "saved"):
         deliver_to = deliver_to.lower()
@@ -274,6 +291,7 @@ def _parse(r: _Reader, require_telegram: bool) -> Settings:
         on_no_speech=r.choice("ON_NO_SPEECH", "reply", NO_SPEECH_ACTIONS),
         ui_language=r.choice("BOT_LANGUAGE", "en", UI_LANGUAGES),
         command_prefix=prefix,
+        react_to_transcribe=reaction,
         deliver_to=deliver_to,
         caption_own_voices=r.bool("CAPTION_OWN_VOICES", True),
         progress_interval_s=r.float("PROGRESS_INTERVAL_SECONDS", 3.0, allow_zero=True),

@@ -13,6 +13,10 @@ from __future__ import annotations
 import enum
 
 
+LOGIN_HINT = ("run `python -m voicebot login` (Docker: `docker compose run --rm voicebot login`; "
+              "add --qr to scan a QR code with your phone)")
+
+
 class VoicebotError(Exception):
     """Base class of every error voicebot raises on purpose."""
 
@@ -59,7 +63,12 @@ class LockedError(VoicebotError):
 
 
 class NotLoggedIn(VoicebotError):
-    """The session has no authorised account, and there is no terminal to log in on."""
+    """The session has no logged-in account (never logged in, logged out, or terminated from
+    another device): ``run`` says how to log in and exits 2."""
+
+
+class LoginFailed(VoicebotError):
+    """An interactive login gave up: too many wrong codes, a long flood wait, Ctrl+D."""
 
 
 class TelegramError(VoicebotError):

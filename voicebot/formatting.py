@@ -61,6 +61,7 @@ _TEXTS = {
                  "{prefix}find WORDS — search past transcripts\n"
                  "{prefix}status — queue, model, uptime, speed\n"
                  "{prefix}help — this list"),
+        "help_reaction": "{reaction} reaction (yours) on a voice/video note/audio/video: transcribe it, once",
     },
     "ru": {
         "placeholder": "🎙 расшифровываю…",
@@ -105,6 +106,7 @@ _TEXTS = {
                  "{prefix}find СЛОВА — поиск по прошлым расшифровкам\n"
                  "{prefix}status — очередь, модель, время работы, скорость\n"
                  "{prefix}help — этот список"),
+        "help_reaction": "ваша реакция {reaction} на голосовое/кружок/аудио/видео: расшифровать его, один раз",
     },
 }
 

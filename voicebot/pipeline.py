@@ -36,6 +36,7 @@ from .errors import (AudioError, DownloadError, Interrupted, Kind, StorageError,
 from .formatting import escape, say
 from .jobs import JobQueue
 from .progress import Progress, Ticker
+from .reactions import Reaction, Reactions
 from .recovery import Recovery
 from .media import Action, IncomingMessage, MediaKind, decide
 from .state import State, StateError
@@ -109,6 +110,7 @@ class Pipeline:
         self.queue: JobQueue[Job] = JobQueue(self._run, workers=workers, maxsize=settings.queue_size)
         self.delivery = Delivery(settings, chat, state.journal, self.say, owner_id)
         self.commands = Commands(self)
+        self.reactions = Reactions(self)
         self.ticker = Ticker(settings.progress_interval_s)
         self._stopping = threading.Event()  # seen by the worker threads between segments
         self.recovery = Recovery(self)
@@ -144,15 +146,21 @@ class Pipeline:
         except Exception:
             logger.exception("could not handle message {} in chat {}", msg.message_id, msg.chat_id)
 
+    async def on_reaction(self, reaction: Reaction) -> None:
+        """The owner's reactions on a message changed (never raises)."""
+        await self.reactions.on_reaction(reaction)
+
     def is_owner(self, msg: IncomingMessage) -> bool:
         """Sent from the owner's account: by its user id, or ``out`` (also when posting
         anonymously or as a channel, where the sender is the chat). In a group anyone
         else could type ".t"."""
         return msg.outgoing or (self.owner_id is not None and msg.sender_id == self.owner_id)
 
-    async def accept(self, msg: IncomingMessage, *, forced: bool = False, placeholder: Sent | None = None) -> bool:
-        """Queue ``msg`` for transcription if the settings (or ``forced``, the owner's ``.t``)
-        say so. ``placeholder`` is the owner's ``.t`` message, to edit into the answer.
+    async def accept(self, msg: IncomingMessage, *, forced: bool = False, placeholder: Sent | None = None,
+                     again: bool = False) -> bool:
+        """Queue ``msg`` for transcription if the settings (or ``forced``: the owner's ``.t`` or
+        reaction) say so. ``placeholder`` is the owner's ``.t`` message, to edit into the answer;
+        ``again`` answers a message the journal already has (``.t``, never a reaction).
         Returns whether an answer is on its way."""
         decision = decide(msg, self.settings, chat_auto=self.state.chats.get(msg.chat_id).auto, forced=forced)
         if decision.action is Action.IGNORE:
@@ -164,7 +172,7 @@ class Pipeline:
         payload = {"peer": msg.peer, "target": target,
                    **({"notice": notice, "failure": decision.reason} if refused else {})}
         record = self.state.journal.record(msg.chat_id, msg.message_id, msg.media.document_id, payload)
-        if record is None and not forced:
+        if record is None and not again:
             logger.debug("message {} in chat {} is already journaled", msg.message_id, msg.chat_id)
             return False
         answer = Answer(msg, record.id if record else None, target, private=msg.media.view_once)

@@ -5,11 +5,14 @@ core's :class:`~voicebot.chat.Chat` with a :class:`TelegramClient`. Every RPC er
 here as a :class:`~voicebot.errors.TelegramError` named as Telegram names it, so what it
 means is decided in the core (:func:`voicebot.errors.classify`), offline and tested.
 
+It also carries the login steps (:class:`TelethonLogin`, for :mod:`voicebot.login`) and reads
+the owner's reactions (:func:`read_reaction`, for :mod:`voicebot.reactions`).
+
 Example::
 
     client = make_client(settings)
-    handler = attach(client, intake)             # before connecting: nothing can slip past
-    me = await connect(client, interactive=sys.stdin.isatty())
+    handlers = attach(client, intake.message, intake.reaction)   # before connecting: nothing slips past
+    me = await connect(client)                   # NotLoggedIn: `python -m voicebot login` first
     chat = TelethonChat(client, me.id)
     await client.run_until_disconnected()
 """
@@ -17,7 +20,8 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import getpass
+import base64
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -31,8 +35,10 @@ from telethon.tl.custom import Message
 from . import __version__
 from .chat import Dialog, Sent
 from .config import Settings
-from .errors import DownloadError, NotLoggedIn, RateLimited, TelegramError, Unreachable
+from .errors import LOGIN_HINT, DownloadError, NotLoggedIn, RateLimited, TelegramError, Unreachable
+from .login import CodeSent, QrCode, Terminal, interactive_login
 from .media import ChatKind, IncomingMessage, Media, MediaKind
+from .reactions import Reaction
 
 T = TypeVar("T")
 MAX_FLOOD_WAIT = 300  # seconds slept through in place; longer waits go back to the journal
@@ -60,21 +66,25 @@ def make_client(settings: Settings, session: object | None = None) -> TelegramCl
     )
 
 
-async def connect(client: TelegramClient, *, interactive: bool) -> types.User:
-    """Connect; log in on a terminal when needed. Returns the account's user.
+async def connect(client: TelegramClient) -> types.User:
+    """Connect and return the account's user.
 
-    Raises :class:`NotLoggedIn` when the session is not authorised and ``interactive`` is
-    false: a bot under Docker must never hang waiting for a phone number.
+    Raises :class:`NotLoggedIn` (one line: how to log in) when the session has no logged-in
+    account: never logged in, logged out, or terminated from another device (401
+    AUTH_KEY_UNREGISTERED, SESSION_REVOKED…, core.telegram.org/api/errors#401-unauthorized).
+    A bot never asks for a phone number: ``login`` does that, at a terminal.
     """
     await client.connect()
-    if not await client.is_user_authorized():
-        if not interactive:
-            await client.disconnect()
-            raise NotLoggedIn("not logged in: run `python -m voicebot login` "
-                              "(Docker: `docker compose run --rm voicebot login`) first")
-        await client.start(phone=lambda: input("Phone number (international format, e.g. +44…): "),
-                           password=lambda: getpass.getpass("Two-step verification password: "))
-    return await client.get_me()
+    me = await client.get_me()  # None on any 401 (client/users.py)
+    if me is None:
+        try:
+            await client(functions.updates.GetStateRequest())  # to name Telegram's reason
+            reason = ""
+        except errors.RPCError as exc:
+            reason = f" ({_error(exc).name})"
+        await client.disconnect()
+        raise NotLoggedIn(f"not logged in{reason}: {LOGIN_HINT}")
+    return me
 
 
 def describe(message: Message) -> IncomingMessage:
@@ -400,32 +410,182 @@ class TelethonChat:
         return f"{base}/{topic_id}/{message_id}" if topic_id else f"{base}/{message_id}"
 
 
-def attach(client: TelegramClient, on_message: Callable[[IncomingMessage], Awaitable[None]]) -> Callable:
-    """Call ``on_message`` for every new message; returns the handler (for :func:`detach`).
+def attach(client: TelegramClient, on_message: Callable[[IncomingMessage], Awaitable[None]],
+           on_reaction: Callable[[Reaction], Awaitable[None]] | None = None, *,
+           reaction: str = "") -> list[Callable]:
+    """Call ``on_message`` for every new message, and ``on_reaction`` when the reactions on a
+    message change (only the owner's ``reaction`` is fetched when Telegram leaves it out);
+    returns the handlers (for :func:`detach`).
 
     Attach before :func:`connect`: updates are dispatched only to handlers present when
     they arrive, and catch-up starts as soon as the client connects (client/updates.py).
     """
 
-    async def handler(event: events.NewMessage.Event) -> None:
+    async def on_new(event: events.NewMessage.Event) -> None:
         await on_message(describe(event.message))
 
-    client.add_event_handler(handler, events.NewMessage())
-    return handler
+    client.add_event_handler(on_new, events.NewMessage())
+    handlers: list[Callable] = [on_new]
+    if on_reaction is not None:
+        # Telethon 1.45 has no event for reactions: the raw update (core.telegram.org/constructor/
+        # updateMessageReactions) is all there is.
+        async def on_update(update: types.UpdateMessageReactions) -> None:
+            read = await read_reaction(client, update, reaction)
+            if read is not None:
+                await on_reaction(read)
+
+        client.add_event_handler(on_update, events.Raw(types.UpdateMessageReactions))
+        handlers.append(on_update)
+    return handlers
 
 
-def detach(client: TelegramClient, handler: Callable) -> None:
-    """Stop receiving messages (used on shutdown, before the last job finishes)."""
-    client.remove_event_handler(handler)
+def detach(client: TelegramClient, handlers: list[Callable]) -> None:
+    """Stop receiving messages and reactions (used on shutdown, before the last job finishes)."""
+    for handler in handlers:
+        client.remove_event_handler(handler)
 
 
-async def login(settings: Settings) -> str:
-    """Interactive login that writes the session file; returns who logged in."""
+def _chosen(reactions: types.MessageReactions) -> frozenset[str]:
+    # chosen_order is set on the viewer's own reactions only (core.telegram.org/api/reactions).
+    return frozenset(r.reaction.emoticon for r in reactions.results
+                     if r.chosen_order is not None and isinstance(r.reaction, types.ReactionEmoji))
+
+
+async def read_reaction(client: TelegramClient, update: types.UpdateMessageReactions,
+                        wanted: str = "") -> Reaction | None:
+    """The account's own reactions on the message of ``update``.
+
+    A ``min`` update leaves out which reactions are the viewer's ("you can use
+    messages.getMessagesReactions to get the full reaction info", constructor/messageReactions;
+    TDLib keeps its old chosen reactions on such an update, MessageReactions::update_from).
+    When ``wanted`` is among its reactions, the full ones are fetched; otherwise it is dropped.
+
+    Example::
+
+        reaction = await read_reaction(client, update, "✍")   # Reaction(..., mine={'✍'})
+    """
+    chat_id = utils.get_peer_id(update.peer)
+    entity = (getattr(update, "_entities", None) or {}).get(chat_id)
+    token = _peer_token(utils.get_input_peer(entity)) if entity is not None else ""
+    reactions = update.reactions
+    if reactions.min:
+        emoji = {r.reaction.emoticon for r in reactions.results if isinstance(r.reaction, types.ReactionEmoji)}
+        if wanted not in emoji:
+            return None
+        try:
+            peer = await client.get_input_entity(update.peer)
+            full = await client(functions.messages.GetMessagesReactionsRequest(peer=peer, id=[update.msg_id]))
+        except (errors.RPCError, ValueError, ConnectionError) as exc:
+            logger.warning("cannot read the reactions on message {} in chat {}: {}", update.msg_id, chat_id, exc)
+            return None
+        reactions = next((u.reactions for u in getattr(full, "updates", [])
+                          if isinstance(u, types.UpdateMessageReactions) and u.msg_id == update.msg_id), None)
+        if reactions is None:
+            return None
+    return Reaction(chat_id=chat_id, message_id=update.msg_id, mine=_chosen(reactions), peer=token)
+
+
+# -- logging in --------------------------------------------------------------------------------
+
+_CODE_VIA = {types.auth.SentCodeTypeApp: "app", types.auth.SentCodeTypeSms: "sms",
+             types.auth.SentCodeTypeCall: "call", types.auth.SentCodeTypeEmailCode: "email"}
+
+
+async def _rpc(call: Awaitable[T]) -> T:
+    """Await one login step; every refusal leaves as Telegram names it (a flood as RateLimited)."""
+    try:
+        return await call
+    except errors.FloodError as exc:
+        raise RateLimited(float(getattr(exc, "seconds", 0) or 0), _error(exc).name) from exc
+    except errors.RPCError as exc:
+        raise _error(exc) from exc
+    except (ConnectionError, TimeoutError) as exc:
+        raise Unreachable(f"login: {type(exc).__name__}") from exc
+
+
+def _who(user: types.User) -> str:
+    name = _name(user) or str(user.id)
+    return f"{name} (@{user.username})" if user.username else name
+
+
+class TelethonLogin:
+    """The login steps of :class:`voicebot.login.LoginPort` on a connected client
+    (core.telegram.org/api/auth, /api/srp, /api/qr-login).
+
+    Example::
+
+        port = TelethonLogin(client)
+        sent = await port.send_code("+44 7700 900123")     # CodeSent(via='app', length=5)
+        who = await port.sign_in("+44 7700 900123", "12345")
+    """
+
+    def __init__(self, client: TelegramClient):
+        self.client = client
+        self._hashes: dict[str, str] = {}  # phone -> phone_code_hash of the last code sent
+        self._scanned = asyncio.Event()
+        client.add_event_handler(self._on_scan, events.Raw(types.UpdateLoginToken))
+
+    async def _on_scan(self, update: types.UpdateLoginToken) -> None:
+        self._scanned.set()
+
+    async def me(self) -> str | None:
+        me = await self.client.get_me()
+        return _who(me) if me is not None else None
+
+    async def send_code(self, phone: str) -> CodeSent:
+        phone = utils.parse_phone(phone) or phone
+        sent = await _rpc(self.client(functions.auth.SendCodeRequest(
+            phone, self.client.api_id, self.client.api_hash, types.CodeSettings())))
+        if not isinstance(sent, types.auth.SentCode):  # auth.sentCodeSuccess: needs a future_auth_token we never keep
+            raise TelegramError("SENT_CODE_SUCCESS")
+        self._hashes[phone] = sent.phone_code_hash
+        return CodeSent(via=_CODE_VIA.get(type(sent.type), "other"), length=getattr(sent.type, "length", None))
+
+    async def sign_in(self, phone: str, code: str) -> str:
+        phone = utils.parse_phone(phone) or phone
+        user = await _rpc(self.client.sign_in(phone, code, phone_code_hash=self._hashes.get(phone, "")))
+        return _who(user)
+
+    async def password_hint(self) -> str | None:
+        password = await _rpc(self.client(functions.account.GetPasswordRequest()))
+        return password.hint or None
+
+    async def check_password(self, password: str) -> str:
+        # Telethon computes the SRP proof (telethon/password.py) from a fresh account.getPassword.
+        return _who(await _rpc(self.client.sign_in(password=password)))
+
+    async def qr_code(self) -> QrCode | str:
+        client = self.client
+        answer = await _rpc(client(functions.auth.ExportLoginTokenRequest(client.api_id, client.api_hash, [])))
+        if isinstance(answer, types.auth.LoginTokenMigrateTo):  # the account lives on another DC
+            await client._switch_dc(answer.dc_id)
+            answer = await _rpc(client(functions.auth.ImportLoginTokenRequest(answer.token)))
+        if isinstance(answer, types.auth.LoginTokenSuccess):
+            await client._on_login(answer.authorization.user)  # what QRLogin.wait does (custom/qrlogin.py)
+            return _who(answer.authorization.user)
+        self._scanned.clear()  # any scan so far is answered by this very export
+        token = base64.urlsafe_b64encode(answer.token).decode().rstrip("=")
+        return QrCode(url=f"tg://login?token={token}", expires=answer.expires.timestamp())
+
+    async def wait_for_scan(self, until: float) -> None:
+        try:
+            await asyncio.wait_for(self._scanned.wait(), max(1.0, until - time.time()))
+        except TimeoutError:
+            pass
+
+
+async def login(settings: Settings, terminal: Terminal, *, qr: bool = False) -> str:
+    """Log in at ``terminal`` (phone and code, or ``qr``) and keep the session file; returns who.
+
+    Example::
+
+        who = await login(settings, Console(), qr=True)
+    """
     client = make_client(settings)
     try:
-        me = await connect(client, interactive=True)
+        await client.connect()
+        who = await interactive_login(TelethonLogin(client), terminal, qr=qr)
     finally:
         await client.disconnect()
-    logger.info("logged in as {} (id {})", me.first_name, me.id)
-    return f"{me.first_name or ''} (@{me.username})" if me.username else (me.first_name or str(me.id))
-
+    logger.info("logged in as {}", who)
+    return who

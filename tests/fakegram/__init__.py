@@ -1,19 +1,23 @@
 """fakegram: a loopback MTProto server for testing Telethon code without Telegram.
 
-Real, unmodified Telethon clients connect to it on 127.0.0.1 with a pre-shared auth key
-(TcpFull framing, MTProto 2.0 encryption, the pinned Telethon's TL layer). It refuses what
+Real, unmodified Telethon clients connect to it on 127.0.0.1 (TcpFull framing, MTProto 2.0
+encryption, the pinned Telethon's TL layer), with a pre-shared, logged-in auth key, or as a
+fresh install that creates its key by the MTProto DH handshake and logs in. It refuses what
 Telegram refuses, with Telegram's error names and codes; every rule cites its source
 (core.telegram.org, TDLib or Telethon) where it is modelled.
 
 Modules:
 
 * :mod:`.mtproto`, :mod:`.connection` - framing, encryption, msg_id/seq_no, service messages
+* :mod:`.handshake` - the server side of the auth key creation (a test-only RSA key, trusted by
+  :func:`.handshake.trust_server_key`, or in a child process by putting ``trusting/`` on its
+  ``PYTHONPATH``); :mod:`.logins` - phone codes, 2FA (SRP), QR tokens, sessions
 * :mod:`.records` - users, basic groups, channels, participants, topics, messages, files
 * :mod:`.world` - peers, the account update log (pts, getDifference); behaviour by concern in
   :mod:`.views` (TL rendering), :mod:`.messages`, :mod:`.edits`, :mod:`.channels`,
-  :mod:`.dialogs`, :mod:`.files`
-* :mod:`.rpc`, :mod:`.rpc_messages`, :mod:`.rpc_channels`, :mod:`.rpc_files` - one handler per
-  implemented TL method (``@handles(SomeRequest)``)
+  :mod:`.dialogs`, :mod:`.files`, :mod:`.reactions`
+* :mod:`.rpc`, :mod:`.rpc_messages`, :mod:`.rpc_channels`, :mod:`.rpc_files`, :mod:`.rpc_auth` -
+  one handler per implemented TL method (``@handles(SomeRequest)``)
 * :mod:`.server` - :class:`FakeTelegramServer`; :mod:`.scenario` (shaping the world) and
   :mod:`.faults` (error injection) are mixed into it; :mod:`.standalone` - thread and command
 * :mod:`.harness` - :class:`Fakegram`: the server plus ready-made ``TelegramClient``s
@@ -42,6 +46,15 @@ What it models:
   (``ttl_seconds``), link previews carrying a document, ``messages.forwardMessages``;
 * dialogs pinned first then by top-message date, paged with ``messages.dialogsSlice``, archive;
 * file references that expire (FILE_REFERENCE_EXPIRED), upload/download limits;
+* logging in: the DH handshake, ``auth.sendCode``/``signIn`` (code in the app from 777000 or by
+  SMS; PHONE_NUMBER_INVALID, PHONE_CODE_INVALID/EXPIRED, API_ID_INVALID), two-step verification
+  (SESSION_PASSWORD_NEEDED, ``account.getPassword``, SRP ``auth.checkPassword``,
+  PASSWORD_HASH_INVALID), QR login (``auth.exportLoginToken``/``acceptLoginToken``,
+  ``updateLoginToken``), sessions (``account.getAuthorizations``/``resetAuthorization``; a
+  terminated key gets 401 AUTH_KEY_UNREGISTERED);
+* reactions: ``messages.sendReaction`` (standard emoji only, one per user), ``updateMessageReactions``
+  to the reactor's other sessions and to the author, ``message.reactions`` per viewer,
+  ``messages.getMessagesReactions``;
 * any RPC error by injection, with Telegram's code (420 for the flood family).
 
 Typical test::
@@ -76,6 +89,15 @@ Shaping the world (all on the server, no client needed; refusals raise :class:`R
     fakegram.age_message(bot, alice, msg_id, 172_800)           # past the edit window
     fakegram.expire_file_references()                           # FILE_REFERENCE_EXPIRED
     fakegram.inject_error("SendMessageRequest", "SLOWMODE_WAIT_5", peer=group, nth=2)
+
+Logging in (a client of a fresh install: ``fakegram.fresh_client()``, or ``fresh_session()`` for
+a session file of another process)::
+
+    fakegram.register_app(12345, api_hash)            # else API_ID_INVALID
+    fakegram.set_password(alice, "pw", hint="usual")  # SESSION_PASSWORD_NEEDED, then SRP
+    fakegram.login_code("+44 7700 900123")            # what the phone received
+    fakegram.expire_login_codes(); fakegram.expire_login_tokens(); fakegram.set_login_token_lifetime(3)
+    fakegram.terminate_sessions(alice)                # AUTH_KEY_UNREGISTERED from now on
 """
 
 from .harness import Fakegram

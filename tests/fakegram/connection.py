@@ -19,6 +19,7 @@ from telethon.tl import TLObject, functions, types
 from telethon.tl.core import GzipPacked, MessageContainer, RpcResult
 from telethon.tl.tlobject import TLRequest
 
+from .handshake import Handshake, HandshakeError
 from .mtproto import (
     ProtocolError,
     ServerMessageIds,
@@ -39,11 +40,26 @@ TRANSPORT_AUTH_KEY_NOT_FOUND = -404
 
 @dataclass(eq=False)
 class Authorization:
-    """One pre-shared auth key (one "device") of a user."""
+    """One auth key (one "device"): pre-shared, or made by a client's DH handshake.
+
+    ``user_id`` is None until the key logs in (``auth.signIn``, ``auth.checkPassword``, an
+    accepted QR token), and again after the session is terminated: its requests then get
+    401 AUTH_KEY_UNREGISTERED (core.telegram.org/api/errors#401-unauthorized).
+    """
 
     key: AuthKey
-    user_id: int
+    user_id: int | None
     salt: int = field(default_factory=lambda: random.getrandbits(63))
+    # account.getAuthorizations: a random hash per session and what initConnection said.
+    hash: int = field(default_factory=lambda: random.getrandbits(63))
+    created: int = field(default_factory=lambda: int(time.time()))
+    device_model: str = ""
+    app_version: str = ""
+    system_version: str = ""
+    api_id: int = 0
+    # A code or QR login of an account with two-step verification: the user id whose
+    # password auth.checkPassword must prove before the key is bound (SESSION_PASSWORD_NEEDED).
+    password_pending: int | None = None
     sessions: set[int] = field(default_factory=set)
     # Set when an update could not be pushed because no session of this key was online;
     # the next request then gets ``updatesTooLong`` so Telethon fetches the difference.
@@ -64,6 +80,7 @@ class Connection:
         self._codec = TcpFullCodec(reader, writer)
         self._ids = ServerMessageIds()
         self.auth: Authorization | None = None
+        self._handshake: Handshake | None = None  # a client creating its auth key
         self.session_id = 0
         self.receives_updates = False  # Telegram only pushes after a request without invokeWithoutUpdates
         # A client start (initConnection) is "syncing" until it fetched its update state; an update
@@ -105,16 +122,12 @@ class Connection:
 
     def _on_packet(self, packet: bytes) -> None:
         key_id = read_key_id(packet)
+        if key_id == 0 and self.auth is None:
+            self._on_plain(packet)
+            return
         auth = self._server._auths.get(key_id)
         if auth is None or (self.auth is not None and auth is not self.auth):
-            if key_id == 0:
-                log.error(
-                    "%r: client tried to create an auth key; fakegram only supports "
-                    "pre-shared keys (use session_string_for)",
-                    self,
-                )
-            else:
-                log.warning("%r: unknown auth key %016x", self, key_id)
+            log.warning("%r: unknown auth key %016x", self, key_id)
             self._codec.write_packet(struct.pack("<i", TRANSPORT_AUTH_KEY_NOT_FOUND))
             self.close()
             return
@@ -135,6 +148,31 @@ class Connection:
                     response=False,
                 )
         self._dispatch(message.msg_id, BinaryReader(message.body).tgread_object())
+
+    def _on_plain(self, packet: bytes) -> None:
+        """An unencrypted message: only the auth key creation uses them
+        (core.telegram.org/mtproto/description#unencrypted-message)."""
+        if len(packet) < 20:
+            raise ProtocolError("unencrypted message too short")
+        _, length = struct.unpack("<qi", packet[8:20])
+        if not 0 < length <= len(packet) - 20:
+            raise ProtocolError("unencrypted message length exceeds the packet")
+        request = BinaryReader(packet[20 : 20 + length]).tgread_object()
+        self._handshake = self._handshake or Handshake()
+        try:
+            answer = self._handshake.answer(request)
+        except HandshakeError as exc:
+            log.warning("%r: auth key creation failed: %s", self, exc)
+            self.close()
+            return
+        body = bytes(answer)
+        msg_id = self._ids.next_msg_id(response=True)
+        self._codec.write_packet(struct.pack("<qqi", 0, msg_id, len(body)) + body)
+        if self._handshake.result is not None:
+            new = self._handshake.result
+            self._server._auths[new.key.key_id] = Authorization(key=new.key, user_id=None, salt=new.salt)
+            self._handshake = None
+            log.info("%r: new auth key %016x", self, new.key.key_id)
 
     def _dispatch(self, msg_id: int, obj: TLObject) -> None:
         if isinstance(obj, MessageContainer):

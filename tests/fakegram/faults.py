@@ -157,11 +157,12 @@ class FaultInjection:
         """
         self._faults.append(_Fault(method_name(method), times, user.id if user else None, drop_after=True))
 
-    def _take_fault(self, method: str, user: UserRecord, query: TLObject) -> _Fault | None:
+    def _take_fault(self, method: str, user: UserRecord | None, query: TLObject) -> _Fault | None:
+        """The next fault for this call; ``user`` is None for a session not logged in."""
         for fault in self._faults:
-            if fault.method != method or fault.user_id not in (None, user.id):
+            if fault.method != method or fault.user_id not in (None, user.id if user else None):
                 continue
-            if fault.peer is not None and request_peer(self.world, user, query) != fault.peer:
+            if fault.peer is not None and (user is None or request_peer(self.world, user, query) != fault.peer):
                 continue
             fault.seen += 1
             if fault.nth and fault.seen < fault.nth:

@@ -8,12 +8,16 @@ from typing import Any
 from telethon import TelegramClient
 from telethon.sessions import StringSession
 
+from .handshake import trust_server_key
 from .server import FakeTelegramServer
 from .world import UserRecord
 
 API_ID = 1
 API_HASH = "fakegram"
 DISCONNECT_TIMEOUT_S = 5
+
+# Clients made in this process may create auth keys with the fake, as with Telegram.
+trust_server_key()
 
 
 class Fakegram(FakeTelegramServer):
@@ -43,6 +47,15 @@ class Fakegram(FakeTelegramServer):
             StringSession(self.session_string_for(user)), API_ID, API_HASH, **client_kwargs
         )
         self._clients[client] = user
+        return client
+
+    def fresh_client(self, **client_kwargs: Any) -> TelegramClient:
+        """A client of a fresh install: no auth key, not logged in (API_ID 1, "fakegram").
+
+        Connecting runs the DH handshake; then it logs in like any app (auth.sendCode, QR...).
+        """
+        client = TelegramClient(self.fresh_session(), API_ID, API_HASH, **client_kwargs)
+        self._clients[client] = None  # type: ignore[assignment]
         return client
 
     async def new_user(

@@ -140,6 +140,8 @@ class Post:
     topic_id: int | None = None  # forum topic (top_msg_id), None for "General"
     thread_top: int | None = None  # reply_to_top_id of replies in a thread
     pinned: bool = False
+    # messages.sendReaction: user id -> that user's reactions as (emoticon, chosen_order, date).
+    reactions: dict[int, list[tuple[str, int, int]]] = field(default_factory=dict)
 
     def dialog_key(self, owner_id: int) -> DialogKey:
         if self.channel_id is not None:

@@ -13,17 +13,25 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telethon.tl import TLObject, functions, types
 
 from .records import CAPTION_LENGTH_MAX, DC_ID, EDIT_TIME_LIMIT, MESSAGE_LENGTH_MAX, RpcFail, UserRecord, now
 from .world import World
 
+if TYPE_CHECKING:
+    from .connection import Authorization
+    from .logins import Logins
+
 
 @dataclass
 class RpcContext:
-    """What a handler may use: the world, the calling user and its connection."""
+    """What a handler may use: the world, the calling user and its connection.
+
+    ``user`` is None only for the login methods a session may call before it logged in
+    (:data:`.rpc_auth.UNAUTHORIZED`); ``auth`` is the calling session's auth key.
+    """
 
     world: World
     user: UserRecord
@@ -32,6 +40,8 @@ class RpcContext:
     get_file_delay: float
     # Channel pts this session (auth key) was told about; see World.difference.
     marks: dict[int, int] = field(default_factory=dict)
+    auth: Authorization | None = None
+    logins: Logins | None = None
 
 
 Handler = Callable[[RpcContext, Any], Any | Awaitable[Any]]
@@ -165,4 +175,4 @@ def update_status(ctx: RpcContext, request: Any) -> bool:
 # endregion
 
 # The other handler modules register themselves on import.
-from . import rpc_channels, rpc_files, rpc_messages  # noqa: E402,F401
+from . import rpc_auth, rpc_channels, rpc_files, rpc_messages  # noqa: E402,F401

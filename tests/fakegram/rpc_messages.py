@@ -100,6 +100,33 @@ def read_history(ctx: RpcContext, request: functions.messages.ReadHistoryRequest
     return ctx.world.read_history(ctx.user, peer, request.max_id, origin=ctx.origin)
 
 
+@handles(functions.messages.SendReactionRequest)
+def send_reaction(ctx: RpcContext, request: functions.messages.SendReactionRequest) -> TLObject:
+    peer = ctx.world.resolve_peer(ctx.user, request.peer)
+    return ctx.world.react(ctx.user, peer, request.msg_id, request.reaction, origin=ctx.origin)
+
+
+@handles(functions.messages.GetMessagesReactionsRequest)
+def get_messages_reactions(ctx: RpcContext, request: functions.messages.GetMessagesReactionsRequest) -> TLObject:
+    """The full reactions of some messages, as updateMessageReactions (core.telegram.org/api/reactions)."""
+    world, user = ctx.world, ctx.user
+    peer = world.resolve_peer(user, request.peer)
+    updates: list[TLObject] = []
+    user_ids: list[int] = [user.id]
+    chat_ids: list[int] = []
+    for msg_id in request.id:
+        try:
+            post = world.find_post(user, peer, msg_id)
+        except RpcFail:
+            continue
+        rendered = world.reactions_updates(post, user)
+        updates += rendered.updates
+        users, chats = world.post_entities(post)
+        user_ids += users
+        chat_ids += chats
+    return world.updates_tl(user, updates, user_ids, chat_ids)
+
+
 @handles(functions.messages.SetTypingRequest)
 def set_typing(ctx: RpcContext, request: functions.messages.SetTypingRequest) -> bool:
     ctx.world.typing(ctx.user, ctx.world.resolve_peer(ctx.user, request.peer), request.action)

@@ -6,6 +6,9 @@ from an official app (and is refused the same way: :class:`~.records.RpcFail`), 
 
 from __future__ import annotations
 
+import re
+from typing import TYPE_CHECKING
+
 from telethon.tl import TLObject, types
 
 from .records import (
@@ -23,12 +26,16 @@ from .records import (
 )
 from .world import World
 
+if TYPE_CHECKING:
+    from .logins import Logins
+
 # What promote() grants unless told otherwise (core.telegram.org/constructor/chatAdminRights).
 ADMIN_RIGHTS = ("post_messages", "edit_messages", "delete_messages", "pin_messages", "manage_topics", "other")
 
 
 class Scenario:
     world: World
+    logins: Logins
 
     # region users
 
@@ -195,6 +202,44 @@ class Scenario:
         """Close (or reopen) a topic: non-admins' sends to it get 406 TOPIC_CLOSED."""
         creator = self.world.users[group.creator_id]
         self.world.set_topic_closed(group, top_msg_id, closed, creator)
+
+    # endregion
+
+    # region logging in (see .logins)
+
+    def register_app(self, api_id: int, api_hash: str) -> None:
+        """Accept ``api_id``/``api_hash`` in auth.sendCode and auth.exportLoginToken (an app
+        registered at my.telegram.org); others get API_ID_INVALID."""
+        self.logins.apps[api_id] = api_hash
+
+    def set_password(self, user: UserRecord, password: str, hint: str | None = None) -> None:
+        """Turn on two-step verification: logins then need the password (SRP, auth.checkPassword)."""
+        self.logins.set_password(user, password, hint)
+
+    def login_code(self, phone: str) -> str:
+        """The last login code sent to ``phone`` (what its owner reads in the app or the SMS)."""
+        digits = re.sub(r"\D", "", phone)
+        return self.logins.codes[digits].code
+
+    def expire_login_codes(self) -> None:
+        """Make every code sent so far expired: signing in with it is PHONE_CODE_EXPIRED."""
+        self.logins.expire_codes()
+
+    def expire_login_tokens(self) -> None:
+        """Make every QR login token expired: accepting it is AUTH_TOKEN_EXPIRED."""
+        self.logins.expire_tokens()
+
+    def set_login_token_lifetime(self, seconds: float) -> None:
+        """How long new QR login tokens live (Telegram: "usually 30 seconds")."""
+        self.logins.token_lifetime = seconds
+
+    def terminate_sessions(self, user: UserRecord) -> int:
+        """Log out every session of ``user`` (as "Terminate all other sessions" would): their
+        requests get 401 AUTH_KEY_UNREGISTERED. Returns how many there were."""
+        sessions = self.logins.logged_in(user)
+        for auth in sessions:
+            self.logins.revoke(auth)
+        return len(sessions)
 
     # endregion
 

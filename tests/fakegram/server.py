@@ -13,8 +13,11 @@ For a bot running in another process, run the server in a thread (:class:`Server
 or standalone: ``python -m tests.fakegram.server --port 0 --user alice:Alice --user voicebot``
 prints one JSON line with the port and a session string per user, then serves until killed.
 
-Clients must already own an auth key (pre-shared via the session string): the DH key
-exchange is not implemented, an unknown key gets the transport error -404 like Telegram.
+A client either owns a pre-shared, logged-in auth key (the session string), or creates one
+with the MTProto DH handshake (:mod:`.handshake`) and then logs in (:mod:`.logins`): a
+"fresh install" needs only a session that names this server (:meth:`FakeTelegramServer.
+fresh_session`) and a process that trusts the fake's RSA key. An unknown key gets the
+transport error -404 like Telegram.
 """
 
 from __future__ import annotations
@@ -38,8 +41,10 @@ from telethon.tl.core import GzipPacked
 
 from .connection import Authorization, Connection
 from .faults import FaultInjection, _Fault
-from .records import DC_ID, RpcFail, UserRecord
+from .logins import OLD_DEVICE_AGE, Logins
+from .records import DC_ID, RpcFail, UserRecord, now
 from .rpc import HANDLERS, RpcContext
+from .rpc_auth import UNAUTHORIZED
 from .scenario import Scenario
 from .world import World
 
@@ -87,6 +92,7 @@ class FakeTelegramServer(Scenario, FaultInjection):
         self._port = port  # always on 127.0.0.1: nothing here may touch a real network
         self._server: asyncio.Server | None = None
         self._auths: dict[int, Authorization] = {}
+        self.logins = Logins(self.world, self._auths, self._push_to_auth)
         self._connections: set[Connection] = set()
         self._faults: list[_Fault] = []
         self._get_file_delay = 0.0
@@ -143,10 +149,21 @@ class FakeTelegramServer(Scenario, FaultInjection):
     # region users, sessions and inspection
 
     def authorize(self, user: UserRecord) -> AuthKey:
-        """Register a fresh auth key (a new "device") for ``user``."""
+        """Register a fresh auth key (a new "device") for ``user``: a device that logged in
+        long ago (it may terminate other sessions: FRESH_RESET_AUTHORISATION_FORBIDDEN)."""
         key = AuthKey(os.urandom(256))
-        self._auths[key.key_id] = Authorization(key=key, user_id=user.id)
+        self._auths[key.key_id] = Authorization(key=key, user_id=user.id, created=now() - OLD_DEVICE_AGE)
         return key
+
+    def fresh_session(self) -> StringSession:
+        """A session that knows this server's address and nothing else: a fresh install.
+
+        Its client creates an auth key by the DH handshake (trust the fake's RSA key first:
+        :func:`~.handshake.trust_server_key`) and must then log in.
+        """
+        session = StringSession()
+        session.set_dc(DC_ID, HOST, self.port)
+        return session
 
     def session_string_for(self, user: UserRecord) -> str:
         """A Telethon ``StringSession`` string (DC 2, 127.0.0.1, this port, a new auth key).
@@ -200,6 +217,11 @@ class FakeTelegramServer(Scenario, FaultInjection):
             if isinstance(request, GzipPacked):
                 request = BinaryReader(request.data).tgread_object()
             elif isinstance(request, WRAPPERS):
+                if isinstance(request, functions.InitConnectionRequest):
+                    # What account.getAuthorizations shows of this session.
+                    auth = connection.authorization
+                    auth.device_model, auth.app_version = request.device_model, request.app_version
+                    auth.system_version, auth.api_id = request.system_version, request.api_id
                 if isinstance(request, functions.InvokeWithLayerRequest):
                     connection.syncing = True  # Telethon sends the layer only from connect()
                     if request.layer != LAYER:
@@ -214,13 +236,17 @@ class FakeTelegramServer(Scenario, FaultInjection):
         query, subscribes = self._unwrap(connection, request)
         name = type(query).__name__
         auth = connection.authorization
-        user = self.world.users[auth.user_id]
+        user = self.world.users[auth.user_id] if auth.user_id is not None else None
         connection.receives_updates |= subscribes
         self.calls[name] += 1
         if isinstance(query, (functions.updates.GetStateRequest, functions.updates.GetDifferenceRequest)):
             connection.syncing = False
         try:
-            if user.deleted:
+            if user is None and type(query) not in UNAUTHORIZED:
+                # Not logged in (yet, or any more): "The key is not registered in the system"
+                # (core.telegram.org/api/errors#401-unauthorized).
+                raise RpcFail(401, "AUTH_KEY_UNREGISTERED")
+            if user is not None and user.deleted:
                 # A deleted account's sessions are dead (core.telegram.org/api/errors#401-unauthorized).
                 raise RpcFail(401, "USER_DEACTIVATED")
             fault = self._take_fault(name, user, query)
@@ -234,7 +260,8 @@ class FakeTelegramServer(Scenario, FaultInjection):
             if handler is None:
                 log.warning("method %s is not implemented by fakegram: %.300s", name, query)
                 raise RpcFail(400, f"METHOD_NOT_IMPLEMENTED_{name}")
-            context = RpcContext(self.world, user, connection, self.port, self._get_file_delay, auth.channel_marks)
+            context = RpcContext(self.world, user, connection, self.port, self._get_file_delay, auth.channel_marks,
+                                 auth, self.logins)
             result = handler(context, query)
             if inspect.isawaitable(result):
                 result = await result
@@ -246,7 +273,7 @@ class FakeTelegramServer(Scenario, FaultInjection):
             if not isinstance(query, functions.upload.GetFileRequest):  # file bytes don't compress
                 payload = GzipPacked.gzip_if_smaller(True, payload)
         except RpcFail as exc:
-            log.info("%s by user %d -> %d %s", name, user.id, exc.code, exc.message)
+            log.info("%s by user %s -> %d %s", name, user.id if user else None, exc.code, exc.message)
             payload = bytes(types.RpcError(exc.code, exc.message))
         except Exception:
             log.exception("fakegram crashed handling %s", name)
@@ -256,6 +283,13 @@ class FakeTelegramServer(Scenario, FaultInjection):
         if auth.missed_updates and connection.receives_updates:
             auth.missed_updates = False
             connection.push(types.UpdatesTooLong())
+
+    def _push_to_auth(self, auth: Authorization, updates: TLObject) -> None:
+        """Push ``updates`` to the live connections of one session (e.g. updateLoginToken to the
+        session that exported the login token, logged in or not)."""
+        for connection in self._connections:
+            if connection.auth is auth and connection.receives_updates:
+                connection.push(updates)
 
     def _deliver(self, user_id: int, updates: TLObject, exclude: object | None) -> bool:
         """Push ``updates`` to every live, subscribed session of the user except ``exclude``.

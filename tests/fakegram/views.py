@@ -6,7 +6,7 @@ Mixed into :class:`~.world.World`; every method renders for one ``viewer`` (the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from telethon.tl import TLObject, types
 
@@ -28,6 +28,7 @@ class Views:
     users: dict[int, UserRecord]
     chats: dict[int, ChatRecord]
     channels: dict[int, ChannelRecord]
+    reactions_tl: Callable[..., TLObject | None]  # .reactions
 
     def user_tl(self, user: UserRecord, viewer: UserRecord) -> types.User:
         if user.deleted:
@@ -247,6 +248,7 @@ class Views:
             post_author=post.post_author,
             pinned=post.pinned,
             media_unread=bool(post.ttl_seconds) or None,
+            reactions=self.reactions_tl(post, owner_id),
             **common,
         )
 

@@ -8,7 +8,7 @@ channels have one message id sequence and one ``pts`` each (:mod:`.channels`).
 
 The behaviour is split by concern into mixins: :mod:`.views` (TL rendering),
 :mod:`.messages` (private chats and basic groups), :mod:`.edits`, :mod:`.channels`,
-:mod:`.dialogs`, :mod:`.files`.
+:mod:`.dialogs`, :mod:`.files`, :mod:`.reactions`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from .dialogs import Dialogs
 from .edits import Editing
 from .files import Files
 from .messages import Messaging
+from .reactions import Reacting
 from .records import (
     CHANNEL_ID_BASE,
     CHAT_ID_BASE,
@@ -45,7 +46,7 @@ from .views import Views
 Deliver = Callable[[int, TLObject, object | None], bool]
 
 
-class World(Views, Messaging, Editing, Channels, Dialogs, Files):
+class World(Views, Messaging, Editing, Channels, Dialogs, Files, Reacting):
     """All server-side state plus the operations that change it.
 
     Operations that produce updates bump the affected pts and hand an ``Updates`` to
