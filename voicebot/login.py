@@ -213,7 +213,7 @@ async def _by_phone(port: LoginPort, terminal: Terminal) -> str:
                 terminal.say("That code is wrong; check it and type it again.")
             elif exc.name == "PHONE_CODE_EXPIRED":
                 terminal.say("That code has expired; asking Telegram for a new one.")
-                sent = await _resend(port, terminal, phone)
+                await _resend(port, terminal, phone)
             elif exc.name == "SESSION_PASSWORD_NEEDED":
                 return await _password(port, terminal)
             elif exc.name == "PHONE_NUMBER_UNOCCUPIED":
