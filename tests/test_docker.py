@@ -655,3 +655,21 @@ def test_elf_parser_ignores_non_elf_data():
     assert sw.elf_section_names(b"not an elf file at all" * 4) == []
     assert sw.elf_section_names(b"\x7fELF" + b"\0" * 10) == []
     assert not sw.has_debug_sections(b"")
+
+
+# --------------------------------------------------------------------------- the newcomer's path
+
+
+def test_ci_runs_the_readme_test_command():
+    """README's second command is what CI runs, word for word (and it sets up what it needs)."""
+    readme = (REPO / "README.md").read_text()
+    command = re.search(r"^(.+?)\s+# run the tests", readme, re.M).group(1).strip()
+    assert command.startswith(".ci/setup && ") and "pytest" in command
+    ci = (CI / "run").read_text()
+    assert command in [line.strip() for line in ci.splitlines()], "CI must run the README's test command"
+    setup = (CI / "setup").read_text()
+    assert subprocess.run(["sh", "-n", str(CI / "setup")]).returncode == 0
+    assert 'SUDO="sudo"' in setup and 'if [ "$(id -u)" = 0 ]' in setup  # root needs no sudo
+    for tool in ("ffmpeg", "espeak-ng", "docker-compose", "debootstrap", "gcc", "binutils", "python3-venv"):
+        assert tool in setup, f".ci/setup does not install {tool}: a test would skip or fail without it"
+    assert ".ci/builder setup" in setup

