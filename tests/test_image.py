@@ -361,6 +361,13 @@ async def test_bot_in_the_container_answers_a_voice(builder, image, fakegram, ca
         code, out = await run(*compose, "up", "--detach", "--no-build")
         assert code == 0, out
         await fakegram.wait_online(user, timeout=180)
+        # Connected is not yet serving: the bot attaches its handler after connecting, then
+        # starts the heartbeat. A voice in between is missed on a first start (backfill skips
+        # a first start), so wait for "healthy", as `docker compose ps` would show it.
+        deadline = time.monotonic() + 180
+        while (code := (await run(*compose, "run", "--rm", "voicebot", "health"))[0]) != 0:
+            assert time.monotonic() < deadline, "the bot never wrote a heartbeat"
+            await asyncio.sleep(1)
         online = time.monotonic() - start
 
         alice = await fakegram.new_user("Alice", username="alice")
@@ -369,7 +376,7 @@ async def test_bot_in_the_container_answers_a_voice(builder, image, fakegram, ca
         await inbox.wait(lambda: transcribed(inbox, sent.id), timeout=300)
         (reply,) = inbox.replies_to(sent.id)
         assert wer(EXPECTED["hello.ogg"], reply) <= 0.25, reply
-        report(capsys, f"compose up → bot online in {online:.0f} s; voice answered "
+        report(capsys, f"compose up → bot healthy in {online:.0f} s; voice answered "
                        f"{time.monotonic() - start - online:.0f} s later: {reply!r}")
 
         # Beside the running bot, as documented: doctor, and the HEALTHCHECK's command.
@@ -379,6 +386,9 @@ async def test_bot_in_the_container_answers_a_voice(builder, image, fakegram, ca
         check = config.get("Healthcheck") or config["Config"]["Healthcheck"]
         assert check["Test"][:4] == ["CMD", *config["Config"]["Entrypoint"]], check
         code, out = await run(*compose, "run", "--rm", "voicebot", *check["Test"][4:])
+        if code != 0:
+            _, listing = await run(*compose, "run", "--rm", "--entrypoint", "ls", "voicebot", "-la", "--full-time", "/data")
+            out += f"\n$ ls -la /data (at {time.strftime('%T')})\n{listing}"
         assert code == 0 and out.strip().startswith("healthy: last heartbeat"), out
 
         code, out = await run("podman", "inspect", "voicebot")
