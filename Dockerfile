@@ -1,10 +1,10 @@
 # syntax=docker/dockerfile:1
 #
 # voicebot: Telethon userbot that transcribes voice messages with faster-whisper.
-# Multi-stage build; see docs/docker.md for the why of every step.
+# Multi-stage build; see docs/docker.md for the why of every step and measured figures.
 #
 #   docker build -t voicebot:latest .                 CPU image (the last stage, "runtime")
-#   docker build --target gpu -t voicebot:gpu .       CUDA 12 + cuDNN 9 image
+#   docker build --target gpu -t voicebot:gpu .       + CUDA 12 cuBLAS from PyPI, same base
 #   docker build --target remote -t voicebot:remote .  no local engine: transcribes on speech
 #                                                     servers (WHISPER_ENGINE=openai|wyoming)
 #   docker compose build / up -d --build              same, through docker-compose.yml
@@ -12,24 +12,26 @@
 # Build arguments:
 #   BAKE_MODEL=small      bake a faster-whisper model into /models (air-gapped hosts);
 #                         empty (default): the model is downloaded on first start instead
-#   FFMPEG=minimal        static audio-only ffmpeg/ffprobe built in the "ffmpeg" stage (~8 MB);
-#   FFMPEG=debian         Debian's full ffmpeg package instead (+~440 MB, every codec)
-#   PYTHON_IMAGE / CUDA_IMAGE   base images (pinned below, see docs/docker.md)
+#   FFMPEG=none           (default) no ffmpeg program: PyAV's bundled FFmpeg decodes every
+#                         format Telegram clients send (docs/docker.md, "Decoding")
+#   FFMPEG=debian         Debian's ffmpeg package as a fallback decoder (+~440 MB)
+#   PYTHON_IMAGE          base image (pinned below, see docs/docker.md)
 #
-# Needs BuildKit (default since Docker 23; compose v2 always uses it).
+# Needs BuildKit (default since Docker 23; compose v2 always uses it) or buildah >= 1.29.
 
 ARG PYTHON_IMAGE=python:3.12-slim-bookworm
-# CUDA 12.8 is what the ctranslate2 4.8.x wheels are compiled with (their PTX is
-# ISA 8.7 = CUDA 12.8, and they load libcublas.so.12); cuDNN 9 is what
-# ctranslate2 >= 4.5 needs; Ubuntu 24.04 is the first CUDA base with Python 3.12
-# in its own archive, so the wheels built below (cp312) install unchanged.
-ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
+ARG APP_UID=10001
+ARG APP_GID=10001
 
 
 # ---------------------------------------------------------------------------
-# toolchain: compilers shared by the two build stages below. Thrown away.
+# builder: every runtime dependency as a wheel in /wheels. Thrown away.
+# The compiler is here for a pin without a wheel for the build platform; the
+# runtime stages never see it. The wheel layer only re-runs when
+# requirements.txt (or the strip helper) changes, and the pip cache mount means
+# only changed packages are downloaded again.
 # ---------------------------------------------------------------------------
-FROM ${PYTHON_IMAGE} AS toolchain
+FROM ${PYTHON_IMAGE} AS builder
 
 # Keep downloaded .debs in the apt cache mount instead of deleting them.
 RUN rm -f /etc/apt/apt.conf.d/docker-clean \
@@ -37,22 +39,14 @@ RUN rm -f /etc/apt/apt.conf.d/docker-clean \
 
 # The Python headers come with the python image (/usr/local/include/python3.12);
 # Debian's python3-dev would be the headers of Debian's own Python 3.11.
-# DL3008 (pin apt versions) is ignored on purpose: Debian/Ubuntu archives keep
-# only the newest build of a package, so an exact =version pin breaks the build
-# at the next security update. The base image tag pins the distribution release.
+# DL3008 (pin apt versions) is ignored on purpose: Debian archives keep only the
+# newest build of a package, so an exact =version pin breaks the build at the
+# next security update. The base image tag pins the distribution release.
 # hadolint ignore=DL3008
 RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
     --mount=type=cache,target=/var/lib/apt,sharing=locked \
     apt-get update \
  && apt-get install -y --no-install-recommends gcc g++ libc6-dev make binutils
-
-
-# ---------------------------------------------------------------------------
-# builder: every runtime dependency as a wheel in /wheels. Thrown away.
-# This layer only re-runs when requirements.txt (or the strip helper) changes,
-# and the pip cache mount means only changed packages are downloaded again.
-# ---------------------------------------------------------------------------
-FROM toolchain AS builder
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore \
@@ -70,25 +64,14 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 
 
 # ---------------------------------------------------------------------------
-# ffmpeg: small static ffmpeg + ffprobe for pydub (audio decoding only),
-# built from Debian's source package. Thrown away; only two binaries are kept.
+# cuda-wheels: the CUDA 12 libraries ctranslate2 loads, from PyPI, for the gpu
+# target only (a CPU build never downloads them). Thrown away.
 # ---------------------------------------------------------------------------
-FROM toolchain AS ffmpeg
-ARG FFMPEG=minimal
-
-RUN sed -i 's/^Types: deb$/Types: deb deb-src/' /etc/apt/sources.list.d/debian.sources
-
-# DL3008 ignored: unpinned apt versions on purpose (reason in the toolchain stage).
-# hadolint ignore=DL3008
-RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,target=/var/lib/apt,sharing=locked \
-    --mount=type=bind,source=.ci/build-ffmpeg.sh,target=/usr/local/bin/build-ffmpeg.sh \
-    mkdir -p /opt/ffmpeg/bin \
- && if [ "$FFMPEG" = "minimal" ]; then \
-        apt-get update \
-     && apt-get install -y --no-install-recommends nasm dpkg-dev xz-utils \
-     && sh /usr/local/bin/build-ffmpeg.sh /opt/ffmpeg; \
-    fi
+FROM ${PYTHON_IMAGE} AS cuda-wheels
+COPY requirements-gpu.txt /tmp/
+RUN --mount=type=cache,target=/root/.cache/pip \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 pip download --only-binary=:all: --no-deps \
+        --requirement /tmp/requirements-gpu.txt --dest /wheels
 
 
 # ---------------------------------------------------------------------------
@@ -118,67 +101,116 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
 
 
 # ---------------------------------------------------------------------------
-# gpu: CUDA runtime image (docker build --target gpu, docker-compose.gpu.yml).
+# common: what every image shares: user, directories, settings, the optional
+# ffmpeg program. No compiler, no wheels, no pip cache.
 # ---------------------------------------------------------------------------
-FROM ${CUDA_IMAGE} AS gpu
-ARG FFMPEG=minimal
-ARG APP_UID=10001
-ARG APP_GID=10001
+FROM ${PYTHON_IMAGE} AS common
+ARG FFMPEG=none
+ARG APP_UID
+ARG APP_GID
 
-ENV DEBIAN_FRONTEND=noninteractive \
-    PYTHONUNBUFFERED=1 \
+# PYTHONWARNINGS: pydub warns at import when no ffmpeg program is installed,
+# which is the default here (PyAV decodes); the warning would end up in every
+# command's stderr.
+ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONPATH=/app \
+    PYTHONWARNINGS="ignore:Couldn't find ff:RuntimeWarning" \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore \
     VIRTUAL_ENV=/opt/venv \
-    PATH=/opt/venv/bin:$PATH \
     DATA_DIR=/data \
-    TEMP_DIR=/tmp/voicebot \
-    WHISPER_CACHE_DIR=/models \
-    WHISPER_DEVICE=cuda \
-    HF_HOME=/models/hf \
-    HF_HUB_DISABLE_TELEMETRY=1
+    TEMP_DIR=/tmp/voicebot
 
 RUN rm -f /etc/apt/apt.conf.d/docker-clean \
  && echo 'Binary::apt::APT::Keep-Downloaded-Packages "true";' > /etc/apt/apt.conf.d/keep-cache
 
-# DL3008 ignored: unpinned apt versions on purpose (reason in the toolchain stage).
+# DL3008 ignored: unpinned apt versions on purpose (reason in the builder stage).
 # hadolint ignore=DL3008
-RUN --mount=type=cache,id=apt-cache-ubuntu,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,id=apt-lib-ubuntu,target=/var/lib/apt,sharing=locked \
-    apt-get update \
- && apt-get install -y --no-install-recommends python3.12 python3.12-venv ca-certificates \
- && if [ "$FFMPEG" = "debian" ]; then apt-get install -y --no-install-recommends ffmpeg; fi
+RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
+    --mount=type=cache,target=/var/lib/apt,sharing=locked \
+    case "$FFMPEG" in \
+        none) ;; \
+        debian) apt-get update && apt-get install -y --no-install-recommends ffmpeg ;; \
+        *) echo "FFMPEG must be 'none' or 'debian', not '$FFMPEG'" >&2; exit 1 ;; \
+    esac
 
 RUN groupadd --system --gid "$APP_GID" voicebot \
  && useradd --system --uid "$APP_UID" --gid voicebot --home-dir /home/voicebot --create-home \
         --shell /usr/sbin/nologin voicebot \
- && install -d -o voicebot -g voicebot -m 0700 /data /tmp/voicebot \
- && install -d -o voicebot -g voicebot -m 0755 /models /models/hf
+ && install -d -o voicebot -g voicebot -m 0700 /data /tmp/voicebot
 
-# Dependencies: offline, from the builder's wheels (bind mount: the wheels
-# never become a layer of this image). pip compiles the bytecode here.
+WORKDIR /app
+ENTRYPOINT ["python", "-m", "voicebot"]
+CMD ["run"]
+
+
+# ---------------------------------------------------------------------------
+# base: the local engine's dependencies, shared by the CPU and GPU images.
+# No pip in the venv.
+# ---------------------------------------------------------------------------
+FROM common AS base
+ARG APP_UID
+ARG APP_GID
+
+LABEL org.opencontainers.image.title="voicebot" \
+      org.opencontainers.image.description="Telegram userbot that transcribes voice messages locally (faster-whisper)"
+
+ENV WHISPER_CACHE_DIR=/models \
+    HF_HOME=/models/hf \
+    HF_HUB_DISABLE_TELEMETRY=1
+
+RUN install -d -o voicebot -g voicebot -m 0755 /models /models/hf
+
+# Dependencies: offline, from the builder's wheels (bind mount: the wheels never
+# become a layer of this image; the venv gets no pip of its own). pip compiles
+# the bytecode here. The base image's interpreter by its absolute path: the
+# venv's bin/ comes first on PATH once it exists (ENV below), and the venv's
+# python has no pip.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     --mount=type=bind,source=requirements.txt,target=/tmp/requirements.txt \
-    python3.12 -m venv /opt/venv \
- && pip install --no-cache-dir --no-index --only-binary=:all: --find-links=/wheels \
-        -r /tmp/requirements.txt
+    /usr/local/bin/python -m venv --without-pip /opt/venv \
+ && /usr/local/bin/python -m pip --python /opt/venv/bin/python install --no-cache-dir \
+        --no-index --only-binary=:all: --find-links=/wheels -r /tmp/requirements.txt
 
-COPY --from=ffmpeg /opt/ffmpeg/bin/ /usr/local/bin/
+ENV PATH=/opt/venv/bin:$PATH
+
 COPY --from=model --chown=${APP_UID}:${APP_GID} /models/ /models/
 VOLUME ["/data", "/models"]
 
+# A first start downloads the model: minutes before the first heartbeat.
+HEALTHCHECK --interval=60s --timeout=15s --start-period=10m --retries=3 \
+    CMD ["python", "-m", "voicebot", "health", "--max-age", "120"]
+
+
+# ---------------------------------------------------------------------------
+# gpu: base + cuBLAS for CUDA 12 (docker build --target gpu,
+# docker-compose.gpu.yml). The NVIDIA Container Toolkit adds the driver.
+# ---------------------------------------------------------------------------
+FROM base AS gpu
+ARG APP_UID
+ARG APP_GID
+
+# What the NVIDIA Container Toolkit reads (as in the nvidia/cuda images).
+ENV WHISPER_DEVICE=cuda \
+    NVIDIA_VISIBLE_DEVICES=all \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility
+
+# The libraries land in the venv (nvidia/cublas/lib); ld.so.conf makes them
+# findable by soname, which is how ctranslate2 dlopens libcublas.so.12.
+RUN --mount=type=bind,from=cuda-wheels,source=/wheels,target=/wheels \
+    --mount=type=bind,source=requirements-gpu.txt,target=/tmp/requirements-gpu.txt \
+    /usr/local/bin/python -m pip --python /opt/venv/bin/python install --no-cache-dir --no-compile \
+        --no-index --only-binary=:all: --find-links=/wheels -r /tmp/requirements-gpu.txt \
+ && python -c 'import nvidia.cublas, os; print(os.path.join(nvidia.cublas.__path__[0], "lib"))' \
+        > /etc/ld.so.conf.d/voicebot-cuda.conf \
+ && ldconfig
+
 # Application code last: a code-only change rebuilds only these layers.
-WORKDIR /app
 COPY userbot.py ./
 COPY voicebot/ ./voicebot/
 RUN python -m compileall -q /app
-
 USER ${APP_UID}:${APP_GID}
-HEALTHCHECK --interval=60s --timeout=15s --start-period=10m --retries=3 \
-    CMD ["python", "-m", "voicebot", "health", "--max-age", "120"]
-ENTRYPOINT ["python", "-m", "voicebot"]
-CMD ["run"]
 
 
 # ---------------------------------------------------------------------------
@@ -186,114 +218,44 @@ CMD ["run"]
 # every voice is transcribed on the speech servers in WHISPER_URL (docs/scaling.md).
 # Installs requirements-remote.txt, a subset of the builder's wheels.
 # ---------------------------------------------------------------------------
-FROM ${PYTHON_IMAGE} AS remote
-ARG APP_UID=10001
-ARG APP_GID=10001
+FROM common AS remote
+ARG APP_UID
+ARG APP_GID
 
 LABEL org.opencontainers.image.title="voicebot-remote" \
       org.opencontainers.image.description="Telegram userbot that transcribes voice messages on OpenAI-compatible or Wyoming speech servers"
 
-ENV PYTHONUNBUFFERED=1 \
-    PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONPATH=/app \
-    VIRTUAL_ENV=/opt/venv \
-    PATH=/opt/venv/bin:$PATH \
-    DATA_DIR=/data \
-    TEMP_DIR=/tmp/voicebot \
-    WHISPER_ENGINE=openai
+ENV WHISPER_ENGINE=openai
 
-RUN groupadd --system --gid "$APP_GID" voicebot \
- && useradd --system --uid "$APP_UID" --gid voicebot --home-dir /home/voicebot --create-home \
-        --shell /usr/sbin/nologin voicebot \
- && install -d -o voicebot -g voicebot -m 0700 /data /tmp/voicebot
-
-# /usr/local/bin/python: PATH already puts the venv first, and the venv's python has no pip.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     --mount=type=bind,source=requirements-remote.txt,target=/tmp/requirements-remote.txt \
     /usr/local/bin/python -m venv --without-pip /opt/venv \
  && /usr/local/bin/python -m pip --python /opt/venv/bin/python install --no-cache-dir \
         --no-index --only-binary=:all: --find-links=/wheels -r /tmp/requirements-remote.txt
 
-COPY --from=ffmpeg /opt/ffmpeg/bin/ /usr/local/bin/
+ENV PATH=/opt/venv/bin:$PATH
 VOLUME ["/data"]
 
-WORKDIR /app
+HEALTHCHECK --interval=60s --timeout=15s --start-period=2m --retries=3 \
+    CMD ["python", "-m", "voicebot", "health", "--max-age", "120"]
+
+# Application code last: a code-only change rebuilds only these layers.
 COPY userbot.py ./
 COPY voicebot/ ./voicebot/
 RUN python -m compileall -q /app
-
 USER ${APP_UID}:${APP_GID}
-HEALTHCHECK --interval=60s --timeout=15s --start-period=2m --retries=3 \
-    CMD ["python", "-m", "voicebot", "health", "--max-age", "120"]
-ENTRYPOINT ["python", "-m", "voicebot"]
-CMD ["run"]
 
 
 # ---------------------------------------------------------------------------
 # runtime: the CPU image. Last stage, so `docker build .` without --target
-# produces it. No compiler, no wheels, no pip cache, non-root.
+# produces it.
 # ---------------------------------------------------------------------------
-FROM ${PYTHON_IMAGE} AS runtime
-ARG FFMPEG=minimal
-ARG APP_UID=10001
-ARG APP_GID=10001
-
-LABEL org.opencontainers.image.title="voicebot" \
-      org.opencontainers.image.description="Telegram userbot that transcribes voice messages locally (faster-whisper, CPU)"
-
-ENV PYTHONUNBUFFERED=1 \
-    PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONPATH=/app \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PIP_ROOT_USER_ACTION=ignore \
-    VIRTUAL_ENV=/opt/venv \
-    PATH=/opt/venv/bin:$PATH \
-    DATA_DIR=/data \
-    TEMP_DIR=/tmp/voicebot \
-    WHISPER_CACHE_DIR=/models \
-    HF_HOME=/models/hf \
-    HF_HUB_DISABLE_TELEMETRY=1
-
-RUN rm -f /etc/apt/apt.conf.d/docker-clean \
- && echo 'Binary::apt::APT::Keep-Downloaded-Packages "true";' > /etc/apt/apt.conf.d/keep-cache
-
-# Only with FFMPEG=debian: the default uses the static binaries from the
-# ffmpeg stage and installs no system package at all.
-# DL3008 ignored: unpinned apt versions on purpose (reason in the toolchain stage).
-# hadolint ignore=DL3008
-RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,target=/var/lib/apt,sharing=locked \
-    if [ "$FFMPEG" = "debian" ]; then \
-        apt-get update && apt-get install -y --no-install-recommends ffmpeg; \
-    fi
-
-RUN groupadd --system --gid "$APP_GID" voicebot \
- && useradd --system --uid "$APP_UID" --gid voicebot --home-dir /home/voicebot --create-home \
-        --shell /usr/sbin/nologin voicebot \
- && install -d -o voicebot -g voicebot -m 0700 /data /tmp/voicebot \
- && install -d -o voicebot -g voicebot -m 0755 /models /models/hf
-
-# Dependencies: offline, from the builder's wheels (bind mount: the wheels
-# never become a layer of this image; the venv gets no pip of its own).
-# pip compiles the bytecode here.
-RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    --mount=type=bind,source=requirements.txt,target=/tmp/requirements.txt \
-    python -m venv --without-pip /opt/venv \
- && python -m pip --python /opt/venv/bin/python install --no-cache-dir \
-        --no-index --only-binary=:all: --find-links=/wheels -r /tmp/requirements.txt
-
-COPY --from=ffmpeg /opt/ffmpeg/bin/ /usr/local/bin/
-COPY --from=model --chown=${APP_UID}:${APP_GID} /models/ /models/
-VOLUME ["/data", "/models"]
+FROM base AS runtime
+ARG APP_UID
+ARG APP_GID
 
 # Application code last: a code-only change rebuilds only these layers.
-WORKDIR /app
 COPY userbot.py ./
 COPY voicebot/ ./voicebot/
 RUN python -m compileall -q /app
-
 USER ${APP_UID}:${APP_GID}
-HEALTHCHECK --interval=60s --timeout=15s --start-period=10m --retries=3 \
-    CMD ["python", "-m", "voicebot", "health", "--max-age", "120"]
-ENTRYPOINT ["python", "-m", "voicebot"]
-CMD ["run"]

@@ -2,7 +2,7 @@
 """Strip DWARF debug sections from the shared libraries inside built wheels.
 
 Used by the Docker builder stage right after ``pip wheel`` (and by
-tests/test_wheel_flow.py, which replays that stage). Some wheels on PyPI ship
+tests/test_image.py, which checks the built image). Some wheels on PyPI ship
 unstripped extension modules: ctranslate2's ``_ext.cpython-*.so`` alone carries
 ~66 MB of ``.debug_*`` sections for ~1.7 MB of code. Stripping them in the
 builder keeps them out of the runtime image without a compiler or binutils in

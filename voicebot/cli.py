@@ -203,8 +203,10 @@ def _doctor(args) -> int:
         report(False, f"configuration: {exc}", "edit .env (see .env.example)")
         settings = _settings(args, require_telegram=False)
     for tool in ("ffmpeg", "ffprobe"):
+        # Optional: PyAV's bundled FFmpeg decodes every format Telegram sends (docs/docker.md,
+        # "Decoding"); the program is a fallback for rarer codecs. The image ships none.
         found = shutil.which(tool)
-        report(bool(found), f"{tool}: {found or 'not found'}", "install ffmpeg (Debian: apt-get install ffmpeg)")
+        report(True, f"{tool}: {found or 'not installed (optional fallback decoder)'}")
     for label, directory in (("temp dir", settings.temp_dir), ("data dir", settings.data_dir),
                              ("model cache", settings.model_cache_dir)):
         report(_writable(directory), f"{label} {directory} is writable",
