@@ -170,7 +170,7 @@ def decode(directory: Path) -> dict[str, dict]:
         pyav, pyav_error = _seconds(audio._decode_pyav, path)
         binary, binary_error = _seconds(audio._decode_ffmpeg, path)
         try:
-            app = f"{len(read_audio(path, 3600)) / 16000:.2f} s"
+            app = f"{sum(len(block) for block in read_audio(path, 3600)) / 16000:.2f} s"
         except VoicebotError as exc:
             app = f"refused: {exc}"
         except Exception as exc:  # noqa: BLE001

@@ -116,3 +116,18 @@ def test_recording_falls_back_to_ffmpeg(monkeypatch):
     monkeypatch.setattr(audio, "_pyav_blocks", broken)
     streamed = np.concatenate(list(audio.open_recording(FIXTURES / "hello.ogg")))
     assert abs(len(streamed) - len(direct)) < audio.SAMPLE_RATE // 10
+
+
+def test_without_ffmpeg_programs_what_pyav_refuses_is_a_clear_audio_error(monkeypatch, tmp_path):
+    """The default image has no ffmpeg/ffprobe (PyAV reads every input Telegram clients
+    send): a file PyAV refuses must still end in AudioError, never FileNotFoundError."""
+    monkeypatch.setenv("PATH", str(tmp_path))  # no ffmpeg, no ffprobe on it
+
+    def broken(*args, **kwargs):
+        raise ValueError("PyAV has no decoder for this codec")
+
+    monkeypatch.setattr(audio, "_decode_pyav", broken)
+    with pytest.raises(AudioError, match="PyAV cannot decode"):
+        audio.decode(FIXTURES / "hello.ogg")
+    with pytest.raises(AudioError, match="PyAV can open"):
+        audio._probe_ffprobe(FIXTURES / "hello.ogg")

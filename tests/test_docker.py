@@ -314,24 +314,32 @@ def test_apt_uses_locked_cache_mounts_and_keeps_debs(dockerfile):
 def test_volumes_env_and_ownership(dockerfile):
     by_name = dockerfile["by_name"]
     for name in RUNTIME_STAGES:
-        stage = by_name["base"]
         assert "base" in [s.name for s in _ancestry(by_name[name], by_name)]
-        env = " ".join(i.value for i in stage.all("ENV"))
+        instrs = _chain(by_name[name], by_name)
+        env = " ".join(i.value for i in instrs if i.instruction == "ENV")
         assert re.search(r"\bDATA_DIR=/data\b", env)
         assert re.search(r"\bWHISPER_CACHE_DIR=/models\b", env)
         assert re.search(r"\bHF_HOME=/models/", env)
         assert re.search(r"\bTEMP_DIR=/", env)
-        volumes = stage.all("VOLUME")
+        volumes = [i for i in instrs if i.instruction == "VOLUME"]
         assert volumes and "/data" in volumes[0].value and "/models" in volumes[0].value
-        volume_at = stage.instrs.index(volumes[0])
+        volume_at = instrs.index(volumes[0])
         # Directories exist and belong to the app user before VOLUME (later changes are lost).
-        owner = [
-            n
-            for n, i in enumerate(stage.instrs)
-            if i.instruction == "RUN" and re.search(r"install -d -o \S+ .*/data", i.value)
-        ]
-        assert owner and max(owner) < volume_at
-        assert re.search(r"install -d -o \S+ .*/models/hf", stage.instrs[owner[0]].value)
+        for directory in ("/data", "/models/hf"):
+            owner = [n for n, i in enumerate(instrs)
+                     if i.instruction == "RUN" and re.search(rf"install -d -o \S+ .*{directory}", i.value)]
+            assert owner and max(owner) < volume_at, directory
+
+
+def test_remote_target_has_no_local_engine_and_its_own_volume(dockerfile):
+    by_name = dockerfile["by_name"]
+    instrs = _chain(by_name["remote"], by_name)
+    assert "base" not in [s.name for s in _ancestry(by_name["remote"], by_name)]
+    runs = " ".join(i.value for i in instrs if i.instruction == "RUN")
+    assert "requirements-remote.txt" in runs and "-r /tmp/requirements.txt" not in runs
+    volumes = [i.value for i in instrs if i.instruction == "VOLUME"]
+    assert volumes == ['["/data"]']
+    assert instrs[-1].instruction == "USER"
 
 
 def test_gpu_adds_pinned_cuda12_wheels_to_the_cpu_base(dockerfile):

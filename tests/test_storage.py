@@ -71,3 +71,21 @@ def test_unusable_temp_dir_is_one_clear_error(tmp_path):
     blocker.write_text("a file where the directory should be")
     with pytest.raises(StorageError, match="TEMP_DIR .*temp is not writable"):
         TempDir(blocker).prepare()
+
+
+def test_a_data_dir_owned_by_someone_else_is_one_clear_error(tmp_path, monkeypatch):
+    """Under Docker a bind-mounted /data owned by root: one line naming DATA_DIR, no traceback."""
+    import os
+
+    from voicebot.errors import StorageError
+    from voicebot.storage import prepare_data_dir
+
+    data = tmp_path / "data"
+    data.mkdir()
+
+    def refuse(path, mode):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "chmod", refuse)
+    with pytest.raises(StorageError, match="DATA_DIR .*data is not usable by uid"):
+        prepare_data_dir(data)

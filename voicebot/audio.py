@@ -92,6 +92,8 @@ def _probe_pyav(path: Path) -> Probe:
 def _probe_ffprobe(path: Path) -> Probe:
     try:
         info = mediainfo_json(str(path))
+    except FileNotFoundError as exc:  # no ffprobe program: PyAV's verdict stands
+        raise AudioError("the file is not a media file PyAV can open") from exc
     except (json.JSONDecodeError, OSError, subprocess.SubprocessError) as exc:
         raise AudioError("the file is not a media file ffprobe understands") from exc
     streams = info.get("streams") if isinstance(info, dict) else None
@@ -308,6 +310,8 @@ def _decode_ffmpeg(path: Path) -> np.ndarray:
     except (CouldntDecodeError, IndexError, KeyError, json.JSONDecodeError) as exc:
         # IndexError/KeyError: pydub found no audio stream in ffprobe's answer.
         raise AudioError("the file is not audio ffmpeg can decode") from exc
+    except FileNotFoundError as exc:  # no ffmpeg program (the default image has none)
+        raise AudioError("the audio is in a codec PyAV cannot decode") from exc
     segment = segment.set_channels(1).set_frame_rate(SAMPLE_RATE).set_sample_width(2)
     return np.frombuffer(segment.raw_data, dtype=np.int16).astype(np.float32) / 32768.0
 

@@ -75,11 +75,20 @@ class TempDir:
 
 
 def prepare_data_dir(data_dir: Path) -> None:
-    """Create the data directory readable by its owner only, and tighten the session file."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(data_dir, 0o700)
-    for session in data_dir.glob("*.session"):
-        os.chmod(session, 0o600)
+    """Create the data directory readable by its owner only, and tighten the session file.
+
+    Raises :class:`StorageError` (one line) when it is not ours to use: a bind-mounted
+    directory owned by another user is the usual case under Docker."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(data_dir, 0o700)
+        for session in data_dir.glob("*.session"):
+            os.chmod(session, 0o600)
+    except PermissionError as exc:
+        owner = data_dir.stat().st_uid if data_dir.exists() else None
+        raise StorageError(f"DATA_DIR {data_dir} is not usable by uid {os.getuid()}"
+                           + (f" (it belongs to uid {owner})" if owner is not None else "")
+                           + f": {exc.strerror}; give it to this user (chown) or use the named volume") from None
 
 
 @contextlib.contextmanager
