@@ -118,6 +118,7 @@ def test_recording_falls_back_to_ffmpeg(monkeypatch):
     assert abs(len(streamed) - len(direct)) < audio.SAMPLE_RATE // 10
 
 
+@pytest.mark.filterwarnings("ignore:Couldn't find ff:RuntimeWarning")  # pydub's, on an empty PATH
 def test_without_ffmpeg_programs_what_pyav_refuses_is_a_clear_audio_error(monkeypatch, tmp_path):
     """The default image has no ffmpeg/ffprobe (PyAV reads every input Telegram clients
     send): a file PyAV refuses must still end in AudioError, never FileNotFoundError."""

@@ -204,8 +204,9 @@ def test_only_the_adapter_and_engine_modules_import_their_libraries():
     package = pathlib.Path(telegram.__file__).parent
     importers = {lib: sorted(p.name for p in package.glob("*.py")
                              if re.search(rf"^\s*(from|import) {lib}\b", p.read_text(), re.M))
-                 for lib in ("telethon", "faster_whisper")}
-    assert importers == {"telethon": ["telegram.py"], "faster_whisper": ["transcriber.py"]}
+                 for lib in ("telethon", "faster_whisper", "openai", "wyoming")}
+    assert importers == {"telethon": ["telegram.py"], "faster_whisper": ["transcriber.py"],
+                         "openai": ["openai_engine.py"], "wyoming": ["wyoming_engine.py"]}
 
 
 # -- what the adapter reads off a message (issue: behave correctly on the real Telegram) ----------
