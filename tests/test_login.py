@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import sys
+import time
 
 import pytest
 from telethon import TelegramClient, errors, functions
@@ -19,6 +20,7 @@ from telethon.sessions import SQLiteSession, StringSession
 from .fakegram import ServerThread
 from .fakegram.handshake import trust_server_key
 from .fakegram.logins import SERVICE_USER_ID
+from .helpers import EXPECTED, FIXTURES, wer
 from .terminal import ROOT, Terminal, qr_codes
 
 pytestmark = pytest.mark.wire
@@ -278,6 +280,37 @@ def test_login_waits_for_nobody_while_the_bot_runs(telegram, tmp_path, model_pat
             assert "another voicebot process is using" in term.screen
             assert "Phone number" not in term.screen
     assert session_user(telegram, tmp_path / "data").id == alice.id
+
+
+def test_a_voice_sent_between_login_and_the_first_start_is_answered(telegram, tmp_path, model_path):
+    """Login leaves Telegram's update state in the session (Telethon asks updates.getState at
+    sign-in, client/auth.py `_on_login`, and saves it on disconnect), so the very first `run`
+    catches up (updates.getDifference) on what came after login. Backfill skips a first
+    start, so nothing else would answer this voice."""
+    alice = alices_account(telegram, tmp_path)
+    with voicebot(tmp_path, "login") as term:
+        type_phone(term)
+        term.expect("Login code:")
+        term.type(telegram.call(telegram.server.login_code, PHONE))
+        term.expect("Logged in as Alice")
+        assert term.wait() == 0
+    assert SQLiteSession(str(tmp_path / "data" / "voicebot")).get_update_state(0) is not None
+    bob = telegram.call(telegram.server.create_user, "Bob", "bob")
+    voice = telegram.call(telegram.server.send_message, bob, alice,
+                          voice=(FIXTURES / "hello.ogg").read_bytes(), duration=5)
+
+    def answers() -> list[str]:
+        return [m.message for m in telegram.call(telegram.server.history, bob, alice)
+                if m.out is False and getattr(m.reply_to, "reply_to_msg_id", None) == voice]
+
+    with voicebot(tmp_path, "run", WHISPER_MODEL=model_path, WHISPER_BEAM_SIZE="1", LOG_LEVEL="INFO"):
+        deadline = time.monotonic() + 120
+        while not any(a and not a.startswith("🎙") for a in answers()):
+            assert time.monotonic() < deadline, f"never answered: {answers()}"
+            time.sleep(0.2)
+        time.sleep(1.5)  # a duplicate would arrive now
+        (text,) = answers()
+    assert wer(EXPECTED["hello.ogg"], text) <= 0.25, text
 
 
 def test_the_console_puts_the_terminal_back(monkeypatch):
