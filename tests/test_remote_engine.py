@@ -2,6 +2,7 @@
 in for servers that answer in a chosen way. Real servers: tests/test_remote.py."""
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -47,7 +48,33 @@ def test_an_unsure_confusable_detection_yields_to_the_chats_language(voice):
     result = engine(server).transcribe(voice, prefer="uk")
     assert result.language == "uk"
     assert server.asked.count("uk") == len(result.segments)  # every chunk ends up heard in uk
-    assert server.asked.count(None) <= 2  # only those sent before the first answer
+    assert server.asked.count(None) <= 2  # at most the first window, sent before the first answer
+
+
+def test_a_later_chunk_answered_first_sends_nothing_more_undecided(voice):
+    """Chunk 2 comes back before chunk 1 (under load, or a faster server): its free slot must
+    wait for chunk 1's language instead of sending chunk 3 undecided (seen once in CI)."""
+
+    class FirstIsSlow(Server):
+        calls = 0
+
+        def transcribe(self, samples, language):
+            with self.lock:
+                first, self.calls = self.calls == 0, self.calls + 1
+            if first:  # hold chunk 1 until chunk 2 is in, then until a third request or 1 s
+                deadline = time.monotonic() + 60
+                while self.calls < 2 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                deadline = time.monotonic() + 1.0
+                while self.calls < 3 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            return super().transcribe(samples, language)
+
+    server = FirstIsSlow("ru")
+    result = engine(server).transcribe(voice, prefer="uk")
+    assert result.language == "uk"
+    assert server.asked.count(None) == 2, server.asked  # the first window only
+    assert server.asked.count("uk") == len(result.segments) == 4
 
 
 def test_a_detection_outside_the_group_stands(voice):

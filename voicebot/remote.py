@@ -119,7 +119,12 @@ class _Run:
         self._next = 0
         self._lock = threading.Lock()
         self.abandoned = False
-        for _ in range(min(engine.window, len(chunks))):
+        # Until chunk 1 is heard, only the first window goes out (undecided); a slot freed
+        # earlier (chunk 2 back first) waits here for the language.
+        self._first_window = min(engine.window, len(chunks))
+        self._first_heard = False
+        self._waiting_slots = 0
+        for _ in range(self._first_window):
             self._submit_next()
         try:
             first = self._result(0)
@@ -175,6 +180,9 @@ class _Run:
         with self._lock:
             if self._next >= len(self.chunks) or self.abandoned:
                 return
+            if not self._first_heard and self._next >= self._first_window:
+                self._waiting_slots += 1  # sent when chunk 1 has decided the language
+                return
             i, self._next = self._next, self._next + 1
             self.sent_with[i] = language = self.decided
         self.engine._executor.submit(self._work, i, language)
@@ -186,8 +194,16 @@ class _Run:
                 self._decide(heard)
             self.results[i].set_result(heard)
         except BaseException as exc:  # handed to the reader of this chunk, in order
+            if i == 0:
+                self.abandoned = True  # the job fails: send no more of its chunks
             self.results[i].set_exception(exc)
-        self._submit_next()
+        slots = 1
+        if i == 0:
+            with self._lock:
+                self._first_heard = True
+                slots, self._waiting_slots = 1 + self._waiting_slots, 0
+        for _ in range(slots):
+            self._submit_next()
 
     def _result(self, i: int) -> Heard:
         return self.results[i].result()
