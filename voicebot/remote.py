@@ -122,7 +122,6 @@ class _Run:
         # Until chunk 1 is heard, only the first window goes out (undecided); a slot freed
         # earlier (chunk 2 back first) waits here for the language.
         self._first_window = min(engine.window, len(chunks))
-        self._first_heard = False
         self._waiting_slots = 0
         for _ in range(self._first_window):
             self._submit_next()
@@ -180,7 +179,7 @@ class _Run:
         with self._lock:
             if self._next >= len(self.chunks) or self.abandoned:
                 return
-            if not self._first_heard and self._next >= self._first_window:
+            if not self.results[0].done() and self._next >= self._first_window:
                 self._waiting_slots += 1  # sent when chunk 1 has decided the language
                 return
             i, self._next = self._next, self._next + 1
@@ -198,9 +197,8 @@ class _Run:
                 self.abandoned = True  # the job fails: send no more of its chunks
             self.results[i].set_exception(exc)
         slots = 1
-        if i == 0:
+        if i == 0:  # chunk 1 is done (under the lock: no slot is parked after this)
             with self._lock:
-                self._first_heard = True
                 slots, self._waiting_slots = 1 + self._waiting_slots, 0
         for _ in range(slots):
             self._submit_next()
