@@ -85,7 +85,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HF_HUB_DISABLE_TELEMETRY=1 \
     HF_HOME=/tmp/hf
 
-# The same call the app makes (voicebot/transcriber.py resolves a model name with
+# The same call the app makes (voicebot/engine/local/models.py resolves a model name with
 # download_model(name, cache_dir=WHISPER_CACHE_DIR)), so the baked files are
 # found at run time without network access, also with HF_HUB_OFFLINE=1.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \

@@ -20,7 +20,7 @@ from loguru import logger  # noqa: E402
 
 from tests.botharness import Inbox, RunningBot, transcribed  # noqa: E402
 from tests.fakegram.harness import Fakegram  # noqa: E402
-from voicebot.transcriber import FasterWhisperTranscriber  # noqa: E402
+from voicebot.engine.local import FasterWhisperTranscriber  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
 

@@ -43,7 +43,7 @@ from telethon.tl.types import DocumentAttributeAudio  # noqa: E402
 
 from tests.botharness import Inbox, RunningBot, transcribed  # noqa: E402
 from tests.fakegram.harness import Fakegram  # noqa: E402
-from voicebot.transcriber import FasterWhisperTranscriber  # noqa: E402
+from voicebot.engine.local import FasterWhisperTranscriber  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
 BEAM_SIZE = 1  # what the running_bot harness uses; both sides get the same

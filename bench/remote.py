@@ -35,7 +35,7 @@ from tests.fakegram.harness import Fakegram  # noqa: E402
 from tests.servers import SpeechServer  # noqa: E402
 from voicebot import audio  # noqa: E402
 from voicebot.config import load_settings  # noqa: E402
-from voicebot.engine import load_engine  # noqa: E402
+from voicebot.engine.loader import load_engine  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
 

@@ -1,7 +1,7 @@
 
 import pytest
 
-from voicebot.transcriber import FasterWhisperTranscriber
+from voicebot.engine.local import FasterWhisperTranscriber
 
 from .botharness import RunningBot
 

@@ -161,16 +161,15 @@ def decode(directory: Path) -> dict[str, dict]:
     from loguru import logger
 
     logger.remove()
-    from voicebot import audio
+    from voicebot.audio import decoding as audio
     from voicebot.errors import VoicebotError
-    from voicebot.pipeline import read_audio
 
     results = {}
     for path in sorted(directory.iterdir()):
         pyav, pyav_error = _seconds(audio._decode_pyav, path)
         binary, binary_error = _seconds(audio._decode_ffmpeg, path)
         try:
-            app = f"{sum(len(block) for block in read_audio(path, 3600)) / 16000:.2f} s"
+            app = f"{sum(len(block) for block in audio.open_recording(path, max_duration_s=3600)) / 16000:.2f} s"
         except VoicebotError as exc:
             app = f"refused: {exc}"
         except Exception as exc:  # noqa: BLE001

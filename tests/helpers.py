@@ -8,17 +8,36 @@ import json
 import re
 import shutil
 import sys
+import weakref
 from pathlib import Path
 
 from telethon.tl import types
 
-from voicebot.chat import Sent
+from voicebot.core.assembly import dispatch_for
+from voicebot.core.backfill import backfill
+from voicebot.core.dispatch import Dispatch
+from voicebot.core.pipeline import Pipeline
 from voicebot.errors import DownloadError, RateLimited, TelegramError
-from voicebot.media import IncomingMessage
+from voicebot.messages import IncomingMessage, Sent
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXPECTED: dict[str, str] = json.loads((FIXTURES / "expected.json").read_text())
 OWNER_ID, ALICE_ID = 1000, 2000
+
+
+_DISPATCH: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def dispatch(pipeline: Pipeline) -> Dispatch:
+    """The dispatcher in front of ``pipeline`` (one per pipeline, as the app wires it)."""
+    if pipeline not in _DISPATCH:
+        _DISPATCH[pipeline] = dispatch_for(pipeline)
+    return _DISPATCH[pipeline]
+
+
+async def backfill_of(pipeline: Pipeline) -> int:
+    """Backfill on ``pipeline``'s settings, state and chat, admitted by the pipeline (as the app runs it)."""
+    return await backfill(pipeline.settings, pipeline.state, pipeline.chat, admit=pipeline)
 
 
 def hadolint() -> str:
@@ -68,7 +87,7 @@ class MemoryChat:
         self.deleted: list[int] = []
         self.fail_downloads = 0
         self.flood_on_progress = 0.0  # raise RateLimited(this) on progress edits
-        self.dialog_list: list = []  # voicebot.chat.Dialog rows for backfill
+        self.dialog_list: list = []  # voicebot.messages.Dialog rows for backfill
         self.calls: dict[str, int] = {}
         self._faults: list[list] = []  # [method, error, times, where]
         self._ids = itertools.count(10_000)

@@ -115,10 +115,10 @@ class SpeechServer:
         import numpy as np
 
         if self.kind == "openai":
-            from voicebot.openai_engine import OpenAIClient as Client
+            from voicebot.engine.remote.openai_client import OpenAIClient as Client
         else:
-            from voicebot.wyoming_engine import WyomingClient as Client
-        from voicebot.endpoints import EndpointError
+            from voicebot.engine.remote.wyoming_client import WyomingClient as Client
+        from voicebot.engine.remote.pool import EndpointError
 
         client = Client(self.url, **({"api_key": ""} if self.kind == "openai" else {}), model="", timeout=60)
         try:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from voicebot import audio
+from voicebot.audio import decoding as audio
 from voicebot.errors import AudioError
 
 from .helpers import FIXTURES

@@ -2,11 +2,10 @@
 
 import time
 
-from voicebot.backfill import backfill
-from voicebot.chat import Dialog
 from voicebot.errors import RateLimited
-from voicebot.media import ChatKind
+from voicebot.messages import ChatKind, Dialog
 
+from .helpers import backfill_of, dispatch
 from .test_delivery import build, run, voice
 
 NOW = time.time()
@@ -30,10 +29,10 @@ async def test_an_older_voice_is_answered_even_when_a_newer_one_was_seen(tmp_pat
     during startup, before one seen live, was lost."""
     pipeline, chat = await started(tmp_path)
     chat.dialog_list = [dialog(42)]
-    await pipeline.on_message(chat.add(voice(2)))  # seen live
+    await dispatch(pipeline).on_message(chat.add(voice(2)))  # seen live
     chat.add(voice(1))  # arrived earlier, never seen
     await pipeline.drain()
-    assert await backfill(pipeline) == 1
+    assert await backfill_of(pipeline) == 1
     await pipeline.drain()
     await pipeline.stop()
     assert chat.texts_for(1) == ["Hello there."] and chat.texts_for(2) == ["Hello there."]
@@ -45,7 +44,7 @@ async def test_an_old_pinned_dialog_does_not_end_the_catch_up(tmp_path):
                         dialog(43, age=60), dialog(44, age=3 * 86400)]
     chat.add(voice(1, chat_id=43))
     chat.add(voice(2, chat_id=44, date=NOW - 3 * 86400))  # outside BACKFILL_HOURS
-    assert await backfill(pipeline) == 1
+    assert await backfill_of(pipeline) == 1
     await pipeline.drain()
     await pipeline.stop()
     assert chat.texts_for(1) == ["Hello there."] and chat.texts_for(2) == []
@@ -57,7 +56,7 @@ async def test_chats_whose_kind_is_off_are_not_read(tmp_path):
     chat.add(voice(1, chat_id=-100500, chat_kind=ChatKind.GROUP))
     chat.add(voice(2, chat_id=43))
     calls_before = chat.calls.get("history", 0)
-    assert await backfill(pipeline) == 1
+    assert await backfill_of(pipeline) == 1
     assert chat.calls["history"] - calls_before == 1  # only the private chat was read
     await pipeline.drain()
     await pipeline.stop()
@@ -79,7 +78,7 @@ async def test_a_flood_wait_pauses_the_catch_up_instead_of_ending_it(tmp_path):
 
     chat.history = throttled
     started_at = time.monotonic()
-    assert await backfill(pipeline) == 2
+    assert await backfill_of(pipeline) == 2
     assert time.monotonic() - started_at >= 0.2 and waits == [43]  # it waited, then went on
     await pipeline.drain()
     await pipeline.stop()
@@ -90,7 +89,7 @@ async def test_first_start_ever_answers_nothing_old(tmp_path):
     chat.dialog_list = [dialog(42)]
     chat.add(voice(1))
     pipeline.start()
-    assert await backfill(pipeline) == 0
+    assert await backfill_of(pipeline) == 0
     await pipeline.stop()
 
 
@@ -98,10 +97,10 @@ async def test_a_refused_voice_is_not_refused_again(tmp_path):
     pipeline, chat = await started(tmp_path, MAX_FILE_MB="0.001")
     chat.dialog_list = [dialog(42)]
     big = voice(1)
-    await pipeline.on_message(chat.add(big))
+    await dispatch(pipeline).on_message(chat.add(big))
     await pipeline.drain()
     assert len(chat.texts_for(1)) == 1 and chat.texts_for(1)[0].startswith("⚠️")
-    assert await backfill(pipeline) == 0
+    assert await backfill_of(pipeline) == 0
     await pipeline.drain()
     await pipeline.stop()
     assert len(chat.texts_for(1)) == 1

@@ -10,12 +10,12 @@ import pytest
 from voicebot import audio
 from voicebot.config import load_settings
 from voicebot.formatting import say
-from voicebot.media import ChatKind, IncomingMessage, Media, MediaKind
-from voicebot.pipeline import Pipeline
+from voicebot.messages import ChatKind, IncomingMessage, Media, MediaKind
+from voicebot.core.pipeline import Pipeline
 from voicebot.state import State
 from voicebot.storage import TempDir
 
-from .helpers import FIXTURES, OWNER_ID, MemoryChat
+from .helpers import FIXTURES, OWNER_ID, MemoryChat, dispatch
 
 
 def ffmpeg(*args):
@@ -71,7 +71,7 @@ async def test_bad_input(case, made, engine, tmp_path):
     pipeline = Pipeline(s, engine, chat, temp, State(tmp_path / "state.db"), owner_id=OWNER_ID)
     pipeline.start()
     for message_id, media_kind in ((1, kind), (2, MediaKind.VOICE)):
-        await pipeline.on_message(IncomingMessage(
+        await dispatch(pipeline).on_message(IncomingMessage(
             chat_id=42, message_id=message_id, chat_kind=ChatKind.PRIVATE, sender_id=42, outgoing=False,
             media=Media(media_kind, size=path.stat().st_size, duration=3, document_id=message_id)))
     await pipeline.drain()
@@ -92,7 +92,7 @@ async def test_bad_input(case, made, engine, tmp_path):
 
 
 def test_over_the_size_cap_is_refused_before_download(engine, tmp_path):
-    from voicebot.media import Action, decide
+    from voicebot.core.selection import Action, decide
 
     s = load_settings({"API_ID": "1", "API_HASH": "0" * 32, "MAX_FILE_MB": "20"}, dotenv_path=None)
     msg = IncomingMessage(chat_id=42, message_id=1, chat_kind=ChatKind.PRIVATE, sender_id=42, outgoing=False,

@@ -1,11 +1,11 @@
 from dataclasses import dataclass
 
-from voicebot.cache import Cached
+from voicebot.state.cache import Cached
 from voicebot.state import State
 
 
 @dataclass
-class Seg:  # shaped like voicebot.transcriber.Segment
+class Seg:  # shaped like voicebot.engine.Segment
     start: float
     end: float
     text: str

@@ -1,4 +1,4 @@
-from voicebot.chat_settings import ChatSettings
+from voicebot.state.chat_settings import ChatSettings
 from voicebot.state import State
 
 

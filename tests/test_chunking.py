@@ -10,7 +10,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from voicebot.chunking import FRAME, SAMPLE_RATE, Chunk, speech_chunks
+from voicebot.audio.chunking import FRAME, SAMPLE_RATE, Chunk, speech_chunks
 
 RATE = SAMPLE_RATE
 

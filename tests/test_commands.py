@@ -5,15 +5,15 @@ import time
 
 import pytest
 
-from voicebot.commands import Command, parse_command
+from voicebot.core.controls.commands import Command, parse_command
 from voicebot.config import load_settings
 from voicebot.formatting import say
-from voicebot.media import ChatKind, IncomingMessage, Media, MediaKind
-from voicebot.pipeline import Pipeline
+from voicebot.messages import ChatKind, IncomingMessage, Media, MediaKind
+from voicebot.core.pipeline import Pipeline
 from voicebot.state import State
 from voicebot.storage import TempDir
 
-from .helpers import ALICE_ID, EXPECTED, FIXTURES, OWNER_ID, MemoryChat, wer
+from .helpers import ALICE_ID, EXPECTED, FIXTURES, OWNER_ID, MemoryChat, dispatch, wer
 
 CHAT = ALICE_ID
 
@@ -63,7 +63,7 @@ def bot(tmp_path, engine):
 async def send(pipeline, chat, *messages):
     for msg in messages:
         chat.add(msg)
-        await pipeline.on_message(msg)
+        await dispatch(pipeline).on_message(msg)
     await pipeline.drain()
 
 
@@ -195,7 +195,7 @@ async def test_help_names_the_reaction_unless_it_is_off(bot):
 async def test_a_reaction_racing_the_automatic_answer_adds_no_second_one(bot):
     """The voice arrives and the owner reacts at once: the reaction's fetch is in flight when
     the automatic job is journaled. One answer, not two (the journal decides)."""
-    from voicebot.reactions import Reaction
+    from voicebot.messages import Reaction
 
     pipeline, chat = bot({1: "hello.ogg"})
     msg = chat.add(voice(1))
@@ -206,22 +206,23 @@ async def test_a_reaction_racing_the_automatic_answer_adds_no_second_one(bot):
         return await fetch(*args)
 
     chat.fetch = slow_fetch
-    await asyncio.gather(pipeline.on_reaction(Reaction(CHAT, 1, frozenset({"✍"}))), pipeline.on_message(msg))
-    await pipeline.on_reaction(Reaction(CHAT, 1, frozenset({"✍"})))  # toggled again later
+    await asyncio.gather(dispatch(pipeline).on_reaction(Reaction(CHAT, 1, frozenset({"✍"}))),
+                         dispatch(pipeline).on_message(msg))
+    await dispatch(pipeline).on_reaction(Reaction(CHAT, 1, frozenset({"✍"})))  # toggled again later
     await pipeline.drain()
     assert len(chat.answers_for(1)) == 1 and wer(EXPECTED["hello.ogg"], chat.answers_for(1)[0]) <= 0.25
 
 
 async def test_reactions_that_are_not_the_owners_chosen_emoji_do_nothing(bot):
-    from voicebot.reactions import Reaction
+    from voicebot.messages import Reaction
 
     pipeline, chat = bot({1: "hello.ogg"}, TRANSCRIBE_PRIVATE="0")
     chat.add(voice(1))
     for mine in (frozenset(), frozenset({"👍"})):  # someone else's ✍ / removed, another emoji
-        await pipeline.on_reaction(Reaction(CHAT, 1, mine))
-    await pipeline.on_reaction(Reaction(CHAT, 99, frozenset({"✍"})))  # a message that is gone
+        await dispatch(pipeline).on_reaction(Reaction(CHAT, 1, mine))
+    await dispatch(pipeline).on_reaction(Reaction(CHAT, 99, frozenset({"✍"})))  # a message that is gone
     await pipeline.drain()
     assert chat.answers_for(1) == [] and not pipeline.state.journal.handled(CHAT, 1)
-    await pipeline.on_reaction(Reaction(CHAT, 1, frozenset({"✍", "👍"})))
+    await dispatch(pipeline).on_reaction(Reaction(CHAT, 1, frozenset({"✍", "👍"})))
     await pipeline.drain()
     assert len(chat.answers_for(1)) == 1

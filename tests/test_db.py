@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from voicebot.db import DB_NAME, MIGRATIONS, StateError
+from voicebot.state.db import DB_NAME, MIGRATIONS, StateError
 from voicebot.errors import VoicebotError
 from voicebot.state import State
 

@@ -10,16 +10,16 @@ import time
 
 import pytest
 
-from voicebot.chat import Sent
+from voicebot.messages import Sent
 from voicebot.config import load_settings
 from voicebot.formatting import say
-from voicebot.media import ChatKind, IncomingMessage, Media, MediaKind
-from voicebot.pipeline import Pipeline
+from voicebot.messages import ChatKind, IncomingMessage, Media, MediaKind
+from voicebot.core.pipeline import Pipeline
 from voicebot.state import State
 from voicebot.storage import TempDir
 from voicebot.engine import Segment, StreamInfo, Transcriber
 
-from .helpers import FIXTURES, OWNER_ID, MemoryChat
+from .helpers import FIXTURES, OWNER_ID, MemoryChat, dispatch
 
 CHAT = 42
 
@@ -60,7 +60,7 @@ async def run(pipeline, *messages):
     pipeline.start()
     for msg in messages:
         pipeline.chat.add(msg)
-        await pipeline.on_message(msg)
+        await dispatch(pipeline).on_message(msg)
     await pipeline.drain()
     await pipeline.stop()
 
@@ -138,7 +138,7 @@ async def test_a_long_slow_mode_wait_defers_the_job_and_it_comes_back(tmp_path):
     msg = voice(1)
     pipeline.start()
     chat.add(msg)
-    await pipeline.on_message(msg)
+    await dispatch(pipeline).on_message(msg)
     await pipeline.drain()
     record = job_of(pipeline, msg)
     assert record.state == "pending" and record.not_before > 0 and record.retries == 1
@@ -209,7 +209,7 @@ async def test_outage_is_retried_and_a_message_sent_before_the_crash_is_adopted(
     msg = voice(1)
     pipeline.start()
     chat.add(msg)
-    await pipeline.on_message(msg)
+    await dispatch(pipeline).on_message(msg)
     await pipeline.drain()
     record = job_of(pipeline, msg)
     assert record.state == "pending"
@@ -272,7 +272,7 @@ async def test_view_once_on_request_goes_only_to_saved_messages_and_is_never_sto
     logged: list[str] = []
     sink = logger.add(lambda m: logged.append(str(m)), level="TRACE")
     try:
-        await pipeline.on_message(command)
+        await dispatch(pipeline).on_message(command)
         await pipeline.drain()
     finally:
         logger.remove(sink)
@@ -338,7 +338,7 @@ async def test_the_discussion_group_copy_of_a_channel_post_is_not_answered(tmp_p
 # -- 10. a job given up never leaves "transcribing…" -------------------------------------------
 
 async def test_a_poison_job_gets_its_placeholder_edited_into_the_reason(tmp_path):
-    from voicebot.journal import MAX_ATTEMPTS
+    from voicebot.state.journal import MAX_ATTEMPTS
 
     pipeline, chat = build(tmp_path)
     msg = chat.add(voice(1))

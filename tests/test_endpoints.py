@@ -4,9 +4,9 @@ import threading
 
 import pytest
 
-from voicebot.endpoints import AllDown, Endpoint, EndpointError, EndpointPool, display_name
+from voicebot.engine.remote.pool import AllDown, Endpoint, EndpointError, EndpointPool, display_name
 from voicebot.errors import Interrupted, TranscriptionError
-from voicebot.openai_engine import retry_after
+from voicebot.engine.remote.openai_client import retry_after
 
 
 class Client:

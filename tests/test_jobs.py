@@ -2,7 +2,7 @@ import asyncio
 import threading
 import time
 
-from voicebot.jobs import JobQueue
+from voicebot.core.jobs.queue import JobQueue
 
 
 async def test_runs_jobs_with_bounded_concurrency():

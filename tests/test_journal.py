@@ -1,7 +1,7 @@
 import pytest
 
-from voicebot.db import StateError
-from voicebot.journal import MAX_ATTEMPTS
+from voicebot.state.db import StateError
+from voicebot.state.journal import MAX_ATTEMPTS
 from voicebot.state import State
 
 DAY = 86_400.0

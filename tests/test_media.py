@@ -1,7 +1,8 @@
 import pytest
 
 from voicebot.config import load_settings
-from voicebot.media import Action, ChatKind, IncomingMessage, Media, MediaKind, decide
+from voicebot.core.selection import Action, decide
+from voicebot.messages import ChatKind, IncomingMessage, Media, MediaKind
 
 MB = 1024 * 1024
 

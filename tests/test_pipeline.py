@@ -5,15 +5,14 @@ import pytest
 
 from voicebot.config import load_settings
 from voicebot.formatting import MESSAGE_LIMIT, say, utf16_len
-from voicebot.media import ChatKind, IncomingMessage, Media, MediaKind
-from voicebot.backfill import backfill
-from voicebot.chat import Dialog
-from voicebot.pipeline import Pipeline
+from voicebot.messages import ChatKind, IncomingMessage, Media, MediaKind
+from voicebot.messages import Dialog
+from voicebot.core.pipeline import Pipeline
 from voicebot.state import State
 from voicebot.storage import TempDir
 from voicebot.engine import Segment, StreamInfo, Transcriber
 
-from .helpers import EXPECTED, FIXTURES, OWNER_ID, MemoryChat, wer
+from .helpers import EXPECTED, FIXTURES, OWNER_ID, MemoryChat, backfill_of, dispatch, wer
 
 
 def settings(tmp_path, **env):
@@ -29,7 +28,7 @@ def incoming(message_id, kind=MediaKind.VOICE, size=20_000, duration=4.0, chat_k
 async def run(pipeline, *messages):
     pipeline.start()
     for msg in messages:
-        await pipeline.on_message(msg)
+        await dispatch(pipeline).on_message(msg)
     await pipeline.drain()
     await pipeline.stop()
 
@@ -59,7 +58,7 @@ async def test_voice_gets_placeholder_then_transcript(tmp_path, engine):
 async def test_placeholder_is_sent_before_transcription_finishes(tmp_path, engine):
     pipeline, chat, _ = make(tmp_path, engine, {1: "weather.ogg"})
     pipeline.start()
-    await pipeline.on_message(incoming(1))
+    await dispatch(pipeline).on_message(incoming(1))
     for _ in range(100):
         if chat.texts_for(1):
             break
@@ -154,10 +153,10 @@ async def test_full_queue_says_so(tmp_path):
     pipeline, chat, _ = make(tmp_path, ScriptedEngine("hi", gate), {i: "hello.ogg" for i in range(1, 5)},
                              QUEUE_SIZE="1")
     pipeline.start()
-    await pipeline.on_message(incoming(1))
+    await dispatch(pipeline).on_message(incoming(1))
     await asyncio.sleep(0.5)  # job 1 is running (blocked in the engine)
-    await pipeline.on_message(incoming(2))  # waits in the queue
-    await pipeline.on_message(incoming(3))  # no room
+    await dispatch(pipeline).on_message(incoming(2))  # waits in the queue
+    await dispatch(pipeline).on_message(incoming(3))  # no room
     await asyncio.sleep(0.1)  # the placeholders are on their way
     assert chat.texts_for(2) == [say("queued", position=1)]
     assert chat.texts_for(3) == [say("queue_full")]
@@ -170,7 +169,7 @@ async def test_full_queue_says_so(tmp_path):
 async def test_deleted_placeholder_does_not_lose_the_transcript(tmp_path, engine):
     pipeline, chat, _ = make(tmp_path, engine, {1: "hello.ogg"})
     pipeline.start()
-    await pipeline.on_message(incoming(1))
+    await dispatch(pipeline).on_message(incoming(1))
     chat.messages.clear()  # someone deleted the placeholder
     await pipeline.drain()
     await pipeline.stop()
@@ -230,14 +229,14 @@ async def test_backfill_answers_voices_missed_while_down(tmp_path, engine):
 
     pipeline, chat, _ = make(tmp_path, engine, {1: "hello.ogg", 2: "weather.ogg", 3: "hello.ogg"})
     chat.dialog_list = [Dialog(42, ChatKind.PRIVATE, None, pinned=False, last_date=_time.time())]
-    assert await backfill(pipeline) == 0  # first start ever: nothing to catch up on
+    assert await backfill_of(pipeline) == 0  # first start ever: nothing to catch up on
     await run(pipeline, voice(1))
     chat.add(voice(1))
     chat.add(voice(2))  # arrived while the bot was down
     chat.add(voice(3, date=_time.time() - 3 * 86400))  # too old to answer now
     again = Pipeline(pipeline.settings, engine, chat, pipeline.temp, pipeline.state, owner_id=OWNER_ID)
     again.start()
-    assert await backfill(again) == 1
+    assert await backfill_of(again) == 1
     await again.drain()
     await again.stop()
     assert "sunny" in chat.texts_for(2)[0].lower()

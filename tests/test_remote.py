@@ -13,7 +13,7 @@ import pytest
 
 from voicebot import audio
 from voicebot.config import load_settings
-from voicebot.engine import load_engine
+from voicebot.engine.loader import load_engine
 from voicebot.errors import TranscriptionError
 
 from .botharness import Inbox, RunningBot, transcribed
@@ -183,7 +183,7 @@ def test_remote_only_install_runs_without_faster_whisper(wyoming_server):
     blocker = ("import sys\nclass Block:\n def find_spec(self, name, *a):\n"
                "  if name.split('.')[0] in ('faster_whisper', 'ctranslate2', 'onnxruntime', 'tokenizers'):\n"
                "   raise ModuleNotFoundError(name=name)\nsys.meta_path.insert(0, Block())\n"
-               "import voicebot.app, voicebot.pipeline, voicebot.telegram, voicebot.commands\n"
+               "import voicebot.app, voicebot.core.assembly, voicebot.telegram, voicebot.engine.loader\n"
                "from voicebot.cli import main\nsys.exit(main(sys.argv[1:]))\n")
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("API_", "WHISPER_"))}
 

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from voicebot import audio
-from voicebot.endpoints import Endpoint, EndpointPool
+from voicebot.engine.remote.pool import Endpoint, EndpointPool
 from voicebot.engine import Segment
-from voicebot.remote import Heard, RemoteTranscriber, language_code
+from voicebot.engine.remote.transcriber import RemoteTranscriber
+from voicebot.engine.remote.wire import Heard, language_code
 
 from .helpers import FIXTURES
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from voicebot import search as search_mod
+from voicebot.state import search as search_mod
 from voicebot.state import State
 
 

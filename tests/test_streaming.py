@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from voicebot.chunking import SAMPLE_RATE, Chunk
-from voicebot.streaming import CONTEXT, WINDOW, SpeechStream, prefetched, windows
+from voicebot.audio.chunking import SAMPLE_RATE, Chunk
+from voicebot.audio.streaming import CONTEXT, WINDOW, SpeechStream, prefetched, windows
 
 RATE = SAMPLE_RATE
 

@@ -13,12 +13,12 @@ from telethon.tl import types
 from voicebot import telegram
 from voicebot.config import load_settings
 from voicebot.formatting import say, utf16_len
-from voicebot.media import ChatKind, MediaKind
-from voicebot.pipeline import Pipeline
+from voicebot.messages import ChatKind, MediaKind
+from voicebot.core.pipeline import Pipeline
 from voicebot.state import State
 from voicebot.storage import TempDir
 
-from .helpers import ALICE_ID, EXPECTED, FIXTURES, OWNER_ID, telethon_message, wer
+from .helpers import ALICE_ID, EXPECTED, FIXTURES, OWNER_ID, dispatch, telethon_message, wer
 
 ALICE = types.User(id=ALICE_ID, access_hash=77, first_name="Alice", username="alice")
 
@@ -135,7 +135,7 @@ def make_pipeline(tmp_path, engine, client, **env):
 
 async def feed(pipeline, client, *messages):
     for message in messages:
-        await pipeline.on_message(telegram.describe(message))
+        await dispatch(pipeline).on_message(telegram.describe(message))
     await pipeline.drain()
     await pipeline.stop()
 
@@ -166,7 +166,7 @@ async def test_audio_files_when_opted_in(tmp_path, engine, client):
 
 
 async def test_long_voice_transcript_is_split(tmp_path, engine, client, monkeypatch):
-    import voicebot.delivery as delivery
+    import voicebot.core.delivery.deliver as delivery
 
     original = delivery.split_transcript
     monkeypatch.setattr(delivery, "split_transcript", lambda text, limit: original(text, limit=200))
@@ -197,16 +197,21 @@ async def test_over_the_cap_is_refused_without_download(tmp_path, engine, client
     assert client.replies_to(1) == [say("too_big", size_mb=80, limit_mb=1)]
 
 
-def test_only_the_adapter_and_engine_modules_import_their_libraries():
+def test_only_one_place_imports_each_library():
+    """telethon only under voicebot/telegram/, the local engine's libraries only under
+    voicebot/engine/local/, each remote client library in its one client module."""
     import pathlib
     import re
 
-    package = pathlib.Path(telegram.__file__).parent
-    importers = {lib: sorted(p.name for p in package.glob("*.py")
-                             if re.search(rf"^\s*(from|import) {lib}\b", p.read_text(), re.M))
-                 for lib in ("telethon", "faster_whisper", "openai", "wyoming")}
-    assert importers == {"telethon": ["telegram.py"], "faster_whisper": ["transcriber.py"],
-                         "openai": ["openai_engine.py"], "wyoming": ["wyoming_engine.py"]}
+    package = pathlib.Path(telegram.__file__).parent.parent
+    importers = {lib: sorted({str(p.relative_to(package).parent if places else p.relative_to(package))
+                              for p in package.rglob("*.py")
+                              if re.search(rf"^\s*(from|import) {lib}\b", p.read_text(), re.M)})
+                 for lib, places in (("telethon", True), ("faster_whisper", True), ("ctranslate2", True),
+                                     ("openai", False), ("wyoming", False))}
+    assert importers == {"telethon": ["telegram"], "faster_whisper": ["engine/local"],
+                         "ctranslate2": ["engine/local"], "openai": ["engine/remote/openai_client.py"],
+                         "wyoming": ["engine/remote/wyoming_client.py"]}
 
 
 # -- what the adapter reads off a message (issue: behave correctly on the real Telegram) ----------
@@ -330,7 +335,7 @@ def reactions(*counts, min_=False):
 
 
 async def test_only_the_accounts_own_reactions_are_read_as_its_own(client):
-    from voicebot.reactions import Reaction
+    from voicebot.messages import Reaction
 
     update = types.UpdateMessageReactions(peer=types.PeerUser(ALICE_ID), msg_id=7,
                                           reactions=reactions(("✍", 2, 3), ("👍", 1, None)))

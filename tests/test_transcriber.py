@@ -7,7 +7,7 @@ import pytest
 from voicebot import audio
 from voicebot.errors import ModelError
 from voicebot.engine import Transcription
-from voicebot.transcriber import FasterWhisperTranscriber, resolve_model
+from voicebot.engine.local import FasterWhisperTranscriber, resolve_model
 
 from .helpers import EXPECTED, FIXTURES, wer
 
@@ -74,9 +74,9 @@ def test_named_model_loads_from_cache_offline(model_path, tmp_path, monkeypatch)
 
 
 def test_cuda_failure_falls_back_to_cpu(model_path, tmp_path, monkeypatch):
-    from voicebot import transcriber
+    from voicebot.engine.local import models
 
-    real_load = transcriber._load
+    real_load = models.load_model
     tried = []
 
     def load(path, device, *args):
@@ -85,7 +85,7 @@ def test_cuda_failure_falls_back_to_cpu(model_path, tmp_path, monkeypatch):
             raise RuntimeError("Library libcublas.so.12 is not found or cannot be loaded")
         return real_load(path, device, *args)
 
-    monkeypatch.setattr(transcriber, "_load", load)
+    monkeypatch.setattr(models, "load_model", load)
     engine = FasterWhisperTranscriber.load(model_path, cache_dir=tmp_path, device="cuda")
     assert tried == ["cuda", "cpu"]
     assert engine.device == "cpu"
@@ -109,8 +109,8 @@ def test_silero_detector_streams_faster_whispers_own_probabilities():
     """Fed block by block, the detector gives exactly what faster-whisper's VAD computes at once."""
     from faster_whisper.vad import get_vad_model
 
-    from voicebot.chunking import FRAME
-    from voicebot.transcriber import silero_detector
+    from voicebot.audio.chunking import FRAME
+    from voicebot.engine.local import silero_detector
 
     samples = audio.decode(FIXTURES / "long.ogg")
     samples = np.pad(samples, (0, -len(samples) % FRAME))
@@ -235,9 +235,9 @@ def test_decoded_audio_held_is_bounded_whatever_the_length(tmp_path):
     held is a window and a few chunks, not the recording."""
     import tracemalloc
 
-    from voicebot.chunking import speech_chunks
-    from voicebot.streaming import SpeechStream, prefetched, windows
-    from voicebot.transcriber import silero_detector
+    from voicebot.audio.chunking import speech_chunks
+    from voicebot.audio.streaming import SpeechStream, prefetched, windows
+    from voicebot.engine.local import silero_detector
 
     path, _ = concat(tmp_path, "twelve.ogg", ["long.ogg", "weather.ogg", "hello.ogg"] * 10)
     tracemalloc.start()

@@ -21,16 +21,19 @@ from collections.abc import Awaitable, Callable
 
 from loguru import logger
 
-from . import telegram
-from .backfill import backfill
-from .config import Settings
-from .errors import LOGIN_HINT, NotLoggedIn
-from .media import IncomingMessage
-from .pipeline import Pipeline
-from .reactions import Reaction
-from .state import State
-from .storage import TempDir, exclusive_lock, prepare_data_dir, write_heartbeat
-from .engine import Transcriber, load_engine
+from voicebot import telegram
+from voicebot.config import Settings
+from voicebot.core.assembly import build_core
+from voicebot.core.backfill import backfill
+from voicebot.core.dispatch import Dispatch
+from voicebot.core.jobs.queue import THREAD_PREFIX
+from voicebot.core.pipeline import Pipeline
+from voicebot.engine.base import Transcriber
+from voicebot.engine.loader import load_engine
+from voicebot.errors import LOGIN_HINT, NotLoggedIn
+from voicebot.messages import IncomingMessage, Reaction
+from voicebot.state import State
+from voicebot.storage import TempDir, exclusive_lock, prepare_data_dir, write_heartbeat
 
 HEARTBEAT_SECONDS = 30
 JOURNAL_DAYS = 30
@@ -46,12 +49,12 @@ def worker_count(settings: Settings, engine: Transcriber) -> int:
 
 
 class Intake:
-    """Where Telegram hands over messages and reactions. Until the pipeline exists (the client
+    """Where Telegram hands over messages and reactions. Until the core exists (the client
     must be connected to learn who the owner is) they wait here, in order: none is dropped."""
 
     def __init__(self):
         self._waiting: list[IncomingMessage | Reaction] = []
-        self._target: Pipeline | None = None
+        self._target: Dispatch | None = None
 
     async def message(self, msg: IncomingMessage) -> None:
         await self._hand(msg)
@@ -67,7 +70,7 @@ class Intake:
         else:
             await self._target.on_message(item)
 
-    async def open(self, target: Pipeline) -> None:
+    async def open(self, target: Dispatch) -> None:
         """From now on hand everything to ``target``, starting with what waited."""
         while self._waiting:
             item = self._waiting.pop(0)
@@ -119,13 +122,15 @@ class Bot:
         # Finished jobs are kept a month, far longer than backfill looks back, so a voice
         # backfill finds again is still known as answered.
         self.state.journal.prune(older_than_days=max(JOURNAL_DAYS, int(self.settings.backfill_hours / 24) + 1))
-        self.pipeline = Pipeline(self.settings, self.engine, telegram.TelethonChat(client, me.id), temp,
-                                 self.state, owner_id=me.id, workers=worker_count(self.settings, self.engine))
+        chat = telegram.TelethonChat(client, me.id)
+        core = build_core(self.settings, self.engine, chat, temp, self.state, owner_id=me.id,
+                          workers=worker_count(self.settings, self.engine))
+        self.pipeline = core.pipeline
         self.pipeline.start()
         self._heartbeat = asyncio.create_task(self._beat(client))
         await self.pipeline.resume()
-        await intake.open(self.pipeline)
-        self._backfill = asyncio.create_task(backfill(self.pipeline))
+        await intake.open(core.dispatch)
+        self._backfill = asyncio.create_task(backfill(self.settings, self.state, chat, admit=self.pipeline))
         return me
 
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
@@ -195,7 +200,7 @@ def abandon_running_work(wait: float = 2.0) -> None:
     The journal already records its job as unfinished, so it resumes on the next start;
     waiting for it (what the interpreter would do) could outlast ``docker stop``'s 10 s.
     """
-    busy = [t for t in threading.enumerate() if t.name.startswith("voicebot-cpu") and t.is_alive()]
+    busy = [t for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX) and t.is_alive()]
     for thread in busy:
         thread.join(wait / len(busy))
     if any(t.is_alive() for t in busy):

@@ -20,11 +20,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from loguru import logger
 
-from . import __version__
-from .config import Settings, load_settings
-from .errors import ConfigError, NotLoggedIn, VoicebotError
-from .logs import setup_logging
+from voicebot import __version__
+from voicebot.config import Settings, load_settings
+from voicebot.errors import ConfigError, NotLoggedIn, VoicebotError
+from voicebot.logs import setup_logging
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -108,7 +109,7 @@ def _secrets(settings: Settings) -> list[str]:
 def _run(args) -> int:
     settings = _telegram_settings(args)
     setup_logging(settings.log_level, secrets=_secrets(settings))
-    from . import app  # imports Telethon and the engine only for commands that need them
+    from voicebot import app  # imports Telethon and the engine only for commands that need them
 
     asyncio.run(app.run(settings))
     app.abandon_running_work()
@@ -122,18 +123,32 @@ def _login(args) -> int:
         print("voicebot: login needs a terminal to type the code into: "
               "use `docker compose run --rm voicebot login`", file=sys.stderr)
         return EXIT_USAGE
-    from . import telegram
-    from .login import Console
-    from .storage import exclusive_lock, prepare_data_dir
+    from voicebot.login import Console
+    from voicebot.storage import exclusive_lock, prepare_data_dir
 
     prepare_data_dir(settings.data_dir)
     # The session file holds the account's key: created 0600, never readable by others even briefly.
     os.umask(0o077)
     with exclusive_lock(settings.data_dir), Console() as console:
-        who = asyncio.run(telegram.login(settings, console, qr=args.qr))
+        who = asyncio.run(_log_in(settings, console, qr=args.qr))
     prepare_data_dir(settings.data_dir)
     print(f"Logged in as {who}. The session is in {settings.session_file} (mode 0600); now start the bot.")
     return EXIT_OK
+
+
+async def _log_in(settings: Settings, terminal, *, qr: bool) -> str:
+    """Log in at ``terminal`` (phone and code, or ``qr``) and keep the session file; returns who."""
+    from voicebot import telegram
+    from voicebot.login import interactive_login
+
+    client = telegram.make_client(settings)
+    try:
+        await client.connect()
+        who = await interactive_login(telegram.TelethonLogin(client), terminal, qr=qr)
+    finally:
+        await client.disconnect()
+    logger.info("logged in as {}", who)
+    return who
 
 
 def _transcribe(args) -> int:
@@ -144,13 +159,13 @@ def _transcribe(args) -> int:
         overrides["WHISPER_LANGUAGE"] = args.language
     settings = _settings(args, require_telegram=False, overrides=overrides)
     setup_logging("WARNING" if settings.log_level == "INFO" else settings.log_level, secrets=_secrets(settings))
-    from .errors import AudioError, TooLongError
-    from .pipeline import read_audio
+    from voicebot.audio import open_recording
+    from voicebot.errors import AudioError, TooLongError
 
     decoded, failed = [], 0
     for path in args.files:
         try:
-            decoded.append((path, read_audio(path, settings.max_duration_s)))
+            decoded.append((path, open_recording(path, max_duration_s=settings.max_duration_s)))
         except AudioError as exc:
             print(f"voicebot: {path}: {exc}", file=sys.stderr)
             failed += 1
@@ -159,7 +174,7 @@ def _transcribe(args) -> int:
                   f"({settings.max_duration_s:.0f})", file=sys.stderr)
             failed += 1
     if decoded:
-        from .engine import load_engine
+        from voicebot.engine.loader import load_engine
 
         engine = load_engine(settings)
         for path, samples in decoded:
@@ -174,7 +189,7 @@ def _transcribe(args) -> int:
 
 
 def _health(args) -> int:
-    from .storage import heartbeat_age
+    from voicebot.storage import heartbeat_age
 
     settings = _settings(args, require_telegram=False)
     age = heartbeat_age(settings.data_dir)
@@ -224,7 +239,7 @@ def _doctor(args) -> int:
             print("all checks passed" if not problems else f"{problems} problem(s) found")
             return EXIT_FAILED if problems else EXIT_OK
     try:
-        from .transcriber import find_cached_model, pick_device
+        from voicebot.engine.local import find_cached_model, pick_device
     except ImportError as exc:
         report(False, f"local engine: {exc.name} is not installed", "this is the remote-only image: set "
                "WHISPER_ENGINE=openai or wyoming (and WHISPER_FALLBACK=none)")
@@ -253,8 +268,8 @@ def _doctor_endpoints(settings: Settings, report) -> int:
 
     import numpy as np
 
-    from .endpoints import EndpointError, display_name
-    from .remote import load_remote_engine
+    from voicebot.engine.loader import load_remote_engine
+    from voicebot.engine.remote.pool import EndpointError, display_name
 
     print(f"note WHISPER_ENGINE={settings.whisper_engine}: audio is sent to these servers; it leaves "
           f"this machine")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from .errors import ConfigError
+from voicebot.errors import ConfigError
 
 ENGINES = ("local", "openai", "wyoming")
 FALLBACKS = ("none", "local")

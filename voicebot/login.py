@@ -24,12 +24,12 @@ import termios
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 import segno
 
-from .errors import ConfigError, LoginFailed, RateLimited, TelegramError
+from voicebot.errors import ConfigError, LoginFailed, RateLimited, TelegramError
+from voicebot.messages import CodeSent, QrCode
 
 ATTEMPTS = 5  # wrong codes or passwords in one run before giving up (Telegram counts them too)
 SHORT_WAIT = 120  # a flood wait up to this is waited out with a message; longer ones end the run
@@ -45,22 +45,6 @@ CODE_VIA = {
 QR_HELP = ("Scan this QR code with Telegram on your phone: Settings → Devices → Link Desktop Device.\n"
            "It is replaced every {seconds:.0f} s until scanned; Ctrl+C gives up "
            "(`login` without --qr logs in with phone and code).")
-
-
-@dataclass(frozen=True)
-class CodeSent:
-    """Where Telegram sent the login code (``auth.sentCode.type``) and how many digits it has."""
-
-    via: str  # app, sms, call, email, other
-    length: int | None = None
-
-
-@dataclass(frozen=True)
-class QrCode:
-    """A login token as a ``tg://login?token=…`` URL and when Telegram expires it (Unix time)."""
-
-    url: str
-    expires: float
 
 
 class LoginPort(Protocol):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from loguru import logger
 
-from .errors import LockedError, StorageError
+from voicebot.errors import LockedError, StorageError
 
 TEMP_PREFIX = "vb-"
 HEARTBEAT_FILE = "heartbeat"

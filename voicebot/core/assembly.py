@@ -1,0 +1,44 @@
+"""The one place that wires the core together: the pipeline, the owner's controls on its ports,
+and the dispatcher in front of them (used by :mod:`voicebot.app` and by the tests).
+
+Example::
+
+    core = build_core(settings, engine, chat, TempDir(settings.temp_dir), state, owner_id=me.id)
+    core.pipeline.start()
+    await core.dispatch.on_message(incoming)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from voicebot.config import Settings
+from voicebot.core.controls.commands import Commands
+from voicebot.core.controls.reactions import Reactions
+from voicebot.core.dispatch import Dispatch
+from voicebot.core.pipeline import Pipeline
+from voicebot.core.ports import Chat
+from voicebot.engine.base import Transcriber
+from voicebot.state import State
+from voicebot.storage import TempDir
+
+
+@dataclass(frozen=True)
+class Core:
+    pipeline: Pipeline
+    dispatch: Dispatch
+
+
+def build_core(settings: Settings, engine: Transcriber, chat: Chat, temp: TempDir, state: State, *,
+               owner_id: int | None = None, workers: int = 1) -> Core:
+    """A pipeline on ``engine`` and ``chat``, with the commands and reactions routed to it."""
+    pipeline = Pipeline(settings, engine, chat, temp, state, owner_id=owner_id, workers=workers)
+    return Core(pipeline, dispatch_for(pipeline))
+
+
+def dispatch_for(pipeline: Pipeline) -> Dispatch:
+    """The owner's controls on ``pipeline``'s ports, and the dispatcher in front of them all."""
+    settings, chat, state, owner_id = pipeline.settings, pipeline.chat, pipeline.state, pipeline.owner_id
+    commands = Commands(settings, chat, state, pipeline.say, admit=pipeline, status=pipeline, owner_id=owner_id)
+    reactions = Reactions(settings.react_to_transcribe, chat, state.journal, admit=pipeline)
+    return Dispatch(settings.command_prefix, owner_id, commands, reactions, admit=pipeline)

@@ -1,0 +1,59 @@
+"""Reactions as controls: the owner reacts to a recording with ``REACT_TO_TRANSCRIBE`` (✍) and
+gets its transcript, in any chat, where automatic transcription is off too.
+
+Telegram tells the owner's other sessions (the bot is one) about the reaction with
+``updateMessageReactions``, which carries the message's whole reaction state, not the change,
+and marks the viewer's own reactions with ``chosen_order`` (core.telegram.org/api/reactions).
+So "the owner reacted ✍" is ``✍ in mine``; someone else's ✍ is not the owner's, and a removal
+is an update without it. Every update while ✍ stays on repeats it, and the owner may toggle it:
+the journal answers each message once, so a recording already answered (automatically, by
+``.t`` or by an earlier reaction) is never answered again. The answer goes where ``.t``'s would
+(a reply; Saved Messages for view-once recordings and in private mode).
+
+Example::
+
+    reactions = Reactions("✍", chat, state.journal, admit=pipeline)
+    await reactions.on_reaction(Reaction(chat_id=42, message_id=7, mine=frozenset({"✍"})))
+"""
+
+from __future__ import annotations
+
+from loguru import logger
+
+from voicebot.core.ports import Admission, Chat
+from voicebot.messages import Reaction
+from voicebot.state.journal import Journal
+
+
+class Reactions:
+    """Turns the owner's ``REACT_TO_TRANSCRIBE`` reactions into admitted jobs."""
+
+    def __init__(self, emoji: str, chat: Chat, journal: Journal, admit: Admission):
+        self.emoji, self.chat, self.journal, self.admit = emoji, chat, journal, admit
+        self._busy: set[tuple[int, int]] = set()  # fetched right now: a quick toggle asks once
+
+    async def on_reaction(self, reaction: Reaction) -> None:
+        """Handle one reaction update. Never raises."""
+        wanted = self.emoji
+        key = (reaction.chat_id, reaction.message_id)
+        if not wanted or wanted not in reaction.mine or key in self._busy:
+            return  # another emoji, someone else's, removed, or being handled
+        if self.journal.handled(*key):
+            logger.debug("reaction on message {} in chat {}: already answered", reaction.message_id,
+                         reaction.chat_id)
+            return
+        self._busy.add(key)
+        try:
+            msg = await self.chat.fetch(reaction.chat_id, reaction.message_id, reaction.peer)
+            if msg is None or msg.media is None:
+                logger.debug("reaction on message {} in chat {}: not a recording", reaction.message_id,
+                             reaction.chat_id)
+                return
+            logger.info("owner's {} on message {} in chat {}: transcribing", wanted, reaction.message_id,
+                        reaction.chat_id)
+            await self.admit.accept(msg, forced=True)  # journaled: a second reaction finds it handled
+        except Exception:
+            logger.exception("could not handle a reaction on message {} in chat {}", reaction.message_id,
+                             reaction.chat_id)
+        finally:
+            self._busy.discard(key)
