@@ -16,11 +16,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from loguru import logger  # noqa: E402
+from loguru import logger
 
-from tests.botharness import Inbox, RunningBot, transcribed  # noqa: E402
-from tests.fakegram.harness import Fakegram  # noqa: E402
-from voicebot.engine.local import FasterWhisperTranscriber  # noqa: E402
+from tests.botharness import Inbox, RunningBot, transcribed
+from tests.fakegram.harness import Fakegram
+from voicebot.engine.local import FasterWhisperTranscriber
 
 FIXTURES = ROOT / "tests" / "fixtures"
 

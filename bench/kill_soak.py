@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.botharness import burst_with_kills  # noqa: E402
-from tests.fakegram.harness import Fakegram  # noqa: E402
+from tests.botharness import burst_with_kills
+from tests.fakegram.harness import Fakegram
 
 
 async def soak(rounds: int, kills: int, seed: int) -> dict:
@@ -38,8 +38,11 @@ async def soak(rounds: int, kills: int, seed: int) -> dict:
                 result = await burst_with_kills(fakegram, model, Path(tmp) / "bot", rng, kills=kills)
         for key in totals:
             totals[key] += result[key]
-        print(f"round {number}: voices={result['voices']} answered_once={result['answered_once']} "
-              f"duplicates={result['duplicates']} unanswered={result['unanswered']}", flush=True)
+        print(
+            f"round {number}: voices={result['voices']} answered_once={result['answered_once']} "
+            f"duplicates={result['duplicates']} unanswered={result['unanswered']}",
+            flush=True,
+        )
     return totals
 
 
@@ -50,8 +53,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=random.randrange(2**32))
     args = parser.parse_args()
     totals = asyncio.run(soak(args.rounds, args.kills, args.seed))
-    print(f"rounds={args.rounds} voices={totals['voices']} answered_once={totals['answered_once']} "
-          f"duplicates={totals['duplicates']} unanswered={totals['unanswered']} seed={args.seed}")
+    print(
+        f"rounds={args.rounds} voices={totals['voices']} answered_once={totals['answered_once']} "
+        f"duplicates={totals['duplicates']} unanswered={totals['unanswered']} seed={args.seed}"
+    )
 
 
 if __name__ == "__main__":

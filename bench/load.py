@@ -22,12 +22,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from loguru import logger  # noqa: E402
+from loguru import logger
 
-from tests.botharness import Inbox, RunningBot, transcribed  # noqa: E402
-from tests.fakegram.harness import Fakegram  # noqa: E402
-from voicebot.formatting import say  # noqa: E402
-from voicebot.engine.local import FasterWhisperTranscriber  # noqa: E402
+from tests.botharness import Inbox, RunningBot, transcribed
+from tests.fakegram.harness import Fakegram
+from voicebot.engine.local import FasterWhisperTranscriber
+from voicebot.formatting import say
 
 FIXTURES = ROOT / "tests" / "fixtures"
 
@@ -59,8 +59,11 @@ async def load(model: str, voices: int, seconds: float, queue: int) -> dict:
                     max_waiting = max(max_waiting, bot.bot.pipeline.queue.waiting)
                     samples.append(rss_mb())
                     if len(samples) % 50 == 0:
-                        print(f"  t={time.monotonic() - started:5.0f}s waiting={bot.bot.pipeline.queue.waiting:3d} "
-                              f"rss={samples[-1]:.0f} MB", flush=True)
+                        print(
+                            f"  t={time.monotonic() - started:5.0f}s waiting={bot.bot.pipeline.queue.waiting:3d} "
+                            f"rss={samples[-1]:.0f} MB",
+                            flush=True,
+                        )
                     await asyncio.sleep(0.1)
 
             watcher = asyncio.create_task(monitor())
@@ -74,9 +77,18 @@ async def load(model: str, voices: int, seconds: float, queue: int) -> dict:
             refused = sum(r == [say("queue_full")] for r in replies)
             done = sum(len(r) == 1 and r[0] != say("queue_full") and not r[0].startswith("⚠️") for r in replies)
             await bot.stop()
-    return {"voices": voices, "transcribed": done, "refused": refused, "lost": voices - done - refused,
-            "duplicates": sum(len(r) > 1 for r in replies), "seconds": took, "max_waiting": max_waiting,
-            "rss_start": rss_start, "rss_peak": max(samples), "rss_end": samples[-1]}
+    return {
+        "voices": voices,
+        "transcribed": done,
+        "refused": refused,
+        "lost": voices - done - refused,
+        "duplicates": sum(len(r) > 1 for r in replies),
+        "seconds": took,
+        "max_waiting": max_waiting,
+        "rss_start": rss_start,
+        "rss_peak": max(samples),
+        "rss_end": samples[-1],
+    }
 
 
 def main() -> None:
@@ -93,10 +105,14 @@ def main() -> None:
     logger.remove()
     logger.add(sys.stderr, level="WARNING")
     r = asyncio.run(load(args.model, args.voices, args.seconds, args.queue))
-    print(f"all answered after {r['seconds']:.0f}s; deepest queue {r['max_waiting']} (limit {args.queue}); "
-          f"duplicates {r['duplicates']}")
-    print(f"voices={r['voices']} transcribed={r['transcribed']} refused={r['refused']} lost={r['lost']} "
-          f"rss_start_mb={r['rss_start']:.0f} rss_peak_mb={r['rss_peak']:.0f} rss_end_mb={r['rss_end']:.0f}")
+    print(
+        f"all answered after {r['seconds']:.0f}s; deepest queue {r['max_waiting']} (limit {args.queue}); "
+        f"duplicates {r['duplicates']}"
+    )
+    print(
+        f"voices={r['voices']} transcribed={r['transcribed']} refused={r['refused']} lost={r['lost']} "
+        f"rss_start_mb={r['rss_start']:.0f} rss_peak_mb={r['rss_peak']:.0f} rss_end_mb={r['rss_end']:.0f}"
+    )
 
 
 if __name__ == "__main__":

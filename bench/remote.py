@@ -28,14 +28,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from loguru import logger  # noqa: E402
+from loguru import logger
 
-from tests.botharness import Inbox, RunningBot, transcribed  # noqa: E402
-from tests.fakegram.harness import Fakegram  # noqa: E402
-from tests.servers import SpeechServer  # noqa: E402
-from voicebot import audio  # noqa: E402
-from voicebot.config import load_settings  # noqa: E402
-from voicebot.engine.loader import load_engine  # noqa: E402
+from tests.botharness import Inbox, RunningBot, transcribed
+from tests.fakegram.harness import Fakegram
+from tests.servers import SpeechServer
+from voicebot import audio
+from voicebot.config import load_settings
+from voicebot.engine.loader import load_engine
 
 FIXTURES = ROOT / "tests" / "fixtures"
 
@@ -43,8 +43,7 @@ FIXTURES = ROOT / "tests" / "fixtures"
 def concat(work: Path, name: str, times: int) -> Path:
     out = work / f"{Path(name).stem}x{times}.ogg"
     parts = "|".join([str(FIXTURES / name)] * times)
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", f"concat:{parts}", "-c", "copy", str(out)],
-                   check=True)
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", f"concat:{parts}", "-c", "copy", str(out)], check=True)
     return out
 
 
@@ -54,8 +53,11 @@ def load() -> str:
 
 
 def engine(*urls: str):
-    return load_engine(load_settings({"WHISPER_ENGINE": "openai", "WHISPER_URL": ",".join(urls)},
-                                     dotenv_path=None, require_telegram=False))
+    return load_engine(
+        load_settings(
+            {"WHISPER_ENGINE": "openai", "WHISPER_URL": ",".join(urls)}, dotenv_path=None, require_telegram=False
+        )
+    )
 
 
 def direct_seconds(client, path: Path) -> float:
@@ -70,8 +72,12 @@ async def overhead(server: SpeechServer, voices: list[Path], rounds: int, work: 
 
     client = openai.OpenAI(base_url=server.url, api_key="none", max_retries=0, timeout=300)
     fakegram = await Fakegram().start()
-    bot = RunningBot(fakegram, engine(server.url), work / "bot",
-                     {"WHISPER_ENGINE": "openai", "WHISPER_URL": server.url, "BACKFILL_HOURS": "0"})
+    bot = RunningBot(
+        fakegram,
+        engine(server.url),
+        work / "bot",
+        {"WHISPER_ENGINE": "openai", "WHISPER_URL": server.url, "BACKFILL_HOURS": "0"},
+    )
     await bot.start()
     alice = await fakegram.new_user("Alice", username="alice")
     inbox = Inbox(alice, bot.id)
@@ -97,8 +103,11 @@ async def overhead(server: SpeechServer, voices: list[Path], rounds: int, work: 
                     bot_total += await through_bot(path)
                     direct_total += await asyncio.to_thread(direct_seconds, client, path)
             ratios.append(bot_total / direct_total)
-            print(f"overhead round {r + 1}: bot {bot_total:.2f}s, direct {direct_total:.2f}s, "
-                  f"ratio {ratios[-1]:.3f} (load average {load()})", flush=True)
+            print(
+                f"overhead round {r + 1}: bot {bot_total:.2f}s, direct {direct_total:.2f}s, "
+                f"ratio {ratios[-1]:.3f} (load average {load()})",
+                flush=True,
+            )
     finally:
         await bot.stop()
         await fakegram.close()
@@ -118,8 +127,11 @@ def speedup(servers: list[SpeechServer], voice: Path, rounds: int) -> list[float
             timings[label] = time.perf_counter() - started
             assert len(result.text) > 1000, result.text[:200]
         ratios.append(timings["one"] / timings["two"])
-        print(f"speedup round {r + 1}: one endpoint {timings['one']:.1f}s, two {timings['two']:.1f}s, "
-              f"speedup {ratios[-1]:.2f}x (load average {load()})", flush=True)
+        print(
+            f"speedup round {r + 1}: one endpoint {timings['one']:.1f}s, two {timings['two']:.1f}s, "
+            f"speedup {ratios[-1]:.2f}x (load average {load()})",
+            flush=True,
+        )
     return ratios
 
 
@@ -139,15 +151,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if args.only in (None, "overhead"):
-            voices = [FIXTURES / "hello.ogg", FIXTURES / "weather.ogg", concat(work, "weather.ogg", 3),
-                      FIXTURES / "long.ogg"]
+            voices = [
+                FIXTURES / "hello.ogg",
+                FIXTURES / "weather.ogg",
+                concat(work, "weather.ogg", 3),
+                FIXTURES / "long.ogg",
+            ]
             with SpeechServer("openai", args.model, log_dir=work) as server:
                 ratios = asyncio.run(overhead(server, voices, args.rounds, work))
             figures.append(f"overhead_ratio={statistics.median(ratios):.3f}")
         if args.only in (None, "speedup"):
             voice = concat(work, "long.ogg", 6)  # 5 min 18 s
-            with SpeechServer("openai", args.model, cpu=0, log_dir=work) as a, \
-                    SpeechServer("openai", args.model, cpu=1, log_dir=work) as b:
+            with (
+                SpeechServer("openai", args.model, cpu=0, log_dir=work) as a,
+                SpeechServer("openai", args.model, cpu=1, log_dir=work) as b,
+            ):
                 ratios = speedup([a, b], voice, args.rounds)
             figures.append(f"speedup={statistics.median(ratios):.2f}")
     print(" ".join(figures))

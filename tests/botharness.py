@@ -28,22 +28,31 @@ class RunningBot:
     def settings(self):
         from voicebot.config import load_settings
 
-        return load_settings({"API_ID": "1", "API_HASH": "0" * 32, "DATA_DIR": str(self.data_dir),
-                              "TEMP_DIR": str(self.data_dir / "temp"), "WHISPER_BEAM_SIZE": "1",
-                              **self.env}, dotenv_path=None)
+        return load_settings(
+            {
+                "API_ID": "1",
+                "API_HASH": "0" * 32,
+                "DATA_DIR": str(self.data_dir),
+                "TEMP_DIR": str(self.data_dir / "temp"),
+                "WHISPER_BEAM_SIZE": "1",
+                **self.env,
+            },
+            dotenv_path=None,
+        )
 
     @property
     def temp_dir(self) -> Path:
         return self.settings.temp_dir
 
-    async def start(self, **env: str) -> "RunningBot":
+    async def start(self, **env: str) -> RunningBot:
         from voicebot.app import Bot
 
         self.env.update(env)
         # As the bot makes it (telegram.make_client): flood waits come to the adapter, and
         # catch-up replays what arrived while the bot was down.
-        self.client = self.fakegram.client_for(self.user, flood_sleep_threshold=0, catch_up=True,
-                                              raise_last_call_error=True)
+        self.client = self.fakegram.client_for(
+            self.user, flood_sleep_threshold=0, catch_up=True, raise_last_call_error=True
+        )
         self.bot = Bot(self.settings, self.engine)
         await self.bot.start(self.client)  # attaches the handler, then connects
         await self.fakegram.wait_online(self.user)
@@ -141,21 +150,34 @@ class BotProcess:
         session.auth_key = shared.auth_key
         session.save()
         session.close()
-        self.env = {**{k: v for k, v in os.environ.items() if not k.startswith(("API_", "WHISPER_"))},
-                    "API_ID": "1", "API_HASH": "0" * 32, "DATA_DIR": str(data_dir),
-                    "TEMP_DIR": str(data_dir / "temp"), "WHISPER_MODEL": model_path,
-                    "WHISPER_BEAM_SIZE": "1", "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "DEBUG", **env}
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("API_", "WHISPER_"))},
+            "API_ID": "1",
+            "API_HASH": "0" * 32,
+            "DATA_DIR": str(data_dir),
+            "TEMP_DIR": str(data_dir / "temp"),
+            "WHISPER_MODEL": model_path,
+            "WHISPER_BEAM_SIZE": "1",
+            "PYTHONUNBUFFERED": "1",
+            "LOG_LEVEL": "DEBUG",
+            **env,
+        }
         self.argv = [sys.executable, "-m", "voicebot", "--env-file", "/nonexistent", "run"]
         self.process = None
         self.log = data_dir / "bot.log"
 
-    async def start(self) -> "BotProcess":
+    async def start(self) -> BotProcess:
         import asyncio
 
-        with open(self.log, "ab") as log:
+        with open(self.log, "ab") as log:  # noqa: ASYNC230 (opening a log file before the process starts)
             self.process = await asyncio.create_subprocess_exec(
-                *self.argv, env=self.env, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
-                cwd=Path(__file__).parent.parent)
+                *self.argv,
+                env=self.env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                cwd=Path(__file__).parent.parent,
+            )
         await self.fakegram.wait_online(self.user, timeout=60)
         return self
 
@@ -172,8 +194,18 @@ class BotProcess:
         return await self.process.wait() if self.process else 0
 
 
-async def burst_with_kills(fakegram, model_path: str, data_dir: Path, rng, *, voices: int = 20,
-                           senders: int = 3, kills: int = 2, window: float = 12.0, log=print) -> dict:
+async def burst_with_kills(
+    fakegram,
+    model_path: str,
+    data_dir: Path,
+    rng,
+    *,
+    voices: int = 20,
+    senders: int = 3,
+    kills: int = 2,
+    window: float = 12.0,
+    log=print,
+) -> dict:
     """``voices`` voices from ``senders`` people at once to a real bot process, which is
     killed with SIGKILL ``kills`` times at random moments within ``window`` seconds (and
     restarted each time). Returns what the senders saw: every voice should have exactly
@@ -193,12 +225,17 @@ async def burst_with_kills(fakegram, model_path: str, data_dir: Path, rng, *, vo
         await client.get_dialogs()
     sent: list[tuple[Inbox, int]] = []
     try:
+
         async def send_all():
             for i in range(voices):
                 client, inbox = people[i % senders]
                 name = "hello.ogg" if i % 2 else "weather.ogg"
-                message = await client.send_file(owner.username, fixtures / name, voice_note=True,
-                                                 attributes=[DocumentAttributeAudio(duration=5, voice=True)])
+                message = await client.send_file(
+                    owner.username,
+                    fixtures / name,
+                    voice_note=True,
+                    attributes=[DocumentAttributeAudio(duration=5, voice=True)],
+                )
                 sent.append((inbox, message.id))
                 await asyncio.sleep(rng.uniform(0, 0.15))
 
@@ -222,6 +259,11 @@ async def burst_with_kills(fakegram, model_path: str, data_dir: Path, rng, *, vo
         await bot.stop()
     answers = [len(inbox.replies_to(mid)) for inbox, mid in sent]
     final = [transcribed(inbox, mid) for inbox, mid in sent]
-    return {"voices": len(sent), "answered_once": sum(n == 1 for n in answers),
-            "duplicates": sum(n > 1 for n in answers), "unanswered": sum(n == 0 for n in answers),
-            "not_final": sum(not f for f in final), "log": bot.log}
+    return {
+        "voices": len(sent),
+        "answered_once": sum(n == 1 for n in answers),
+        "duplicates": sum(n > 1 for n in answers),
+        "unanswered": sum(n == 0 for n in answers),
+        "not_final": sum(not f for f in final),
+        "log": bot.log,
+    }

@@ -1,4 +1,3 @@
-
 import pytest
 
 from voicebot.engine.local import FasterWhisperTranscriber
@@ -19,8 +18,9 @@ def model_path() -> str:
 @pytest.fixture(scope="session")
 def engine(model_path, tmp_path_factory) -> FasterWhisperTranscriber:
     """The engine, loaded once for the whole run, exactly as the bot loads it."""
-    return FasterWhisperTranscriber.load(model_path, cache_dir=tmp_path_factory.mktemp("models"),
-                                         device="cpu", beam_size=5)
+    return FasterWhisperTranscriber.load(
+        model_path, cache_dir=tmp_path_factory.mktemp("models"), device="cpu", beam_size=5
+    )
 
 
 @pytest.fixture(scope="session")

@@ -87,13 +87,20 @@ def what(name: str) -> str:
 
 # The bad-input table of tests/test_bad_input.py (committed fixtures and the made ones).
 BAD_INPUTS = {
-    "hello.ogg": "fixture: voice note", "video_note.mp4": "fixture: video note",
-    "speech.mp3": "fixture: MP3", "mp3_named.ogg": "bad input: MP3 named .ogg",
-    "empty.ogg": "bad input: empty file", "truncated.ogg": "bad input: truncated OGG",
-    "random.ogg": "bad input: random bytes", "text.ogg": "bad input: text named .ogg",
-    "silence.ogg": "bad input: pure silence", "noise.ogg": "bad input: noise",
-    "no_audio.mp4": "bad input: video without audio", "tenth.ogg": "bad input: a 0.1 s voice",
-    "unknown_codec.wav": "bad input: unknown codec", "corrupt_video_note.mp4": "bad input: corrupted video note",
+    "hello.ogg": "fixture: voice note",
+    "video_note.mp4": "fixture: video note",
+    "speech.mp3": "fixture: MP3",
+    "mp3_named.ogg": "bad input: MP3 named .ogg",
+    "empty.ogg": "bad input: empty file",
+    "truncated.ogg": "bad input: truncated OGG",
+    "random.ogg": "bad input: random bytes",
+    "text.ogg": "bad input: text named .ogg",
+    "silence.ogg": "bad input: pure silence",
+    "noise.ogg": "bad input: noise",
+    "no_audio.mp4": "bad input: video without audio",
+    "tenth.ogg": "bad input: a 0.1 s voice",
+    "unknown_codec.wav": "bad input: unknown codec",
+    "corrupt_video_note.mp4": "bad input: corrupted video note",
 }
 
 
@@ -107,8 +114,21 @@ def make(out: Path) -> list[Path]:
     for name, (_, args) in AUDIO_ONLY.items():
         _ffmpeg("-i", SPEECH, "-ac", "1", *args, out / name)
     for name, (_, args) in WITH_VIDEO.items():
-        _ffmpeg("-f", "lavfi", "-i", "testsrc=size=320x240:rate=15", "-i", SPEECH, "-shortest",
-                "-pix_fmt", "yuv420p", "-ac", "1", *args, out / name)
+        _ffmpeg(
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=15",
+            "-i",
+            SPEECH,
+            "-shortest",
+            "-pix_fmt",
+            "yuv420p",
+            "-ac",
+            "1",
+            *args,
+            out / name,
+        )
     for name, (_, fmt) in AMR.items():
         _encode_amr(out / name, fmt)
     for name in BAD_INPUTS:
@@ -118,9 +138,16 @@ def make(out: Path) -> list[Path]:
     _ffmpeg("-i", SPEECH, "-t", "0.1", "-c:a", "libopus", out / "tenth.ogg")
     pcm = bytes(3200)
     fmt = struct.pack("<HHIIHH", 0x7A7A, 1, 16000, 32000, 2, 16)
-    (out / "unknown_codec.wav").write_bytes(b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVEfmt "
-                                            + struct.pack("<I", 16) + fmt + b"data"
-                                            + struct.pack("<I", len(pcm)) + pcm)
+    (out / "unknown_codec.wav").write_bytes(
+        b"RIFF"
+        + struct.pack("<I", 36 + len(pcm))
+        + b"WAVEfmt "
+        + struct.pack("<I", 16)
+        + fmt
+        + b"data"
+        + struct.pack("<I", len(pcm))
+        + pcm
+    )
     video = (FIXTURES / "video_note.mp4").read_bytes()
     (out / "corrupt_video_note.mp4").write_bytes(video[: len(video) // 3])
     return sorted(out.iterdir())
@@ -148,7 +175,7 @@ def _encode_amr(path: Path, fmt: str) -> None:
 def _seconds(fn, path: Path) -> tuple[float | None, str]:
     try:
         samples = fn(path)
-    except Exception as exc:  # noqa: BLE001 - the sweep records every kind of failure
+    except Exception as exc:
         return None, f"{type(exc).__name__}: {str(exc)[:80]}"
     return round(len(samples) / 16000, 2), ""
 
@@ -172,10 +199,15 @@ def decode(directory: Path) -> dict[str, dict]:
             app = f"{sum(len(block) for block in audio.open_recording(path, max_duration_s=3600)) / 16000:.2f} s"
         except VoicebotError as exc:
             app = f"refused: {exc}"
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             app = f"CRASH {type(exc).__name__}: {exc}"
-        results[path.name] = {"pyav": pyav, "binary": binary, "app": app,
-                              "pyav_error": pyav_error, "binary_error": binary_error}
+        results[path.name] = {
+            "pyav": pyav,
+            "binary": binary,
+            "app": app,
+            "pyav_error": pyav_error,
+            "binary_error": binary_error,
+        }
     return results
 
 

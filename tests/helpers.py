@@ -97,8 +97,9 @@ class MemoryChat:
         self.chat_of.setdefault(msg.message_id, msg.chat_id)
         return msg
 
-    def fail(self, method: str, name: str, *, times: int = 1, seconds: float | None = None,
-             where: object = "any") -> None:
+    def fail(
+        self, method: str, name: str, *, times: int = 1, seconds: float | None = None, where: object = "any"
+    ) -> None:
         """Make the next ``times`` calls of ``method`` (send, send_file, edit, delete, answers)
         raise Telegram's error ``name``; ``where`` limits it to one target (None: the voice's chat)."""
         error = RateLimited(seconds, name) if seconds is not None else TelegramError(name)
@@ -138,8 +139,9 @@ class MemoryChat:
             self.sent_to.append((where, sent.message_id))
         return sent
 
-    async def send_file(self, where: str | None, name: str, data: bytes, *,
-                        reply_to: IncomingMessage | None = None) -> Sent:
+    async def send_file(
+        self, where: str | None, name: str, data: bytes, *, reply_to: IncomingMessage | None = None
+    ) -> Sent:
         self._fault("send_file", where)
         self.documents.append((where, reply_to.message_id if reply_to else None, name, data))
         sent = self._new(self._chat_for(where, reply_to), f"[{name}]", reply_to)
@@ -183,9 +185,11 @@ class MemoryChat:
     async def answers(self, where: str | None, msg: IncomingMessage, since: float) -> list[Sent]:
         self._fault("answers", where)
         chat_id = self._chat_for(where, msg)
-        return [Sent(chat_id, i, document=i not in self.messages)
-                for i, to in sorted(self.answers_to.items())
-                if to == (msg.chat_id, msg.message_id) and self.chat_of[i] == chat_id and i not in self.deleted]
+        return [
+            Sent(chat_id, i, document=i not in self.messages)
+            for i, to in sorted(self.answers_to.items())
+            if to == (msg.chat_id, msg.message_id) and self.chat_of[i] == chat_id and i not in self.deleted
+        ]
 
     async def dialogs(self):
         for dialog in self.dialog_list:
@@ -201,20 +205,33 @@ class MemoryChat:
 
     def texts_for(self, message_id: int) -> list[str]:
         """Current texts of the bot's replies to ``message_id`` in its chat, in order."""
-        return [self.messages[bot_id] for bot_id, to in self.replies if to == message_id
-                and bot_id in self.messages]
+        return [self.messages[bot_id] for bot_id, to in self.replies if to == message_id and bot_id in self.messages]
 
     def answers_for(self, message_id: int) -> list[str]:
         """Current texts of every message answering ``message_id``, wherever it went."""
-        return [self.messages[i] for i, (_, to) in sorted(self.answers_to.items())
-                if to == message_id and i in self.messages]
+        return [
+            self.messages[i]
+            for i, (_, to) in sorted(self.answers_to.items())
+            if to == message_id and i in self.messages
+        ]
 
 
 _doc_ids = itertools.count(5_000_000)
 
 
-def telethon_message(*, message_id=1, kind="voice", size=None, duration=4, chat=None, out=False,
-                     text="", mime=None, post=False, file=None) -> types.Message:
+def telethon_message(
+    *,
+    message_id=1,
+    kind="voice",
+    size=None,
+    duration=4,
+    chat=None,
+    out=False,
+    text="",
+    mime=None,
+    post=False,
+    file=None,
+) -> types.Message:
     """A real ``telethon.tl.types.Message`` as Telegram would deliver it.
 
     kind: voice, video_note, audio, video, document, audio_document (mime only), text.
@@ -224,25 +241,47 @@ def telethon_message(*, message_id=1, kind="voice", size=None, duration=4, chat=
     if file is not None and size is None:
         size = Path(file).stat().st_size
     attributes = {
-        "voice": [types.DocumentAttributeAudio(duration=duration, voice=True, waveform=bytes(range(0, 63)))],
-        "audio": [types.DocumentAttributeAudio(duration=duration, title="Song", performer="Band"),
-                  types.DocumentAttributeFilename("song.mp3")],
+        "voice": [types.DocumentAttributeAudio(duration=duration, voice=True, waveform=bytes(range(63)))],
+        "audio": [
+            types.DocumentAttributeAudio(duration=duration, title="Song", performer="Band"),
+            types.DocumentAttributeFilename("song.mp3"),
+        ],
         "video_note": [types.DocumentAttributeVideo(duration=duration, w=240, h=240, round_message=True)],
-        "video": [types.DocumentAttributeVideo(duration=duration, w=640, h=360),
-                  types.DocumentAttributeFilename("clip.mp4")],
+        "video": [
+            types.DocumentAttributeVideo(duration=duration, w=640, h=360),
+            types.DocumentAttributeFilename("clip.mp4"),
+        ],
         "document": [types.DocumentAttributeFilename("notes.pdf")],
         "audio_document": [types.DocumentAttributeFilename("track.ogg")],
     }
-    mimes = {"voice": "audio/ogg", "audio": "audio/mpeg", "video_note": "video/mp4", "video": "video/mp4",
-             "document": "application/pdf", "audio_document": "audio/ogg"}
+    mimes = {
+        "voice": "audio/ogg",
+        "audio": "audio/mpeg",
+        "video_note": "video/mp4",
+        "video": "video/mp4",
+        "document": "application/pdf",
+        "audio_document": "audio/ogg",
+    }
     media = None
     if kind != "text":
         document = types.Document(
-            id=next(_doc_ids), access_hash=1, file_reference=b"ref", date=datetime.datetime(2026, 11, 1),
-            mime_type=mime or mimes[kind], size=size if size is not None else 20_000, dc_id=2,
-            attributes=attributes[kind])
+            id=next(_doc_ids),
+            access_hash=1,
+            file_reference=b"ref",
+            date=datetime.datetime(2026, 11, 1),
+            mime_type=mime or mimes[kind],
+            size=size if size is not None else 20_000,
+            dc_id=2,
+            attributes=attributes[kind],
+        )
         media = types.MessageMediaDocument(document=document)
     return types.Message(
-        id=message_id, peer_id=peer, date=datetime.datetime(2026, 11, 28, 12, 0), message=text,
-        out=out, post=post, media=media,
-        from_id=None if isinstance(peer, types.PeerUser) else types.PeerUser(ALICE_ID))
+        id=message_id,
+        peer_id=peer,
+        date=datetime.datetime(2026, 11, 28, 12, 0),
+        message=text,
+        out=out,
+        post=post,
+        media=media,
+        from_id=None if isinstance(peer, types.PeerUser) else types.PeerUser(ALICE_ID),
+    )

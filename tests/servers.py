@@ -52,8 +52,9 @@ def install(kind: str) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not exe.exists():
             subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-            subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check",
-                            requirement], check=True)
+            subprocess.run(
+                [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", requirement], check=True
+            )
     return exe
 
 
@@ -66,8 +67,15 @@ def free_port() -> int:
 class SpeechServer:
     """One real server process on 127.0.0.1. ``cpu``: pin it to that core (``taskset``)."""
 
-    def __init__(self, kind: str, model_path: str, *, port: int | None = None, cpu: int | None = None,
-                 log_dir: Path | None = None):
+    def __init__(
+        self,
+        kind: str,
+        model_path: str,
+        *,
+        port: int | None = None,
+        cpu: int | None = None,
+        log_dir: Path | None = None,
+    ):
         self.kind, self.model_path, self.cpu = kind, model_path, cpu
         self.port = port or free_port()
         self.log_dir = log_dir or Path(os.environ.get("TMPDIR", "/tmp"))
@@ -78,15 +86,23 @@ class SpeechServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1" if self.kind == "openai" else f"tcp://127.0.0.1:{self.port}"
 
-    def start(self, *, wait: bool = True) -> "SpeechServer":
+    def start(self, *, wait: bool = True) -> SpeechServer:
         exe = install(self.kind)
         if self.kind == "openai":
             argv = [str(exe), self.model_path, "--host", "127.0.0.1", "--port", str(self.port)]
         else:
             data = self.log_dir / f"wyoming-data-{self.port}"
             data.mkdir(parents=True, exist_ok=True)
-            argv = [str(exe), "--uri", f"tcp://127.0.0.1:{self.port}", "--model", self.model_path,
-                    "--data-dir", str(data), "--local-files-only"]
+            argv = [
+                str(exe),
+                "--uri",
+                f"tcp://127.0.0.1:{self.port}",
+                "--model",
+                self.model_path,
+                "--data-dir",
+                str(data),
+                "--local-files-only",
+            ]
         if self.cpu is not None:
             argv = ["taskset", "-c", str(self.cpu), *argv]
         env = {**os.environ, "OMP_NUM_THREADS": "1"} if self.cpu is not None else None
@@ -108,7 +124,7 @@ class SpeechServer:
                 return
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"{self.kind} server never answered:\n{self.log.read_text()[-3000:]}")
+                    raise RuntimeError(f"{self.kind} server never answered:\n{self.log.read_text()[-3000:]}") from None
                 time.sleep(0.2)
 
     def warm_up(self) -> None:
@@ -132,7 +148,7 @@ class SpeechServer:
             self.process.kill()
             self.process.wait()
 
-    def __enter__(self) -> "SpeechServer":
+    def __enter__(self) -> SpeechServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -177,8 +193,9 @@ class FaultProxy:
                 if action == "401":
                     return self._answer(401, {"error": {"message": "invalid api key"}})
                 if action.startswith("429"):
-                    return self._answer(429, {"error": {"message": "rate limited"}},
-                                        {"Retry-After": action.split(":")[1]})
+                    return self._answer(
+                        429, {"error": {"message": "rate limited"}}, {"Retry-After": action.split(":")[1]}
+                    )
                 if action == "hang":
                     self._until_client_leaves()
                 self._forward(body)
@@ -201,12 +218,14 @@ class FaultProxy:
                     return self._answer(502, {"error": {"message": "upstream down"}})
                 finally:
                     upstream.close()
-                self._send(response.status, data, {"Content-Type": response.getheader("Content-Type",
-                                                                                     "application/json")})
+                self._send(
+                    response.status, data, {"Content-Type": response.getheader("Content-Type", "application/json")}
+                )
 
             def _answer(self, status, payload, headers=None):
-                self._send(status, json.dumps(payload).encode(), {"Content-Type": "application/json",
-                                                                  **(headers or {})})
+                self._send(
+                    status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})}
+                )
 
             def _send(self, status, data, headers):
                 try:
@@ -232,7 +251,7 @@ class FaultProxy:
         """(time, action) of every transcription request that reached the proxy."""
         return [(t, a) for t, path, a in self.seen if path.endswith("/audio/transcriptions")]
 
-    def __enter__(self) -> "FaultProxy":
+    def __enter__(self) -> FaultProxy:
         self._thread.start()
         return self
 

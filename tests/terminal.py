@@ -31,8 +31,9 @@ class Terminal:
 
     def __init__(self, argv: list[str], *, env: dict[str, str], cwd: Path = ROOT):
         self._master, slave = pty.openpty()
-        self.process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True
+        )
         os.close(slave)
         self._raw = b""
         self._mark = 0  # expect() looks for text after this point of the output
@@ -62,13 +63,12 @@ class Terminal:
     def expect(self, text: str, timeout: float = TIMEOUT) -> str:
         """Wait until ``text`` appears after what earlier calls matched; returns the new output."""
         deadline = time.monotonic() + timeout
-        while text not in self.screen[self._mark:]:
-            if not self._read(deadline):
-                if time.monotonic() >= deadline or self.process.poll() is not None:
-                    raise AssertionError(f"never saw {text!r}; the terminal shows:\n{self.screen}")
+        while text not in self.screen[self._mark :]:
+            if not self._read(deadline) and (time.monotonic() >= deadline or self.process.poll() is not None):
+                raise AssertionError(f"never saw {text!r}; the terminal shows:\n{self.screen}")
         start = self._mark
         self._mark = self.screen.index(text, self._mark) + len(text)
-        return self.screen[start:self._mark]
+        return self.screen[start : self._mark]
 
     def type(self, line: str) -> None:
         os.write(self._master, line.encode() + b"\n")

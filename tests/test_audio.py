@@ -7,11 +7,14 @@ from voicebot.errors import AudioError
 from .helpers import FIXTURES
 
 
-@pytest.mark.parametrize("name, codec, seconds", [
-    ("hello.ogg", "opus", 5.19),
-    ("video_note.mp4", "aac", 4.67),
-    ("speech.mp3", "mp3", 5.25),
-])
+@pytest.mark.parametrize(
+    "name, codec, seconds",
+    [
+        ("hello.ogg", "opus", 5.19),
+        ("video_note.mp4", "aac", 4.67),
+        ("speech.mp3", "mp3", 5.25),
+    ],
+)
 def test_probe_and_decode_speech(name, codec, seconds):
     info = audio.probe(FIXTURES / name)
     assert info.codec == codec
@@ -33,13 +36,16 @@ def test_silence_decodes_to_zeros():
     assert np.abs(samples).max() < 1e-3
 
 
-@pytest.mark.parametrize("name, message", [
-    ("empty.ogg", "empty"),
-    ("random.ogg", "not"),
-    ("text.ogg", "not"),
-    ("no_audio.mp4", "no audio track"),
-    ("missing.ogg", "does not exist"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("empty.ogg", "empty"),
+        ("random.ogg", "not"),
+        ("text.ogg", "not"),
+        ("no_audio.mp4", "no audio track"),
+        ("missing.ogg", "does not exist"),
+    ],
+)
 def test_bad_inputs_raise_audio_error(name, message):
     with pytest.raises(AudioError, match=message):
         audio.probe(FIXTURES / name)

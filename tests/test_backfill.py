@@ -40,8 +40,11 @@ async def test_an_older_voice_is_answered_even_when_a_newer_one_was_seen(tmp_pat
 
 async def test_an_old_pinned_dialog_does_not_end_the_catch_up(tmp_path):
     pipeline, chat = await started(tmp_path, TRANSCRIBE_GROUPS="1")
-    chat.dialog_list = [dialog(-100500, ChatKind.GROUP, pinned=True, age=30 * 86400),  # quiet, pinned first
-                        dialog(43, age=60), dialog(44, age=3 * 86400)]
+    chat.dialog_list = [
+        dialog(-100500, ChatKind.GROUP, pinned=True, age=30 * 86400),  # quiet, pinned first
+        dialog(43, age=60),
+        dialog(44, age=3 * 86400),
+    ]
     chat.add(voice(1, chat_id=43))
     chat.add(voice(2, chat_id=44, date=NOW - 3 * 86400))  # outside BACKFILL_HOURS
     assert await backfill_of(pipeline) == 1

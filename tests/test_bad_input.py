@@ -9,9 +9,9 @@ import pytest
 
 from voicebot import audio
 from voicebot.config import load_settings
+from voicebot.core.pipeline import Pipeline
 from voicebot.formatting import say
 from voicebot.messages import ChatKind, IncomingMessage, Media, MediaKind
-from voicebot.core.pipeline import Pipeline
 from voicebot.state import State
 from voicebot.storage import TempDir
 
@@ -33,10 +33,18 @@ def made(tmp_path_factory):
     # A WAV whose format tag names no codec at all.
     pcm = bytes(3200)
     fmt = struct.pack("<HHIIHH", 0x7A7A, 1, 16000, 32000, 2, 16)
-    (d / "unknown_codec.wav").write_bytes(b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVEfmt "
-                                          + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", len(pcm)) + pcm)
+    (d / "unknown_codec.wav").write_bytes(
+        b"RIFF"
+        + struct.pack("<I", 36 + len(pcm))
+        + b"WAVEfmt "
+        + struct.pack("<I", 16)
+        + fmt
+        + b"data"
+        + struct.pack("<I", len(pcm))
+        + pcm
+    )
     video = (FIXTURES / "video_note.mp4").read_bytes()
-    (d / "corrupt_video_note.mp4").write_bytes(video[:len(video) // 3])  # the download broke off
+    (d / "corrupt_video_note.mp4").write_bytes(video[: len(video) // 3])  # the download broke off
     return d
 
 
@@ -63,17 +71,25 @@ CASES = {
 async def test_bad_input(case, made, engine, tmp_path):
     name, kind, env, expected = CASES[case]
     path = made / name[1:] if name.startswith("@") else FIXTURES / name
-    s = load_settings({"API_ID": "1", "API_HASH": "0" * 32, "TEMP_DIR": str(tmp_path / "temp"), **env},
-                      dotenv_path=None)
+    s = load_settings(
+        {"API_ID": "1", "API_HASH": "0" * 32, "TEMP_DIR": str(tmp_path / "temp"), **env}, dotenv_path=None
+    )
     chat = MemoryChat({1: path, 2: FIXTURES / "hello.ogg"})
     temp = TempDir(s.temp_dir)
     temp.prepare()
     pipeline = Pipeline(s, engine, chat, temp, State(tmp_path / "state.db"), owner_id=OWNER_ID)
     pipeline.start()
     for message_id, media_kind in ((1, kind), (2, MediaKind.VOICE)):
-        await dispatch(pipeline).on_message(IncomingMessage(
-            chat_id=42, message_id=message_id, chat_kind=ChatKind.PRIVATE, sender_id=42, outgoing=False,
-            media=Media(media_kind, size=path.stat().st_size, duration=3, document_id=message_id)))
+        await dispatch(pipeline).on_message(
+            IncomingMessage(
+                chat_id=42,
+                message_id=message_id,
+                chat_kind=ChatKind.PRIVATE,
+                sender_id=42,
+                outgoing=False,
+                media=Media(media_kind, size=path.stat().st_size, duration=3, document_id=message_id),
+            )
+        )
     await pipeline.drain()
     await pipeline.stop()
     (reply,) = chat.texts_for(1)
@@ -95,8 +111,14 @@ def test_over_the_size_cap_is_refused_before_download(engine, tmp_path):
     from voicebot.core.selection import Action, decide
 
     s = load_settings({"API_ID": "1", "API_HASH": "0" * 32, "MAX_FILE_MB": "20"}, dotenv_path=None)
-    msg = IncomingMessage(chat_id=42, message_id=1, chat_kind=ChatKind.PRIVATE, sender_id=42, outgoing=False,
-                          media=Media(MediaKind.VOICE, size=2 * 1024**3, duration=30))
+    msg = IncomingMessage(
+        chat_id=42,
+        message_id=1,
+        chat_kind=ChatKind.PRIVATE,
+        sender_id=42,
+        outgoing=False,
+        media=Media(MediaKind.VOICE, size=2 * 1024**3, duration=30),
+    )
     decision = decide(msg, s)
     assert decision.action is Action.REFUSE and decision.reason == "too_big"
 

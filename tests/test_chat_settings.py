@@ -1,5 +1,5 @@
-from voicebot.state.chat_settings import ChatSettings
 from voicebot.state import State
+from voicebot.state.chat_settings import ChatSettings
 
 
 def test_settings_default_round_trip_and_survive_reopen(tmp_path):

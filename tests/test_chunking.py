@@ -5,6 +5,7 @@ place of every word and pause is known exactly; the Silero detector on real spee
 tested in test_transcriber.py.
 """
 
+import itertools
 import tracemalloc
 
 import numpy as np
@@ -59,7 +60,7 @@ def talk(seconds, pause_every=6, seed=0):
 
 
 def blocks_of(samples, size):
-    return [samples[i:i + size] for i in range(0, len(samples), size)]
+    return [samples[i : i + size] for i in range(0, len(samples), size)]
 
 
 def located(chunk, samples):
@@ -72,7 +73,7 @@ def located(chunk, samples):
         start += position - at + removed
         at = position
     for origin, inside, n in pieces:
-        np.testing.assert_array_equal(chunk.samples[inside:inside + n], samples[origin:origin + n])
+        np.testing.assert_array_equal(chunk.samples[inside : inside + n], samples[origin : origin + n])
     return pieces
 
 
@@ -81,8 +82,9 @@ def word_chunks(chunks, words, samples):
     placed = [(i, origin, n) for i, chunk in enumerate(chunks) for origin, _, n in located(chunk, samples)]
     owner = []
     for a, b in words:
-        holders = [(i, min(b, origin + n) - max(a, origin)) for i, origin, n in placed
-                   if min(b, origin + n) > max(a, origin)]
+        holders = [
+            (i, min(b, origin + n) - max(a, origin)) for i, origin, n in placed if min(b, origin + n) > max(a, origin)
+        ]
         assert len(holders) == 1 and holders[0][1] == b - a, f"word {a / RATE:.2f}s is cut: {holders}"
         owner.append(holders[0][0])
     return owner
@@ -96,7 +98,7 @@ def test_chunks_are_cut_in_pauses_never_inside_a_word():
     assert all(c.duration >= 15.0 for c in chunks[:-1])  # cut in the second half, not early
     owner = word_chunks(chunks, words, samples)
     assert owner == sorted(owner) and set(owner) == set(range(len(chunks)))
-    assert all(a.end <= b.offset + 1e-9 for a, b in zip(chunks, chunks[1:]))  # in order, no overlap
+    assert all(a.end <= b.offset + 1e-9 for a, b in itertools.pairwise(chunks))  # in order, no overlap
 
 
 def test_the_cut_prefers_a_pause_between_phrases():
@@ -107,9 +109,9 @@ def test_the_cut_prefers_a_pause_between_phrases():
     samples, words = voice(layout)
     chunks = list(speech_chunks([samples], detector=Threshold(), max_s=20))
     for chunk in chunks[:-1]:
-        tail = chunk.samples[-int(0.2 * RATE):]
+        tail = chunk.samples[-int(0.2 * RATE) :]
         assert np.abs(tail).max() < 0.01  # ends in silence...
-        after = samples[round(chunk.end * RATE):round(chunk.end * RATE) + int(0.2 * RATE)]
+        after = samples[round(chunk.end * RATE) : round(chunk.end * RATE) + int(0.2 * RATE)]
         assert np.abs(after).max() < 0.01  # ...in the middle of a long pause, not a 0.12 s one
     word_chunks(chunks, words, samples)
 
@@ -126,8 +128,9 @@ def test_block_sizes_do_not_change_the_chunks():
 
 
 def test_long_pauses_are_shortened_and_times_map_back():
-    samples, words = voice([("pause", 3.0), ("word", 0.5), ("pause", 5.0), ("word", 0.5), ("pause", 0.3),
-                            ("word", 0.5), ("pause", 10.0)])
+    samples, words = voice(
+        [("pause", 3.0), ("word", 0.5), ("pause", 5.0), ("word", 0.5), ("pause", 0.3), ("word", 0.5), ("pause", 10.0)]
+    )
     (chunk,) = speech_chunks([samples], detector=Threshold())
     # 0.4 s of silence kept before, after and on each side of the 5 s pause (to frame precision).
     assert chunk.offset == pytest.approx(2.6, abs=FRAME / RATE)
@@ -154,7 +157,7 @@ def test_speech_to_the_last_sample_keeps_the_partial_frame():
     samples = samples[: len(samples) - 123]  # not a whole number of frames
     (chunk,) = speech_chunks(blocks_of(samples, 3000), detector=Threshold())
     assert chunk.end == pytest.approx(len(samples) / RATE)
-    np.testing.assert_array_equal(chunk.samples, samples[round(chunk.offset * RATE):])
+    np.testing.assert_array_equal(chunk.samples, samples[round(chunk.offset * RATE) :])
 
 
 def test_speech_without_pauses_is_cut_at_the_limit():
@@ -234,6 +237,7 @@ def test_chunks_come_while_the_input_is_still_being_read():
 
 # The default detector: loudness over the noise floor, pure numpy (an image without a model).
 
+
 def test_default_detector_hears_nothing_in_silence_and_steady_noise():
     from voicebot import audio
 
@@ -253,7 +257,7 @@ def test_default_detector_cuts_real_speech_in_its_pauses():
     chunks = list(speech_chunks(samples, max_s=30))  # an array is one block
     assert len(chunks) >= 7 and all(c.duration <= 30 for c in chunks)
     for chunk in chunks[:-1]:  # each cut is quiet: the last 20 ms far below the chunk's loudness
-        assert np.sqrt(np.mean(chunk.samples[-320:] ** 2)) < 0.1 * np.sqrt(np.mean(chunk.samples ** 2))
+        assert np.sqrt(np.mean(chunk.samples[-320:] ** 2)) < 0.1 * np.sqrt(np.mean(chunk.samples**2))
     assert 0.8 < sum(len(c.samples) for c in chunks) / len(samples) <= 1.0  # only silence is left out
 
 
@@ -263,4 +267,4 @@ def test_default_detector_cuts_pause_free_speech_where_it_is_quietest():
     chunks = list(speech_chunks(np.concatenate([np.zeros(RATE * 10, np.float32), tone]), max_s=30))
     assert len(chunks) >= 3 and abs(sum(len(c.samples) for c in chunks) - len(tone)) < RATE
     for chunk in chunks[:-1]:  # where the envelope is low, not at an arbitrary 30 s
-        assert np.sqrt(np.mean(chunk.samples[-320:] ** 2)) < 0.6 * np.sqrt(np.mean(chunk.samples ** 2))
+        assert np.sqrt(np.mean(chunk.samples[-320:] ** 2)) < 0.6 * np.sqrt(np.mean(chunk.samples**2))

@@ -19,10 +19,17 @@ def voicebot(*args, env=None, tmp_path=None, entry=("-m", "voicebot")):
     if tmp_path is not None:
         clean.update(DATA_DIR=str(tmp_path / "data"), TEMP_DIR=str(tmp_path / "temp"))
     clean.update(env or {})
-    return subprocess.run([sys.executable, *entry, "--env-file", "/nonexistent", *args] if entry[0] == "-m"
-                          else [sys.executable, *entry, *args],
-                          cwd=ROOT, env=clean, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, *entry, "--env-file", "/nonexistent", *args]
+        if entry[0] == "-m"
+        else [sys.executable, *entry, *args],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
 
 
 def test_transcribe_prints_the_transcript(model_path):
@@ -33,8 +40,16 @@ def test_transcribe_prints_the_transcript(model_path):
 
 
 def test_transcribe_several_files_and_silence(model_path):
-    done = voicebot("transcribe", str(FIXTURES / "hello.ogg"), str(FIXTURES / "silence.ogg"),
-                    str(FIXTURES / "video_note.mp4"), "--model", model_path, "--language", "en")
+    done = voicebot(
+        "transcribe",
+        str(FIXTURES / "hello.ogg"),
+        str(FIXTURES / "silence.ogg"),
+        str(FIXTURES / "video_note.mp4"),
+        "--model",
+        model_path,
+        "--language",
+        "en",
+    )
     assert done.returncode == 0, done.stderr
     assert "==> " in done.stdout and "hello" in done.stdout.lower() and "video notes" in done.stdout.lower()
     assert "silence.ogg: no speech detected" in done.stderr
@@ -46,8 +61,9 @@ def test_silence_alone_gives_empty_stdout(model_path):
     assert "no speech detected" in done.stderr
 
 
-@pytest.mark.parametrize("name", ["empty.ogg", "truncated.ogg", "random.ogg", "text.ogg", "no_audio.mp4",
-                                  "missing.ogg"])
+@pytest.mark.parametrize(
+    "name", ["empty.ogg", "truncated.ogg", "random.ogg", "text.ogg", "no_audio.mp4", "missing.ogg"]
+)
 def test_unreadable_file_exits_1_with_one_line(model_path, name):
     done = voicebot("transcribe", str(FIXTURES / name), "--model", model_path)
     assert done.returncode == 1
@@ -62,11 +78,14 @@ def test_bad_model_exits_with_one_line(tmp_path):
     assert len(done.stderr.strip().splitlines()) == 1 and "enormous-v9" in done.stderr
 
 
-@pytest.mark.parametrize("env, setting", [
-    ({}, "API_ID"),
-    ({"API_ID": "abc", "API_HASH": CREDS["API_HASH"]}, "API_ID"),
-    ({**CREDS, "WHISPER_DEVICE": "quantum"}, "WHISPER_DEVICE"),
-])
+@pytest.mark.parametrize(
+    "env, setting",
+    [
+        ({}, "API_ID"),
+        ({"API_ID": "abc", "API_HASH": CREDS["API_HASH"]}, "API_ID"),
+        ({**CREDS, "WHISPER_DEVICE": "quantum"}, "WHISPER_DEVICE"),
+    ],
+)
 def test_bad_config_exits_2_naming_the_setting(tmp_path, env, setting):
     done = voicebot("run", env=env, tmp_path=tmp_path)
     assert done.returncode == 2
@@ -121,9 +140,15 @@ def test_missing_credentials_are_asked_for_on_a_terminal(tmp_path):
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("API_", "DATA_DIR"))}
     clean.update(DATA_DIR=str(tmp_path / "data"), PYTHONUNBUFFERED="1")
     master, slave = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "voicebot", "--env-file", str(env_file), "login"],
-                               cwd=ROOT, env=clean, stdin=slave, stdout=slave, stderr=slave,
-                               start_new_session=True)  # no controlling tty: getpass reads the pty
+    process = subprocess.Popen(
+        [sys.executable, "-m", "voicebot", "--env-file", str(env_file), "login"],
+        cwd=ROOT,
+        env=clean,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+    )  # no controlling tty: getpass reads the pty
     os.close(slave)
     seen = b""
 

@@ -5,11 +5,11 @@ import time
 
 import pytest
 
-from voicebot.core.controls.commands import Command, parse_command
 from voicebot.config import load_settings
+from voicebot.core.controls.commands import Command, parse_command
+from voicebot.core.pipeline import Pipeline
 from voicebot.formatting import say
 from voicebot.messages import ChatKind, IncomingMessage, Media, MediaKind
-from voicebot.core.pipeline import Pipeline
 from voicebot.state import State
 from voicebot.storage import TempDir
 
@@ -18,14 +18,17 @@ from .helpers import ALICE_ID, EXPECTED, FIXTURES, OWNER_ID, MemoryChat, dispatc
 CHAT = ALICE_ID
 
 
-@pytest.mark.parametrize("text, expected", [
-    (".t", Command("t")),
-    (".lang  uk ", Command("lang", "uk")),
-    (".FIND train journey", Command("find", "train journey")),
-    (".tomorrow?", None),
-    ("t", None),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (".t", Command("t")),
+        (".lang  uk ", Command("lang", "uk")),
+        (".FIND train journey", Command("find", "train journey")),
+        (".tomorrow?", None),
+        ("t", None),
+        ("", None),
+    ],
+)
 def test_parse_command(text, expected):
     assert parse_command(text, ".") == expected
 
@@ -37,26 +40,45 @@ def test_custom_prefix():
 
 def voice(message_id, name=None, chat_kind=ChatKind.PRIVATE, sender=ALICE_ID, outgoing=False, doc=None):
     media = Media(MediaKind.VOICE, size=20_000, duration=5, document_id=doc or 700 + message_id)
-    return IncomingMessage(chat_id=CHAT, message_id=message_id, chat_kind=chat_kind, sender_id=sender,
-                           outgoing=outgoing, media=media, date=time.time(), sender_name="Alice")
+    return IncomingMessage(
+        chat_id=CHAT,
+        message_id=message_id,
+        chat_kind=chat_kind,
+        sender_id=sender,
+        outgoing=outgoing,
+        media=media,
+        date=time.time(),
+        sender_name="Alice",
+    )
 
 
 def command(message_id, text, reply_to=None, sender=OWNER_ID):
-    return IncomingMessage(chat_id=CHAT, message_id=message_id, chat_kind=ChatKind.PRIVATE, sender_id=sender,
-                           outgoing=sender == OWNER_ID, text=text, reply_to=reply_to, date=time.time())
+    return IncomingMessage(
+        chat_id=CHAT,
+        message_id=message_id,
+        chat_kind=ChatKind.PRIVATE,
+        sender_id=sender,
+        outgoing=sender == OWNER_ID,
+        text=text,
+        reply_to=reply_to,
+        date=time.time(),
+    )
 
 
 @pytest.fixture
 def bot(tmp_path, engine):
     def build(files=None, **env):
-        s = load_settings({"API_ID": "1", "API_HASH": "0" * 32, "TEMP_DIR": str(tmp_path / "temp"),
-                           "DATA_DIR": str(tmp_path), **env}, dotenv_path=None)
+        s = load_settings(
+            {"API_ID": "1", "API_HASH": "0" * 32, "TEMP_DIR": str(tmp_path / "temp"), "DATA_DIR": str(tmp_path), **env},
+            dotenv_path=None,
+        )
         chat = MemoryChat({i: FIXTURES / n for i, n in (files or {}).items()})
         temp = TempDir(s.temp_dir)
         temp.prepare()
         pipeline = Pipeline(s, engine, chat, temp, State(tmp_path / "state.db"), owner_id=OWNER_ID)
         pipeline.start()
         return pipeline, chat
+
     return build
 
 
@@ -88,8 +110,13 @@ async def test_t_without_reply_or_media_explains(bot):
 
 async def test_commands_from_anyone_else_are_ignored(bot):
     pipeline, chat = bot({1: "hello.ogg"})
-    await send(pipeline, chat, voice(1, chat_kind=ChatKind.GROUP),
-               command(2, ".t", reply_to=1, sender=ALICE_ID), command(3, ".auto on", sender=ALICE_ID))
+    await send(
+        pipeline,
+        chat,
+        voice(1, chat_kind=ChatKind.GROUP),
+        command(2, ".t", reply_to=1, sender=ALICE_ID),
+        command(3, ".auto on", sender=ALICE_ID),
+    )
     assert chat.edits == [] and chat.replies == []
     assert pipeline.state.chats.get(CHAT).auto is None
 
@@ -138,7 +165,7 @@ async def test_find_searches_past_transcripts_with_links(bot):
     assert [target for target, _ in chat.sent_to] == ["saved"] * 3 and {3, 4, 5} <= set(chat.deleted)
     found, none, hostile = (chat.messages[i] for _, i in chat.sent_to)
     assert "t.me/c/" in found and "«train»" in found.lower()
-    assert "/2\"" in found and "/1\"" not in found
+    assert '/2"' in found and '/1"' not in found
     assert none == say("find_none", query="zebra")
     assert hostile.startswith("🔎")  # a hostile query is answered like any other
 
@@ -146,8 +173,15 @@ async def test_find_searches_past_transcripts_with_links(bot):
 async def test_find_typed_in_saved_messages_answers_in_place(bot):
     pipeline, chat = bot({1: "weather.ogg"})
     await send(pipeline, chat, voice(1))
-    saved = IncomingMessage(chat_id=OWNER_ID, message_id=9, chat_kind=ChatKind.PRIVATE, sender_id=OWNER_ID,
-                            outgoing=True, text=".find rain", date=time.time())
+    saved = IncomingMessage(
+        chat_id=OWNER_ID,
+        message_id=9,
+        chat_kind=ChatKind.PRIVATE,
+        sender_id=OWNER_ID,
+        outgoing=True,
+        text=".find rain",
+        date=time.time(),
+    )
     await send(pipeline, chat, saved)
     assert chat.sent_to == [] and "«rain»" in chat.messages[9]
 
@@ -173,15 +207,30 @@ async def test_the_owner_posting_as_the_group_still_commands(bot):
     """Anonymous admins and send_as post with the chat as sender; Telegram still marks the
     message ``out`` on the owner's own account."""
     pipeline, chat = bot()
-    anonymous = IncomingMessage(chat_id=-1001234, message_id=1, chat_kind=ChatKind.GROUP, sender_id=-1001234,
-                                outgoing=True, text=".lang de", date=time.time())
-    stranger = IncomingMessage(chat_id=-1001234, message_id=2, chat_kind=ChatKind.GROUP, sender_id=-1001234,
-                               outgoing=False, text=".lang fr", date=time.time())
+    anonymous = IncomingMessage(
+        chat_id=-1001234,
+        message_id=1,
+        chat_kind=ChatKind.GROUP,
+        sender_id=-1001234,
+        outgoing=True,
+        text=".lang de",
+        date=time.time(),
+    )
+    stranger = IncomingMessage(
+        chat_id=-1001234,
+        message_id=2,
+        chat_kind=ChatKind.GROUP,
+        sender_id=-1001234,
+        outgoing=False,
+        text=".lang fr",
+        date=time.time(),
+    )
     await send(pipeline, chat, anonymous, stranger)
     assert pipeline.state.chats.get(-1001234).language == "de"
 
 
 # -- reactions as controls (voicebot/reactions.py; over the wire: test_reactions.py) ----------------
+
 
 async def test_help_names_the_reaction_unless_it_is_off(bot):
     pipeline, chat = bot()
@@ -206,8 +255,9 @@ async def test_a_reaction_racing_the_automatic_answer_adds_no_second_one(bot):
         return await fetch(*args)
 
     chat.fetch = slow_fetch
-    await asyncio.gather(dispatch(pipeline).on_reaction(Reaction(CHAT, 1, frozenset({"✍"}))),
-                         dispatch(pipeline).on_message(msg))
+    await asyncio.gather(
+        dispatch(pipeline).on_reaction(Reaction(CHAT, 1, frozenset({"✍"}))), dispatch(pipeline).on_message(msg)
+    )
     await dispatch(pipeline).on_reaction(Reaction(CHAT, 1, frozenset({"✍"})))  # toggled again later
     await pipeline.drain()
     assert len(chat.answers_for(1)) == 1 and wer(EXPECTED["hello.ogg"], chat.answers_for(1)[0]) <= 0.25

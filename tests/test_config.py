@@ -24,27 +24,30 @@ def test_defaults():
     assert s.session_path == Path("data/voicebot")
 
 
-@pytest.mark.parametrize("env, setting", [
-    ({"API_ID": ""}, "API_ID"),
-    ({"API_ID": "abc"}, "API_ID"),
-    ({"API_ID": "0"}, "API_ID"),
-    ({"API_HASH": ""}, "API_HASH"),
-    ({"API_HASH": "short"}, "API_HASH"),
-    ({"WHISPER_DEVICE": "tpu"}, "WHISPER_DEVICE"),
-    ({"WHISPER_COMPUTE_TYPE": "int3"}, "WHISPER_COMPUTE_TYPE"),
-    ({"WHISPER_LANGUAGE": "english!"}, "WHISPER_LANGUAGE"),
-    ({"WHISPER_BEAM_SIZE": "0"}, "WHISPER_BEAM_SIZE"),
-    ({"MAX_CONCURRENT_JOBS": "-1"}, "MAX_CONCURRENT_JOBS"),
-    ({"TRANSCRIBE_GROUPS": "maybe"}, "TRANSCRIBE_GROUPS"),
-    ({"MAX_FILE_MB": "-5"}, "MAX_FILE_MB"),
-    ({"ALLOW_CHATS": "@a b"}, "ALLOW_CHATS"),
-    ({"ON_NO_SPEECH": "shout"}, "ON_NO_SPEECH"),
-    ({"BOT_LANGUAGE": "fr"}, "BOT_LANGUAGE"),
-    ({"SESSION_NAME": "../evil"}, "SESSION_NAME"),
-    ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
-    ({"REACT_TO_TRANSCRIBE": "yes please"}, "REACT_TO_TRANSCRIBE"),
-    ({"REACT_TO_TRANSCRIBE": "👍👍"}, "REACT_TO_TRANSCRIBE"),
-])
+@pytest.mark.parametrize(
+    "env, setting",
+    [
+        ({"API_ID": ""}, "API_ID"),
+        ({"API_ID": "abc"}, "API_ID"),
+        ({"API_ID": "0"}, "API_ID"),
+        ({"API_HASH": ""}, "API_HASH"),
+        ({"API_HASH": "short"}, "API_HASH"),
+        ({"WHISPER_DEVICE": "tpu"}, "WHISPER_DEVICE"),
+        ({"WHISPER_COMPUTE_TYPE": "int3"}, "WHISPER_COMPUTE_TYPE"),
+        ({"WHISPER_LANGUAGE": "english!"}, "WHISPER_LANGUAGE"),
+        ({"WHISPER_BEAM_SIZE": "0"}, "WHISPER_BEAM_SIZE"),
+        ({"MAX_CONCURRENT_JOBS": "-1"}, "MAX_CONCURRENT_JOBS"),
+        ({"TRANSCRIBE_GROUPS": "maybe"}, "TRANSCRIBE_GROUPS"),
+        ({"MAX_FILE_MB": "-5"}, "MAX_FILE_MB"),
+        ({"ALLOW_CHATS": "@a b"}, "ALLOW_CHATS"),
+        ({"ON_NO_SPEECH": "shout"}, "ON_NO_SPEECH"),
+        ({"BOT_LANGUAGE": "fr"}, "BOT_LANGUAGE"),
+        ({"SESSION_NAME": "../evil"}, "SESSION_NAME"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({"REACT_TO_TRANSCRIBE": "yes please"}, "REACT_TO_TRANSCRIBE"),
+        ({"REACT_TO_TRANSCRIBE": "👍👍"}, "REACT_TO_TRANSCRIBE"),
+    ],
+)
 def test_bad_values_name_the_setting(env, setting):
     with pytest.raises(ConfigError) as caught:
         load(**env)
@@ -53,8 +56,14 @@ def test_bad_values_name_the_setting(env, setting):
 
 
 def test_values_are_parsed():
-    s = load(WHISPER_LANGUAGE="RU", TRANSCRIBE_GROUPS="yes", ALLOW_CHATS="-100123, @Some_Chat ,42",
-             MAX_FILE_MB="2.5", WHISPER_DEVICE="CPU", DATA_DIR="/srv/vb")
+    s = load(
+        WHISPER_LANGUAGE="RU",
+        TRANSCRIBE_GROUPS="yes",
+        ALLOW_CHATS="-100123, @Some_Chat ,42",
+        MAX_FILE_MB="2.5",
+        WHISPER_DEVICE="CPU",
+        DATA_DIR="/srv/vb",
+    )
     assert s.whisper_language == "ru"
     assert s.transcribe_groups is True
     assert s.allow_chats == {"-100123", "@some_chat", "42"}

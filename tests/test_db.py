@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from voicebot.state.db import DB_NAME, MIGRATIONS, StateError
 from voicebot.errors import VoicebotError
 from voicebot.state import State
+from voicebot.state.db import DB_NAME, MIGRATIONS, StateError
 
 
 @pytest.fixture
@@ -59,10 +59,14 @@ def test_version_1_file_is_migrated_and_keeps_its_running_jobs(db):
     db.parent.mkdir(parents=True)
     conn = sqlite3.connect(db)
     conn.executescript(f"BEGIN; {MIGRATIONS[0]}; PRAGMA user_version = 1; COMMIT;")
-    conn.execute("INSERT INTO jobs (chat_id, message_id, document_id, state, placeholder_id, payload, "
-                 "created_at, updated_at) VALUES (42, 7, 555, 'running', 8, '{}', 1, 1)")
-    conn.execute("INSERT INTO jobs (chat_id, message_id, document_id, state, placeholder_id, payload, "
-                 "created_at, updated_at) VALUES (42, 9, 556, 'done', 10, '{}', 1, 1)")
+    conn.execute(
+        "INSERT INTO jobs (chat_id, message_id, document_id, state, placeholder_id, payload, "
+        "created_at, updated_at) VALUES (42, 7, 555, 'running', 8, '{}', 1, 1)"
+    )
+    conn.execute(
+        "INSERT INTO jobs (chat_id, message_id, document_id, state, placeholder_id, payload, "
+        "created_at, updated_at) VALUES (42, 9, 556, 'done', 10, '{}', 1, 1)"
+    )
     conn.commit()
     conn.close()
     with State(db) as s:

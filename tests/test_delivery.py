@@ -10,14 +10,13 @@ import time
 
 import pytest
 
-from voicebot.messages import Sent
 from voicebot.config import load_settings
-from voicebot.formatting import say
-from voicebot.messages import ChatKind, IncomingMessage, Media, MediaKind
 from voicebot.core.pipeline import Pipeline
+from voicebot.engine import Segment, StreamInfo, Transcriber
+from voicebot.formatting import say
+from voicebot.messages import ChatKind, IncomingMessage, Media, MediaKind, Sent
 from voicebot.state import State
 from voicebot.storage import TempDir
-from voicebot.engine import Segment, StreamInfo, Transcriber
 
 from .helpers import FIXTURES, OWNER_ID, MemoryChat, dispatch
 
@@ -37,20 +36,47 @@ class Words(Transcriber):
         return StreamInfo("en", 1.0, 1.0), iter([Segment(0.0, 1.0, self.text)])
 
 
-def voice(message_id, *, chat_id=CHAT, kind=MediaKind.VOICE, outgoing=False, chat_kind=ChatKind.PRIVATE,
-          view_once=False, forwarded=False, date=None, text="", auto_forward=False, doc=None):
-    return IncomingMessage(chat_id=chat_id, message_id=message_id, chat_kind=chat_kind,
-                           sender_id=OWNER_ID if outgoing else 7, outgoing=outgoing, sender_name="Alice",
-                           date=time.time() if date is None else date, text=text, forwarded=forwarded,
-                           auto_forward=auto_forward,
-                           media=Media(kind, size=20_000, duration=2, document_id=doc or 5000 + message_id,
-                                       view_once=view_once))
+def voice(
+    message_id,
+    *,
+    chat_id=CHAT,
+    kind=MediaKind.VOICE,
+    outgoing=False,
+    chat_kind=ChatKind.PRIVATE,
+    view_once=False,
+    forwarded=False,
+    date=None,
+    text="",
+    auto_forward=False,
+    doc=None,
+):
+    return IncomingMessage(
+        chat_id=chat_id,
+        message_id=message_id,
+        chat_kind=chat_kind,
+        sender_id=OWNER_ID if outgoing else 7,
+        outgoing=outgoing,
+        sender_name="Alice",
+        date=time.time() if date is None else date,
+        text=text,
+        forwarded=forwarded,
+        auto_forward=auto_forward,
+        media=Media(kind, size=20_000, duration=2, document_id=doc or 5000 + message_id, view_once=view_once),
+    )
 
 
 def build(tmp_path, engine=None, db="state.db", chat=None, **env):
-    s = load_settings({"API_ID": "1", "API_HASH": "0" * 32, "TEMP_DIR": str(tmp_path / "temp"),
-                       "PROGRESS_INTERVAL_SECONDS": "0", **env}, dotenv_path=None)
-    chat = chat or MemoryChat({i: FIXTURES / "hello.ogg" for i in range(1, 100)})
+    s = load_settings(
+        {
+            "API_ID": "1",
+            "API_HASH": "0" * 32,
+            "TEMP_DIR": str(tmp_path / "temp"),
+            "PROGRESS_INTERVAL_SECONDS": "0",
+            **env,
+        },
+        dotenv_path=None,
+    )
+    chat = chat or MemoryChat(dict.fromkeys(range(1, 100), FIXTURES / "hello.ogg"))
     temp = TempDir(s.temp_dir)
     temp.prepare()
     return Pipeline(s, engine or Words(), chat, temp, State(tmp_path / db), owner_id=OWNER_ID), chat
@@ -71,8 +97,19 @@ def job_of(pipeline, msg):
 
 # -- 1. a chat we cannot write in: the answer goes to Saved Messages, the job ends ------------
 
-@pytest.mark.parametrize("error", ["CHAT_WRITE_FORBIDDEN", "USER_BANNED_IN_CHANNEL", "CHAT_SEND_PLAIN_FORBIDDEN",
-                                   "USER_IS_BLOCKED", "INPUT_USER_DEACTIVATED", "TOPIC_CLOSED", "PEER_FLOOD"])
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        "CHAT_WRITE_FORBIDDEN",
+        "USER_BANNED_IN_CHANNEL",
+        "CHAT_SEND_PLAIN_FORBIDDEN",
+        "USER_IS_BLOCKED",
+        "INPUT_USER_DEACTIVATED",
+        "TOPIC_CLOSED",
+        "PEER_FLOOD",
+    ],
+)
 async def test_a_chat_that_refuses_us_gets_the_answer_in_saved_messages(tmp_path, error):
     pipeline, chat = build(tmp_path)
     chat.fail("send", error, times=99, where=None)
@@ -114,6 +151,7 @@ async def test_when_even_saved_messages_refuse_the_job_is_given_up_once(tmp_path
 
 # -- 5. the journal knows each message's chat ------------------------------------------------
 
+
 async def test_private_mode_resume_edits_the_placeholder_in_saved_messages(tmp_path):
     pipeline, chat = build(tmp_path, DELIVER_TO="saved")
     msg = chat.add(voice(1))
@@ -131,6 +169,7 @@ async def test_private_mode_resume_edits_the_placeholder_in_saved_messages(tmp_p
 
 
 # -- 6. every error on the way out ends in wait, fall back or give up ------------------------
+
 
 async def test_a_long_slow_mode_wait_defers_the_job_and_it_comes_back(tmp_path):
     pipeline, chat = build(tmp_path)
@@ -202,6 +241,7 @@ async def test_outage_is_retried_and_a_message_sent_before_the_crash_is_adopted(
         state["n"] += 1
         if state["n"] == 2:  # the first part after the placeholder: done on Telegram, lost here
             from voicebot.errors import Unreachable
+
             raise Unreachable("send: ConnectionError")
         return sent
 
@@ -251,6 +291,7 @@ async def test_crash_mid_delivery_resends_nothing_already_sent(tmp_path):
 
 # -- 3. view-once -----------------------------------------------------------------------------
 
+
 async def test_view_once_is_never_transcribed_automatically(tmp_path):
     engine = Words()
     pipeline, chat = build(tmp_path, engine)
@@ -266,8 +307,16 @@ async def test_view_once_on_request_goes_only_to_saved_messages_and_is_never_sto
     pipeline, chat = build(tmp_path, engine)
     secret = chat.add(voice(1, view_once=True))
     pipeline.start()
-    command = IncomingMessage(chat_id=CHAT, message_id=2, chat_kind=ChatKind.PRIVATE, sender_id=OWNER_ID,
-                              outgoing=True, text=".t", reply_to=1, date=time.time())
+    command = IncomingMessage(
+        chat_id=CHAT,
+        message_id=2,
+        chat_kind=ChatKind.PRIVATE,
+        sender_id=OWNER_ID,
+        outgoing=True,
+        text=".t",
+        reply_to=1,
+        date=time.time(),
+    )
     chat.add(command)
     logged: list[str] = []
     sink = logger.add(lambda m: logged.append(str(m)), level="TRACE")
@@ -287,11 +336,14 @@ async def test_view_once_on_request_goes_only_to_saved_messages_and_is_never_sto
 
 # -- 7. captions on the owner's own media ---------------------------------------------------
 
+
 @pytest.mark.parametrize("case", ["video_note", "forwarded", "old"])
 async def test_caption_only_where_telegram_allows_it(tmp_path, case):
-    msg = {"video_note": voice(1, outgoing=True, kind=MediaKind.VIDEO_NOTE),
-           "forwarded": voice(1, outgoing=True, forwarded=True),
-           "old": voice(1, outgoing=True, date=time.time() - 49 * 3600)}[case]
+    msg = {
+        "video_note": voice(1, outgoing=True, kind=MediaKind.VIDEO_NOTE),
+        "forwarded": voice(1, outgoing=True, forwarded=True),
+        "old": voice(1, outgoing=True, date=time.time() - 49 * 3600),
+    }[case]
     pipeline, chat = build(tmp_path, TRANSCRIBE_OUTGOING="1")
     await run(pipeline, msg)
     assert chat.texts_for(1) == ["Hello there."]  # a reply
@@ -320,6 +372,7 @@ async def test_a_refused_caption_falls_back_to_a_reply(tmp_path):
 
 # -- 8. channels ------------------------------------------------------------------------------
 
+
 async def test_a_broadcast_channel_post_is_answered_privately(tmp_path):
     pipeline, chat = build(tmp_path, TRANSCRIBE_CHANNELS="1")
     await run(pipeline, voice(1, chat_id=-1001234, chat_kind=ChatKind.CHANNEL))
@@ -336,6 +389,7 @@ async def test_the_discussion_group_copy_of_a_channel_post_is_not_answered(tmp_p
 
 
 # -- 10. a job given up never leaves "transcribing…" -------------------------------------------
+
 
 async def test_a_poison_job_gets_its_placeholder_edited_into_the_reason(tmp_path):
     from voicebot.state.journal import MAX_ATTEMPTS

@@ -25,7 +25,6 @@ from dockerfile_parse import DockerfileParser
 
 from .helpers import hadolint
 
-
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO / "Dockerfile"
 COMPOSE = REPO / "docker-compose.yml"
@@ -220,7 +219,7 @@ def test_dependencies_install_before_app_code_in_every_image(dockerfile):
         assert installs and app
         assert max(installs) < min(app), f"{name}: pip install after the app COPY"
         # The code is the last thing copied: only metadata and its compile come after it.
-        assert {i.instruction for i in chain[min(app):]} <= {"COPY", "RUN", "USER", "ARG"}
+        assert {i.instruction for i in chain[min(app) :]} <= {"COPY", "RUN", "USER", "ARG"}
 
 
 def test_no_copy_of_the_whole_context(dockerfile):
@@ -238,8 +237,9 @@ def test_runtime_installs_offline_from_builder_wheels(dockerfile):
         for run in installs:
             assert "--no-index" in run and "--only-binary=:all:" in run
             assert re.search(r"--find-links[ =]/wheels", run)
-            assert re.search(r"--mount=type=bind,from=(builder|cuda-wheels),source=/wheels", run), \
+            assert re.search(r"--mount=type=bind,from=(builder|cuda-wheels),source=/wheels", run), (
                 f"{name}: wheels must be bind-mounted from a build stage, never copied into a layer"
+            )
         run = installs[0]
         assert re.search(r"-r\s+\S*requirements\.txt", run)
         assert "--mount=type=bind,from=builder,source=/wheels" in run
@@ -280,7 +280,9 @@ def test_runtime_runs_as_fixed_non_root_user(dockerfile):
 
 def test_healthcheck_uses_heartbeat(dockerfile):
     for name in RUNTIME_STAGES:
-        checks = [i for i in _chain(dockerfile["by_name"][name], dockerfile["by_name"]) if i.instruction == "HEALTHCHECK"]
+        checks = [
+            i for i in _chain(dockerfile["by_name"][name], dockerfile["by_name"]) if i.instruction == "HEALTHCHECK"
+        ]
         assert len(checks) == 1, name
         value = checks[0].value
         assert re.search(r'"-m",\s*"voicebot",\s*"health"', value), value
@@ -328,8 +330,11 @@ def test_volumes_env_and_ownership(dockerfile):
         volume_at = instrs.index(volumes[0])
         # Directories exist and belong to the app user before VOLUME (later changes are lost).
         for directory in ("/data", "/models/hf"):
-            owner = [n for n, i in enumerate(instrs)
-                     if i.instruction == "RUN" and re.search(rf"install -d -o \S+ .*{directory}", i.value)]
+            owner = [
+                n
+                for n, i in enumerate(instrs)
+                if i.instruction == "RUN" and re.search(rf"install -d -o \S+ .*{directory}", i.value)
+            ]
             assert owner and max(owner) < volume_at, directory
 
 
@@ -369,7 +374,11 @@ def test_bake_model_is_optional(dockerfile):
 
 def test_no_torch_anywhere():
     reqs = (REPO / "requirements.txt").read_text().lower()
-    names = {re.split(r"[=<>!~\[; ]", line.strip())[0] for line in reqs.splitlines() if line.strip() and not line.startswith("#")}
+    names = {
+        re.split(r"[=<>!~\[; ]", line.strip())[0]
+        for line in reqs.splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     assert not names & {"torch", "torchaudio", "torchvision", "transformers", "openai-whisper"}
     assert "faster-whisper" in names and "ctranslate2" in names
     assert "torch" not in DOCKERFILE.read_text().lower().replace("pytorch", "")
@@ -380,15 +389,13 @@ def test_hadolint_ignores_carry_a_reason(dockerfile):
     pragmas = [n for n, line in enumerate(lines) if line.strip().startswith("# hadolint ignore=")]
     assert pragmas, "expected the DL3008 pragmas to be present"
     for n in pragmas:
-        assert lines[n - 1].strip().startswith("#") and "DL3008" in lines[n - 1] or (
+        assert (lines[n - 1].strip().startswith("#") and "DL3008" in lines[n - 1]) or (
             "DL3008" in "".join(lines[max(0, n - 4) : n])
         ), f"line {n + 1}: ignore without a reason"
 
 
 def test_hadolint_is_clean():
-    result = subprocess.run(
-        [hadolint(), "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=120
-    )
+    result = subprocess.run([hadolint(), "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == ""
 
@@ -443,7 +450,19 @@ def is_ignored(path: str) -> bool:
 
 def test_dockerignore_lists_the_required_entries():
     entries = {line.strip() for line in DOCKERIGNORE.read_text().splitlines()}
-    for needed in (".git", ".env", "docs/", "temp/", "logs/", "__pycache__", "tests/", "data/", "models/", "*.session", ".venv/"):
+    for needed in (
+        ".git",
+        ".env",
+        "docs/",
+        "temp/",
+        "logs/",
+        "__pycache__",
+        "tests/",
+        "data/",
+        "models/",
+        "*.session",
+        ".venv/",
+    ):
         assert needed in entries, needed
 
 
@@ -474,8 +493,14 @@ def test_dockerignore_keeps_out(path):
 
 @pytest.mark.parametrize(
     "path",
-    ["requirements.txt", "requirements-gpu.txt", "userbot.py", "voicebot/__init__.py", "voicebot/cli.py",
-     ".ci/strip_wheels.py"],
+    [
+        "requirements.txt",
+        "requirements-gpu.txt",
+        "userbot.py",
+        "voicebot/__init__.py",
+        "voicebot/cli.py",
+        ".ci/strip_wheels.py",
+    ],
 )
 def test_dockerignore_lets_through_what_the_build_needs(path):
     assert not is_ignored(path)
@@ -646,7 +671,10 @@ def test_strip_wheels_removes_debug_sections_and_keeps_the_wheel_valid(tmp_path)
         info = z.getinfo("demo/ext.so")
         assert (info.external_attr >> 16) & 0o777 == 0o755
         assert info.date_time == (2024, 1, 2, 3, 4, 6)
-        rows = {line.split(",")[0]: line.split(",")[1:] for line in z.read("demo-1.0.dist-info/RECORD").decode().splitlines()}
+        rows = {
+            line.split(",")[0]: line.split(",")[1:]
+            for line in z.read("demo-1.0.dist-info/RECORD").decode().splitlines()
+        }
         assert rows["demo/ext.so"] == [_record_hash(new_so), str(len(new_so))]
         assert rows["demo/__init__.py"] == [_record_hash(py), str(len(py))]
 

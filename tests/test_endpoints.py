@@ -4,9 +4,9 @@ import threading
 
 import pytest
 
+from voicebot.engine.remote.openai_client import retry_after
 from voicebot.engine.remote.pool import AllDown, Endpoint, EndpointError, EndpointPool, display_name
 from voicebot.errors import Interrupted, TranscriptionError
-from voicebot.engine.remote.openai_client import retry_after
 
 
 class Client:
@@ -92,6 +92,7 @@ def test_refused_request_is_not_retried_and_failures_are_bounded():
     def advance():
         while not ticker.wait(0.01):
             clock.now += 100
+
     threading.Thread(target=advance, daemon=True).start()
     try:
         with pytest.raises(TranscriptionError, match="failed 3 times"):

@@ -29,7 +29,6 @@ from telethon.tl.types import DestroySessionNone, DocumentAttributeAudio
 from tests.fakegram import Fakegram, ServerThread
 from tests.fakegram.testing import EVENT_TIMEOUT_S, collect, next_event
 
-
 pytestmark = [pytest.mark.asyncio(loop_scope="function"), pytest.mark.wire]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -178,9 +177,7 @@ async def test_message_reply_and_edit(fakegram: Fakegram) -> None:
     assert [m.raw_text for m in history] == ["hi alice (edited)", "hello bob"]
 
 
-@pytest.mark.parametrize(
-    "size", [0, 700 * 1024, 10 * 1024 * 1024 + 12_345], ids=["ogg", "700KiB", "10MiB-big"]
-)
+@pytest.mark.parametrize("size", [0, 700 * 1024, 10 * 1024 * 1024 + 12_345], ids=["ogg", "700KiB", "10MiB-big"])
 async def test_voice_note_roundtrip(fakegram: Fakegram, tmp_path: Path, size: int) -> None:
     alice = await fakegram.new_user("Alice", username="alice")
     bob = await fakegram.new_user("Bob", username="bob")
@@ -398,9 +395,7 @@ async def test_delete_and_read_history(fakegram: Fakegram) -> None:
 
     await gone.delete()
     assert (await next_event(deleted)).deleted_ids == [bob_gone.id]
-    assert [m.message for m in fakegram.history(fakegram.user_of(bob), fakegram.user_of(alice))] == [
-        "keep me"
-    ]
+    assert [m.message for m in fakegram.history(fakegram.user_of(bob), fakegram.user_of(alice))] == ["keep me"]
 
 
 async def test_basic_group(fakegram: Fakegram) -> None:
@@ -430,9 +425,7 @@ async def test_fail_and_slow_get_file(fakegram: Fakegram) -> None:
     bob = await fakegram.new_user("Bob", username="bob")
     inbox = collect(bob, events.NewMessage(incoming=True))
     payload = os.urandom(300_000)
-    await alice.send_file(
-        "bob", payload, voice_note=True, attributes=[DocumentAttributeAudio(duration=1, voice=True)]
-    )
+    await alice.send_file("bob", payload, voice_note=True, attributes=[DocumentAttributeAudio(duration=1, voice=True)])
     message = (await next_event(inbox)).message
 
     fakegram.fail_get_file()
@@ -475,7 +468,7 @@ async def test_server_thread_serves_while_caller_blocks() -> None:
         alice = thread.call(server.create_user, "Alice", username="alice")
         bot = thread.call(server.create_user, "Voice Bot", username="voicebot")
         # Blocking call on purpose: the server runs on its own loop.
-        subprocess.run(
+        subprocess.run(  # noqa: ASYNC221
             [sys.executable, "-c", SEND_SCRIPT, thread.call(server.session_string_for, bot), "alice"],
             check=True,
             timeout=20,

@@ -38,8 +38,9 @@ async def test_the_handshake_refuses_what_telegram_refuses() -> None:
     pq = int.from_bytes(res_pq.pq, "big")
     assert pq.bit_length() <= 64  # "a natural number pq ... the product of two primes"
     with pytest.raises(HandshakeError, match="factors"):
-        handshake.answer(functions.ReqDHParamsRequest(7, res_pq.server_nonce, b"\x01", res_pq.pq, FINGERPRINT,
-                                                      bytes(256)))
+        handshake.answer(
+            functions.ReqDHParamsRequest(7, res_pq.server_nonce, b"\x01", res_pq.pq, FINGERPRINT, bytes(256))
+        )
     with pytest.raises(HandshakeError, match="nonce"):
         handshake.answer(functions.SetClientDHParamsRequest(8, res_pq.server_nonce, bytes(32)))
     with pytest.raises(HandshakeError, match="without an auth key"):
@@ -77,8 +78,9 @@ async def test_an_unknown_number_is_asked_to_sign_up(fakegram: Fakegram) -> None
     client = fakegram.fresh_client()
     await client.connect()
     sent = await client(send_code("15550001111"))
-    result = await client(functions.auth.SignInRequest("15550001111", sent.phone_code_hash,
-                                                       fakegram.login_code("15550001111")))
+    result = await client(
+        functions.auth.SignInRequest("15550001111", sent.phone_code_hash, fakegram.login_code("15550001111"))
+    )
     assert isinstance(result, types.auth.AuthorizationSignUpRequired)
 
 
@@ -119,8 +121,11 @@ async def test_two_step_verification_is_srp(fakegram: Fakegram) -> None:
         await client(functions.auth.CheckPasswordRequest(compute_check(password, "hunter2")))
     with pytest.raises(errors.AuthKeyUnregisteredError):
         await client(functions.updates.GetStateRequest())  # still not logged in
-    result = await client(functions.auth.CheckPasswordRequest(
-        compute_check(await client(functions.account.GetPasswordRequest()), "hunter2")))
+    result = await client(
+        functions.auth.CheckPasswordRequest(
+            compute_check(await client(functions.account.GetPasswordRequest()), "hunter2")
+        )
+    )
     assert result.user.id == alice.id
     await client(functions.updates.GetStateRequest())
 

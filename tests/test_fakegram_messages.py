@@ -247,8 +247,10 @@ async def test_a_reply_to_a_message_in_another_chat(fakegram: Fakegram) -> None:
     voice_id = fakegram.send_message(alice, fakegram.user_of(bot), voice=os.urandom(500))
     alice_peer = await bot.get_input_entity("alice")
     request = functions.messages.SendMessageRequest(
-        peer=types.InputPeerSelf(), message="the transcript",
-        reply_to=types.InputReplyToMessage(reply_to_msg_id=voice_id, reply_to_peer_id=alice_peer))
+        peer=types.InputPeerSelf(),
+        message="the transcript",
+        reply_to=types.InputReplyToMessage(reply_to_msg_id=voice_id, reply_to_peer_id=alice_peer),
+    )
     await bot(request)
     (saved,) = await bot.get_messages("me", limit=1)
     assert saved.reply_to.reply_to_msg_id == voice_id

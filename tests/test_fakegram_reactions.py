@@ -33,8 +33,11 @@ async def test_the_reactor_and_the_author_hear_of_a_reaction(fakegram: Fakegram)
     owners_id = fakegram.history(owner, fakegram.user_of(alice))[0].id
     await owner_phone.get_dialogs()
 
-    result = await owner_phone(functions.messages.SendReactionRequest(
-        peer=await owner_phone.get_input_entity("alice"), msg_id=owners_id, reaction=reaction("✍")))
+    result = await owner_phone(
+        functions.messages.SendReactionRequest(
+            peer=await owner_phone.get_input_entity("alice"), msg_id=owners_id, reaction=reaction("✍")
+        )
+    )
     (mine,) = result.updates[0].reactions.results
     assert mine.reaction.emoticon == "✍" and mine.count == 1 and mine.chosen_order is not None
     other_device = await next_event(to_bot)  # the owner's other session: the same, chosen_order set
@@ -45,16 +48,22 @@ async def test_the_reactor_and_the_author_hear_of_a_reaction(fakegram: Fakegram)
     assert recent.peer_id == types.PeerUser(owner.id) and recent.unread and not recent.my
 
     # Alice's ✍ on her own message: the owner is neither reactor nor author, so hears nothing...
-    await alice(functions.messages.SendReactionRequest(
-        peer=await alice.get_input_entity("owner"), msg_id=alices_id, reaction=reaction("✍")))
+    await alice(
+        functions.messages.SendReactionRequest(
+            peer=await alice.get_input_entity("owner"), msg_id=alices_id, reaction=reaction("✍")
+        )
+    )
     assert await no_event(to_bot)
     # ...but sees it when reading the message: two ✍, one of them the owner's own.
     (message,) = await owner_bot.get_messages("alice", ids=[owners_id])
     (both,) = message.reactions.results
     assert both.count == 2 and both.chosen_order == mine.chosen_order
 
-    await owner_phone(functions.messages.SendReactionRequest(
-        peer=await owner_phone.get_input_entity("alice"), msg_id=owners_id, reaction=[]))  # taken back
+    await owner_phone(
+        functions.messages.SendReactionRequest(
+            peer=await owner_phone.get_input_entity("alice"), msg_id=owners_id, reaction=[]
+        )
+    )  # taken back
     removed = await next_event(to_bot)
     assert [(r.count, r.chosen_order) for r in removed.reactions.results] == [(1, None)]
 

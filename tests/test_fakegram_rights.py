@@ -11,8 +11,8 @@ from telethon.errors import (
     ForbiddenError,
     InputUserDeactivatedError,
     SlowModeWaitError,
-    UserDeactivatedError,
     UserBannedInChannelError,
+    UserDeactivatedError,
     YouBlockedUserError,
 )
 from telethon.errors.rpcbaseerrors import AuthKeyError

@@ -40,8 +40,7 @@ APP_UID = 10001
 OFFICIAL_BASE_MB = 125
 BUDGET_MB = 550
 # What the image needs from the build context (the Dockerfile names nothing else).
-CONTEXT_FILES = ("Dockerfile", ".dockerignore", "requirements.txt", "userbot.py", "voicebot",
-                 ".ci/strip_wheels.py")
+CONTEXT_FILES = ("Dockerfile", ".dockerignore", "requirements.txt", "userbot.py", "voicebot", ".ci/strip_wheels.py")
 
 
 def report(capsys, text: str) -> None:
@@ -66,13 +65,20 @@ class Builder:
     def __init__(self, workdir: Path):
         self.workdir = workdir
 
-    def run(self, *args: str | Path, timeout: float = 600, check: bool = True,
-            ) -> subprocess.CompletedProcess:
-        done = subprocess.run([str(BUILDER), *map(str, args)], capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
+    def run(
+        self,
+        *args: str | Path,
+        timeout: float = 600,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess:
+        done = subprocess.run(
+            [str(BUILDER), *map(str, args)], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
         if check and done.returncode != 0:
-            raise AssertionError(f"{' '.join(map(str, args))} exited {done.returncode}\n"
-                                 f"--- stdout ---\n{done.stdout[-3000:]}\n--- stderr ---\n{done.stderr[-3000:]}")
+            raise AssertionError(
+                f"{' '.join(map(str, args))} exited {done.returncode}\n"
+                f"--- stdout ---\n{done.stdout[-3000:]}\n--- stderr ---\n{done.stderr[-3000:]}"
+            )
         return done
 
     def podman(self, *args: str | Path, **kwargs) -> subprocess.CompletedProcess:
@@ -81,8 +87,13 @@ class Builder:
     async def podman_async(self, *args: str, timeout: float = 600) -> tuple[int, str]:
         """podman without blocking the event loop (the fake Telegram server runs on it)."""
         process = await asyncio.create_subprocess_exec(
-            str(BUILDER), "exec", *args, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            str(BUILDER),
+            "exec",
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
         out, _ = await asyncio.wait_for(process.communicate(), timeout)
         return process.returncode, out.decode(errors="replace")
 
@@ -93,20 +104,27 @@ class Builder:
         log = self.workdir / f"build-{name}.log"
         start = time.monotonic()
         with open(log, "w") as out:
-            done = subprocess.run([str(BUILDER), "build", "-t", tag, *extra, "-f", str(context / "Dockerfile"),
-                                   str(context)], stdout=out, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, timeout=3600)
+            done = subprocess.run(
+                [str(BUILDER), "build", "-t", tag, *extra, "-f", str(context / "Dockerfile"), str(context)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                timeout=3600,
+            )
         seconds = time.monotonic() - start
         text = log.read_text(errors="replace")
         if done.returncode != 0:
-            raise AssertionError(f"the image did not build (exit {done.returncode}); end of {log}:\n"
-                                 + "\n".join(text.splitlines()[-40:]))
+            raise AssertionError(
+                f"the image did not build (exit {done.returncode}); end of {log}:\n"
+                + "\n".join(text.splitlines()[-40:])
+            )
         return self.inspect(tag, seconds, text)
 
     def inspect(self, tag: str, seconds: float = 0.0, log: str = "") -> Built:
         data = json.loads(self.podman("image", "inspect", tag).stdout)[0]
-        return Built(tag=tag, id=data["Id"], layers=data["RootFS"]["Layers"], size=int(data["Size"]),
-                     seconds=seconds, log=log)
+        return Built(
+            tag=tag, id=data["Id"], layers=data["RootFS"]["Layers"], size=int(data["Size"]), seconds=seconds, log=log
+        )
 
     def layer_steps(self, tag: str) -> list[str]:
         """The instruction behind each layer of ``tag``, base first (the image config's history)."""
@@ -118,8 +136,10 @@ class Builder:
     def layer_sizes(self, tag: str) -> list[tuple[int, str]]:
         """(bytes, instruction) per layer, base first, from `podman history`."""
         entries = json.loads(self.podman("history", "--no-trunc", "--format", "json", tag).stdout)
-        return [(int(e["size"]), " ".join((e.get("CreatedBy") or "").replace("/bin/sh -c #(nop) ", "").split()))
-                for e in reversed(entries)]
+        return [
+            (int(e["size"]), " ".join((e.get("CreatedBy") or "").replace("/bin/sh -c #(nop) ", "").split()))
+            for e in reversed(entries)
+        ]
 
 
 @pytest.fixture(scope="session")
@@ -140,8 +160,11 @@ def builder(tmp_path_factory) -> Builder:
 def image(builder, capsys_session) -> Built:
     built = builder.build(REPO, TAG, name="checkout")
     base = builder.inspect(builder.run("standin").stdout.strip())
-    report(capsys_session, f"built {TAG} from {REPO} in {built.seconds:.0f} s; "
-                           f"{built.size / 1e6:.0f} MB with the {base.size / 1e6:.0f} MB stand-in base")
+    report(
+        capsys_session,
+        f"built {TAG} from {REPO} in {built.seconds:.0f} s; "
+        f"{built.size / 1e6:.0f} MB with the {base.size / 1e6:.0f} MB stand-in base",
+    )
     return built
 
 
@@ -157,8 +180,9 @@ def capsys_session(request):
     return _Disabled()
 
 
-def run_image(builder: Builder, *args: str, entrypoint: str | None = None, volumes=(), env=None,
-              timeout: float = 600) -> subprocess.CompletedProcess:
+def run_image(
+    builder: Builder, *args: str, entrypoint: str | None = None, volumes=(), env=None, timeout: float = 600
+) -> subprocess.CompletedProcess:
     cmd = ["run", "--rm", "--network", "none"]
     for source, target in volumes:
         cmd += ["-v", f"{source}:{target}:ro"]
@@ -189,8 +213,12 @@ def test_no_compiler_no_pip_cache_no_wheels(builder, image):
     # The base image's own files are not the build's doing: the stand-in has Debian's ensurepip
     # wheels (/usr/share/python-wheels), the official image the same in ensurepip/_bundled.
     base = builder.run("standin").stdout.strip()
-    in_base = set(builder.podman("run", "--rm", "--network", "none", "--entrypoint", "sh", base, "-c", script).stdout.split())
-    assert not {p for p in found if p.rsplit("/", 1)[-1] in {"gcc", "cc", "c++", "g++", "clang", "make", "as", "ld", "cpp"}}
+    in_base = set(
+        builder.podman("run", "--rm", "--network", "none", "--entrypoint", "sh", base, "-c", script).stdout.split()
+    )
+    assert not {
+        p for p in found if p.rsplit("/", 1)[-1] in {"gcc", "cc", "c++", "g++", "clang", "make", "as", "ld", "cpp"}
+    }
     assert found - in_base == set(), f"the build left these in the image: {sorted(found - in_base)}"
     no_pip = run_image(builder, "-c", "import pip", entrypoint="/opt/venv/bin/python")
     assert no_pip.returncode == 1 and "No module named 'pip'" in no_pip.stderr
@@ -218,8 +246,11 @@ print(json.dumps({
     found = json.loads(done.stdout)
     assert found["site"].startswith("/opt/venv/")
     canonical = lambda name: re.sub(r"[-_.]+", "-", name).lower()  # noqa: E731
-    pins = dict(line.split("#")[0].strip().split("==") for line in
-                (REPO / "requirements.txt").read_text().splitlines() if line.split("#")[0].strip())
+    pins = dict(
+        line.split("#")[0].strip().split("==")
+        for line in (REPO / "requirements.txt").read_text().splitlines()
+        if line.split("#")[0].strip()
+    )
     assert {canonical(k): v for k, v in found["dists"].items()} == {canonical(k): v for k, v in pins.items()}
     assert found["libraries"] > 10 and found["debug"] == []
     assert found["pyc"] > 1000
@@ -227,9 +258,17 @@ print(json.dumps({
 
 def test_transcribe_a_fixture_with_a_mounted_model(builder, image):
     names = ["hello.ogg", "video_note.mp4", "speech.mp3"]
-    done = run_image(builder, "transcribe", *(f"/in/{n}" for n in names), "--model", "/model",
-                     "--language", "en", volumes=[(FIXTURES, "/in"), (builder.model, "/model")],
-                     env={"HF_HUB_OFFLINE": "1"})
+    done = run_image(
+        builder,
+        "transcribe",
+        *(f"/in/{n}" for n in names),
+        "--model",
+        "/model",
+        "--language",
+        "en",
+        volumes=[(FIXTURES, "/in"), (builder.model, "/model")],
+        env={"HF_HUB_OFFLINE": "1"},
+    )
     assert done.returncode == 0, done.stderr
     texts = dict(zip(names, [part.split("<==", 1)[1] for part in done.stdout.split("==> ")[1:]]))
     for name in names:
@@ -281,8 +320,11 @@ def test_code_only_change_rebuilds_only_the_last_layers(builder, image, capsys):
     while kept < len(image.layers) and changed.layers[kept] == image.layers[kept]:
         kept += 1
     steps = builder.layer_steps("localhost/voicebot:changed")[kept:]
-    report(capsys, f"code-only rebuild: {changed.seconds:.0f} s (unchanged context: {same.seconds:.0f} s); "
-                   f"{kept} of {len(changed.layers)} layers kept; rebuilt: {[step[-50:] for step in steps]}")
+    report(
+        capsys,
+        f"code-only rebuild: {changed.seconds:.0f} s (unchanged context: {same.seconds:.0f} s); "
+        f"{kept} of {len(changed.layers)} layers kept; rebuilt: {[step[-50:] for step in steps]}",
+    )
     assert len(steps) == 2 and "voicebot/" in steps[0] and "compileall" in steps[1], steps
     builder.podman("rmi", "localhost/voicebot:same", "localhost/voicebot:changed", check=False)
 
@@ -292,9 +334,12 @@ def test_image_size_within_budget_for_the_official_base(builder, image, capsys):
     added = image.size - base.size
     computed = added / 1e6 + OFFICIAL_BASE_MB
     lines = [f"{size / 1e6:8.1f} MB  {step[:100]}" for size, step in builder.layer_sizes(TAG) if size > 0]
-    report(capsys, f"image {image.size / 1e6:.0f} MB = stand-in {base.size / 1e6:.0f} MB + {added / 1e6:.0f} MB "
-                   f"of layers; with python:3.12-slim-bookworm (~{OFFICIAL_BASE_MB} MB): {computed:.0f} MB "
-                   f"(budget {BUDGET_MB})\n" + "\n".join(lines))
+    report(
+        capsys,
+        f"image {image.size / 1e6:.0f} MB = stand-in {base.size / 1e6:.0f} MB + {added / 1e6:.0f} MB "
+        f"of layers; with python:3.12-slim-bookworm (~{OFFICIAL_BASE_MB} MB): {computed:.0f} MB "
+        f"(budget {BUDGET_MB})\n" + "\n".join(lines),
+    )
     assert computed <= BUDGET_MB
 
 
@@ -337,8 +382,15 @@ async def test_bot_in_the_container_answers_a_voice(builder, image, fakegram, ca
     shutil.copy2(REPO / "docker-compose.yml", project / "docker-compose.yml")  # unchanged, beside its .env
     (project / ".env").write_text("API_ID=1\nAPI_HASH=0123456789abcdef0123456789abcdef\n")
     tar = session_tar(fakegram, user, project / "session.tar")
-    compose = ["env", f"VOICEBOT_TEST_MODEL={builder.model}", "podman-compose",
-               "-f", str(project / "docker-compose.yml"), "-f", str(REPO / "tests" / "docker-compose.fakegram.yml")]
+    compose = [
+        "env",
+        f"VOICEBOT_TEST_MODEL={builder.model}",
+        "podman-compose",
+        "-f",
+        str(project / "docker-compose.yml"),
+        "-f",
+        str(REPO / "tests" / "docker-compose.fakegram.yml"),
+    ]
 
     async def run(*args: str, timeout: float = 600) -> tuple[int, str]:
         code, out = await builder.podman_async(*args, timeout=timeout)
@@ -378,8 +430,11 @@ async def test_bot_in_the_container_answers_a_voice(builder, image, fakegram, ca
         await inbox.wait(lambda: transcribed(inbox, sent.id), timeout=300)
         (reply,) = inbox.replies_to(sent.id)
         assert wer(EXPECTED["hello.ogg"], reply) <= 0.25, reply
-        report(capsys, f"compose up → bot healthy in {online:.0f} s; voice answered "
-                       f"{time.monotonic() - start - online:.0f} s later: {reply!r}")
+        report(
+            capsys,
+            f"compose up → bot healthy in {online:.0f} s; voice answered "
+            f"{time.monotonic() - start - online:.0f} s later: {reply!r}",
+        )
 
         # Beside the running bot, as documented: doctor, and the HEALTHCHECK's command.
         code, out = await run(*compose, "run", "--rm", "voicebot", "doctor")
@@ -389,7 +444,9 @@ async def test_bot_in_the_container_answers_a_voice(builder, image, fakegram, ca
         assert check["Test"][:4] == ["CMD", *config["Config"]["Entrypoint"]], check
         code, out = await run(*compose, "run", "--rm", "voicebot", *check["Test"][4:])
         if code != 0:
-            _, listing = await run(*compose, "run", "--rm", "--entrypoint", "ls", "voicebot", "-la", "--full-time", "/data")
+            _, listing = await run(
+                *compose, "run", "--rm", "--entrypoint", "ls", "voicebot", "-la", "--full-time", "/data"
+            )
             out += f"\n$ ls -la /data (at {time.strftime('%T')})\n{listing}"
         assert code == 0 and out.strip().startswith("healthy: last heartbeat"), out
 
@@ -434,8 +491,14 @@ def test_the_image_reads_every_input_the_bot_must_read(builder, image, sweep_inp
     """PyAV's bundled FFmpeg, in the image as built (no ffmpeg program): every Telegram voice,
     video note and common audio/video file decodes in full, every bad input gets a clear
     refusal, nothing crashes (docs/docker.md, "Decoding")."""
-    done = run_image(builder, "/code/decode_sweep.py", "decode", "/inputs", entrypoint="python",
-                     volumes=[(REPO / "tests", "/code"), (sweep_inputs, "/inputs")])
+    done = run_image(
+        builder,
+        "/code/decode_sweep.py",
+        "decode",
+        "/inputs",
+        entrypoint="python",
+        volumes=[(REPO / "tests", "/code"), (sweep_inputs, "/inputs")],
+    )
     assert done.returncode == 0, done.stderr
     results = json.loads(done.stdout)
     from .decode_sweep import what
@@ -450,8 +513,12 @@ def test_the_image_reads_every_input_the_bot_must_read(builder, image, sweep_inp
         else:
             assert r["pyav"] is not None and r["pyav"] > 0, (name, r)
             assert r["app"] == f"{r['pyav']:.2f} s", (name, r)  # the app decodes it through PyAV
-    whole = [r["pyav"] for name, r in results.items() if name.split(".")[0] in {
-        "voice_opus", "audio", "opus", "video_h264_aac", "video_vp9_opus", "amr_nb", "audio_aac"}]
+    whole = [
+        r["pyav"]
+        for name, r in results.items()
+        if name.split(".")[0]
+        in {"voice_opus", "audio", "opus", "video_h264_aac", "video_vp9_opus", "amr_nb", "audio_aac"}
+    ]
     assert all(abs(seconds - 5.2) < 0.1 for seconds in whole), whole  # all of the 5.2 s of speech
 
 
@@ -463,8 +530,10 @@ GPU_TAG = "localhost/voicebot:gpu"
 @pytest.fixture(scope="session")
 def gpu_image(builder, image, capsys_session) -> Built:
     built = builder.build(REPO, GPU_TAG, "--target", "gpu", name="gpu")
-    report(capsys_session, f"built {GPU_TAG} in {built.seconds:.0f} s: {built.size / 1e6:.0f} MB "
-                           f"(CPU image {image.size / 1e6:.0f} MB)")
+    report(
+        capsys_session,
+        f"built {GPU_TAG} in {built.seconds:.0f} s: {built.size / 1e6:.0f} MB (CPU image {image.size / 1e6:.0f} MB)",
+    )
     return built
 
 
@@ -485,8 +554,9 @@ for name in names:
         loaded[name] = str(exc)
 print(json.dumps({"names": names, "loaded": loaded, "devices": ctranslate2.get_cuda_device_count()}))
 """
-    done = builder.podman("run", "--rm", "--network", "none", "--entrypoint", "python", GPU_TAG, "-c", script,
-                          check=False)
+    done = builder.podman(
+        "run", "--rm", "--network", "none", "--entrypoint", "python", GPU_TAG, "-c", script, check=False
+    )
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)
     assert "libcublas.so.12" in found["names"], found
@@ -497,9 +567,22 @@ print(json.dumps({"names": names, "loaded": loaded, "devices": ctranslate2.get_c
 
 
 def test_gpu_image_without_a_gpu_falls_back_to_cpu(builder, gpu_image):
-    done = builder.podman("run", "--rm", "--network", "none", "-v", f"{FIXTURES}:/in:ro",
-                          "-v", f"{builder.model}:/model:ro", GPU_TAG, "transcribe", "/in/hello.ogg",
-                          "--model", "/model", check=False)
+    done = builder.podman(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        f"{FIXTURES}:/in:ro",
+        "-v",
+        f"{builder.model}:/model:ro",
+        GPU_TAG,
+        "transcribe",
+        "/in/hello.ogg",
+        "--model",
+        "/model",
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert wer(EXPECTED["hello.ogg"], done.stdout) <= 0.25, done.stdout
     assert "falling back to CPU" in done.stderr  # WHISPER_DEVICE=cuda is the image's default
@@ -524,27 +607,44 @@ def remote_image(builder, image, capsys_session) -> Built:
     built = builder.build(REPO, REMOTE_TAG, "--target", "remote", name="remote")
     base = builder.inspect(builder.run("standin").stdout.strip())
     computed = (built.size - base.size) / 1e6 + OFFICIAL_BASE_MB
-    report(capsys_session, f"built {REMOTE_TAG} in {built.seconds:.0f} s: {built.size / 1e6:.0f} MB; with "
-                           f"python:3.12-slim-bookworm (~{OFFICIAL_BASE_MB} MB): {computed:.0f} MB "
-                           f"(CPU image {image.size / 1e6:.0f} MB)")
+    report(
+        capsys_session,
+        f"built {REMOTE_TAG} in {built.seconds:.0f} s: {built.size / 1e6:.0f} MB; with "
+        f"python:3.12-slim-bookworm (~{OFFICIAL_BASE_MB} MB): {computed:.0f} MB "
+        f"(CPU image {image.size / 1e6:.0f} MB)",
+    )
     return built
 
 
-def test_remote_image_has_no_local_engine_and_transcribes_on_a_real_server(builder, image, remote_image,
-                                                                         model_path, tmp_path):
+def test_remote_image_has_no_local_engine_and_transcribes_on_a_real_server(
+    builder, image, remote_image, model_path, tmp_path
+):
     """The image for remote-only deployments: no CTranslate2, onnxruntime, tokenizers or
     faster-whisper, far smaller, and a voice sent through it comes back from a real
     OpenAI-compatible speech server on the host."""
     from .servers import SpeechServer
 
-    probe = "import importlib.util as u; print([m for m in ('ctranslate2', 'onnxruntime', 'tokenizers', " \
-            "'faster_whisper') if u.find_spec(m)])"
+    probe = (
+        "import importlib.util as u; print([m for m in ('ctranslate2', 'onnxruntime', 'tokenizers', "
+        "'faster_whisper') if u.find_spec(m)])"
+    )
     done = builder.podman("run", "--rm", "--network", "none", "--entrypoint", "python", REMOTE_TAG, "-c", probe)
     assert done.stdout.strip() == "[]", done.stdout
     assert remote_image.size < image.size - 100e6
     with SpeechServer("openai", model_path, log_dir=tmp_path) as server:
-        done = builder.podman("run", "--rm", "--network", "host", "-v", f"{FIXTURES}:/in:ro",
-                              "-e", f"WHISPER_URL={server.url}", REMOTE_TAG, "transcribe", "/in/hello.ogg",
-                              check=False)
+        done = builder.podman(
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            "-v",
+            f"{FIXTURES}:/in:ro",
+            "-e",
+            f"WHISPER_URL={server.url}",
+            REMOTE_TAG,
+            "transcribe",
+            "/in/hello.ogg",
+            check=False,
+        )
     assert done.returncode == 0, done.stderr
     assert wer(EXPECTED["hello.ogg"], done.stdout) <= 0.25, done.stdout

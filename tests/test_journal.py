@@ -1,8 +1,8 @@
 import pytest
 
+from voicebot.state import State
 from voicebot.state.db import StateError
 from voicebot.state.journal import MAX_ATTEMPTS
-from voicebot.state import State
 
 DAY = 86_400.0
 
@@ -72,9 +72,13 @@ def test_failed_job_is_final_and_still_handled(journal):
 
 def test_unknown_job_ids_raise(journal):
     assert journal.get(12345) is None and journal.find(1, 1) is None
-    for call in (lambda: journal.start(12345), lambda: journal.done(12345),
-                 lambda: journal.fail(12345, "x"), lambda: journal.defer(12345, 0),
-                 lambda: journal.set_payload(12345, {})):
+    for call in (
+        lambda: journal.start(12345),
+        lambda: journal.done(12345),
+        lambda: journal.fail(12345, "x"),
+        lambda: journal.defer(12345, 0),
+        lambda: journal.set_payload(12345, {}),
+    ):
         with pytest.raises(StateError):
             call()
 

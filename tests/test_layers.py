@@ -75,7 +75,7 @@ def imports_of(path: pathlib.Path, package: pathlib.Path = PACKAGE) -> set[str]:
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                base = home.split(".")[:len(home.split(".")) - node.level + 1]
+                base = home.split(".")[: len(home.split(".")) - node.level + 1]
                 base = ".".join(base + ([node.module] if node.module else []))
             else:
                 base = node.module or ""
@@ -87,8 +87,12 @@ def imports_of(path: pathlib.Path, package: pathlib.Path = PACKAGE) -> set[str]:
 
 def voicebot_imports(package: pathlib.Path = PACKAGE) -> list[tuple[str, str]]:
     """(importer, imported) for every import of a voicebot module by another."""
-    return sorted((module_name(path, package), target) for path in package.rglob("*.py")
-                  for target in imports_of(path, package) if target != module_name(path, package))
+    return sorted(
+        (module_name(path, package), target)
+        for path in package.rglob("*.py")
+        for target in imports_of(path, package)
+        if target != module_name(path, package)
+    )
 
 
 def cycles(edges: list[tuple[str, str]]) -> list[list[str]]:
@@ -100,7 +104,7 @@ def cycles(edges: list[tuple[str, str]]) -> list[list[str]]:
 
     def visit(node: str) -> None:
         if node in on_path:
-            found.append(on_path[on_path.index(node):] + [node])
+            found.append(on_path[on_path.index(node) :] + [node])
             return
         if node in done:
             return
@@ -129,8 +133,11 @@ def test_every_top_level_module_has_a_layer():
 
 
 def test_imports_point_down_or_stay_home():
-    wrong = [f"{module} → {target}" for module, target in voicebot_imports()
-             if top(module) != top(target) and rank(target) <= rank(module)]
+    wrong = [
+        f"{module} → {target}"
+        for module, target in voicebot_imports()
+        if top(module) != top(target) and rank(target) <= rank(module)
+    ]
     assert not wrong, "reaches up or sideways:\n" + "\n".join(wrong)
 
 
@@ -149,9 +156,11 @@ def test_forbidden_imports(importer, imported):
 
 
 def test_the_adapter_imports_only_data_errors_and_settings():
-    wrong = [f"{m} → {t}" for m, t in voicebot_imports()
-             if m.startswith("voicebot.telegram") and not t.startswith("voicebot.telegram")
-             and t not in TELEGRAM_MAY_IMPORT]
+    wrong = [
+        f"{m} → {t}"
+        for m, t in voicebot_imports()
+        if m.startswith("voicebot.telegram") and not t.startswith("voicebot.telegram") and t not in TELEGRAM_MAY_IMPORT
+    ]
     assert not wrong, "\n".join(wrong)
 
 
@@ -164,12 +173,14 @@ def test_only_the_app_imports_both_the_adapter_and_the_core():
 def test_the_folder_stays_small():
     top_level = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert len(top_level) <= 12, top_level
-    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
-            if (n := len(p.read_text().splitlines())) > 450}
+    long = {
+        str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > 450
+    }
     assert not long, long
 
 
 # -- the checks check: each finds what it is for on a tree made to have it ----------------------
+
 
 def test_cycles_finds_a_lazy_circle_and_not_a_chain():
     assert cycles([("a", "b"), ("b", "c")]) == []
@@ -185,5 +196,6 @@ def test_imports_of_counts_lazy_and_type_checking_imports(tmp_path):
         "from typing import TYPE_CHECKING\n"
         "from ..messages import Sent\n"
         "if TYPE_CHECKING:\n    from .pipeline import Pipeline\n"
-        "def later():\n    from voicebot.core import pipeline\n")
+        "def later():\n    from voicebot.core import pipeline\n"
+    )
     assert imports_of(root / "core" / "commands.py", root) == {"voicebot.messages", "voicebot.core.pipeline"}

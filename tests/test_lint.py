@@ -22,13 +22,17 @@ def test_ruff_check_passes():
 
 
 def test_ruff_format_leaves_the_code_as_it_is():
-    result = subprocess.run([ruff(), "format", "--check", "--no-cache", "."], cwd=ROOT, capture_output=True,
-                            text=True)
+    result = subprocess.run([ruff(), "format", "--check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_the_config_is_the_projects():
     """The checks above read pyproject.toml: a rule it selects is reported on code that breaks it."""
-    result = subprocess.run([ruff(), "check", "--no-cache", "--stdin-filename", "voicebot/x.py", "-"],
-                            cwd=ROOT, input="import os\n", capture_output=True, text=True)
+    result = subprocess.run(
+        [ruff(), "check", "--no-cache", "--stdin-filename", "voicebot/x.py", "-"],
+        cwd=ROOT,
+        input="import os\n",
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 1 and "F401" in result.stdout

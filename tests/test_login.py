@@ -73,9 +73,18 @@ def logged_in_session(telegram, user, data_dir):
 
 def voicebot(tmp_path, *args, **env):
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("API_", "WHISPER_", "DATA_DIR"))}
-    clean.update({"API_ID": str(API_ID), "API_HASH": API_HASH, "DATA_DIR": str(tmp_path / "data"),
-                  "TEMP_DIR": str(tmp_path / "temp"), "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING",
-                  "PYTHONPATH": str(ROOT / "tests" / "fakegram" / "trusting"), **env})
+    clean.update(
+        {
+            "API_ID": str(API_ID),
+            "API_HASH": API_HASH,
+            "DATA_DIR": str(tmp_path / "data"),
+            "TEMP_DIR": str(tmp_path / "temp"),
+            "PYTHONUNBUFFERED": "1",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT / "tests" / "fakegram" / "trusting"),
+            **env,
+        }
+    )
     return Terminal([sys.executable, "-m", "voicebot", "--env-file", "/nonexistent", *args], env=clean)
 
 
@@ -296,12 +305,16 @@ def test_a_voice_sent_between_login_and_the_first_start_is_answered(telegram, tm
         assert term.wait() == 0
     assert SQLiteSession(str(tmp_path / "data" / "voicebot")).get_update_state(0) is not None
     bob = telegram.call(telegram.server.create_user, "Bob", "bob")
-    voice = telegram.call(telegram.server.send_message, bob, alice,
-                          voice=(FIXTURES / "hello.ogg").read_bytes(), duration=5)
+    voice = telegram.call(
+        telegram.server.send_message, bob, alice, voice=(FIXTURES / "hello.ogg").read_bytes(), duration=5
+    )
 
     def answers() -> list[str]:
-        return [m.message for m in telegram.call(telegram.server.history, bob, alice)
-                if m.out is False and getattr(m.reply_to, "reply_to_msg_id", None) == voice]
+        return [
+            m.message
+            for m in telegram.call(telegram.server.history, bob, alice)
+            if m.out is False and getattr(m.reply_to, "reply_to_msg_id", None) == voice
+        ]
 
     with voicebot(tmp_path, "run", WHISPER_MODEL=model_path, WHISPER_BEAM_SIZE="1", LOG_LEVEL="INFO"):
         deadline = time.monotonic() + 120

@@ -11,20 +11,31 @@ def settings(**env):
     return load_settings({"API_ID": "1", "API_HASH": "0" * 32, **env}, dotenv_path=None)
 
 
-def message(kind=MediaKind.VOICE, chat=ChatKind.PRIVATE, out=False, size=20_000, duration=4.0,
-            chat_id=42, username=None):
+def message(
+    kind=MediaKind.VOICE, chat=ChatKind.PRIVATE, out=False, size=20_000, duration=4.0, chat_id=42, username=None
+):
     media = Media(kind, size=size, duration=duration) if kind else None
-    return IncomingMessage(chat_id=chat_id, message_id=1, chat_kind=chat, sender_id=chat_id,
-                           outgoing=out, media=media, chat_username=username)
+    return IncomingMessage(
+        chat_id=chat_id,
+        message_id=1,
+        chat_kind=chat,
+        sender_id=chat_id,
+        outgoing=out,
+        media=media,
+        chat_username=username,
+    )
 
 
-@pytest.mark.parametrize("kind, expected", [
-    (MediaKind.VOICE, Action.TRANSCRIBE),
-    (MediaKind.VIDEO_NOTE, Action.TRANSCRIBE),
-    (MediaKind.AUDIO, Action.IGNORE),
-    (MediaKind.VIDEO, Action.IGNORE),
-    (None, Action.IGNORE),
-])
+@pytest.mark.parametrize(
+    "kind, expected",
+    [
+        (MediaKind.VOICE, Action.TRANSCRIBE),
+        (MediaKind.VIDEO_NOTE, Action.TRANSCRIBE),
+        (MediaKind.AUDIO, Action.IGNORE),
+        (MediaKind.VIDEO, Action.IGNORE),
+        (None, Action.IGNORE),
+    ],
+)
 def test_default_kinds(kind, expected):
     assert decide(message(kind), settings()).action is expected
 
@@ -35,14 +46,17 @@ def test_audio_and_video_are_opt_in():
     assert decide(message(MediaKind.VIDEO), s).action is Action.TRANSCRIBE
 
 
-@pytest.mark.parametrize("chat, env, expected", [
-    (ChatKind.PRIVATE, {}, Action.TRANSCRIBE),
-    (ChatKind.GROUP, {}, Action.IGNORE),
-    (ChatKind.CHANNEL, {}, Action.IGNORE),
-    (ChatKind.GROUP, {"TRANSCRIBE_GROUPS": "1"}, Action.TRANSCRIBE),
-    (ChatKind.CHANNEL, {"TRANSCRIBE_CHANNELS": "1"}, Action.TRANSCRIBE),
-    (ChatKind.PRIVATE, {"TRANSCRIBE_PRIVATE": "0"}, Action.IGNORE),
-])
+@pytest.mark.parametrize(
+    "chat, env, expected",
+    [
+        (ChatKind.PRIVATE, {}, Action.TRANSCRIBE),
+        (ChatKind.GROUP, {}, Action.IGNORE),
+        (ChatKind.CHANNEL, {}, Action.IGNORE),
+        (ChatKind.GROUP, {"TRANSCRIBE_GROUPS": "1"}, Action.TRANSCRIBE),
+        (ChatKind.CHANNEL, {"TRANSCRIBE_CHANNELS": "1"}, Action.TRANSCRIBE),
+        (ChatKind.PRIVATE, {"TRANSCRIBE_PRIVATE": "0"}, Action.IGNORE),
+    ],
+)
 def test_chat_kinds(chat, env, expected):
     assert decide(message(chat=chat), settings(**env)).action is expected
 

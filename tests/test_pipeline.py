@@ -4,25 +4,31 @@ import threading
 import pytest
 
 from voicebot.config import load_settings
-from voicebot.formatting import MESSAGE_LIMIT, say, utf16_len
-from voicebot.messages import ChatKind, IncomingMessage, Media, MediaKind
-from voicebot.messages import Dialog
 from voicebot.core.pipeline import Pipeline
+from voicebot.engine import Segment, StreamInfo, Transcriber
+from voicebot.formatting import MESSAGE_LIMIT, say, utf16_len
+from voicebot.messages import ChatKind, Dialog, IncomingMessage, Media, MediaKind
 from voicebot.state import State
 from voicebot.storage import TempDir
-from voicebot.engine import Segment, StreamInfo, Transcriber
 
 from .helpers import EXPECTED, FIXTURES, OWNER_ID, MemoryChat, backfill_of, dispatch, wer
 
 
 def settings(tmp_path, **env):
-    return load_settings({"API_ID": "1", "API_HASH": "0" * 32, "TEMP_DIR": str(tmp_path / "temp"), **env},
-                         dotenv_path=None)
+    return load_settings(
+        {"API_ID": "1", "API_HASH": "0" * 32, "TEMP_DIR": str(tmp_path / "temp"), **env}, dotenv_path=None
+    )
 
 
 def incoming(message_id, kind=MediaKind.VOICE, size=20_000, duration=4.0, chat_kind=ChatKind.PRIVATE):
-    return IncomingMessage(chat_id=42, message_id=message_id, chat_kind=chat_kind, sender_id=42,
-                           outgoing=False, media=Media(kind, size=size, duration=duration) if kind else None)
+    return IncomingMessage(
+        chat_id=42,
+        message_id=message_id,
+        chat_kind=chat_kind,
+        sender_id=42,
+        outgoing=False,
+        media=Media(kind, size=size, duration=duration) if kind else None,
+    )
 
 
 async def run(pipeline, *messages):
@@ -118,8 +124,7 @@ async def test_real_duration_is_checked_after_download(tmp_path, engine):
 
 async def test_ignored_messages_get_no_reply(tmp_path, engine):
     pipeline, chat, _ = make(tmp_path, engine, {})
-    await run(pipeline, incoming(1, kind=None), incoming(2, MediaKind.AUDIO),
-              incoming(3, chat_kind=ChatKind.GROUP))
+    await run(pipeline, incoming(1, kind=None), incoming(2, MediaKind.AUDIO), incoming(3, chat_kind=ChatKind.GROUP))
     assert chat.replies == []
 
 
@@ -150,8 +155,9 @@ async def test_long_transcript_is_split_without_loss(tmp_path):
 
 async def test_full_queue_says_so(tmp_path):
     gate = threading.Event()
-    pipeline, chat, _ = make(tmp_path, ScriptedEngine("hi", gate), {i: "hello.ogg" for i in range(1, 5)},
-                             QUEUE_SIZE="1")
+    pipeline, chat, _ = make(
+        tmp_path, ScriptedEngine("hi", gate), dict.fromkeys(range(1, 5), "hello.ogg"), QUEUE_SIZE="1"
+    )
     pipeline.start()
     await dispatch(pipeline).on_message(incoming(1))
     await asyncio.sleep(0.5)  # job 1 is running (blocked in the engine)
@@ -178,12 +184,20 @@ async def test_deleted_placeholder_does_not_lose_the_transcript(tmp_path, engine
 
 # --- durable state, delivery modes, long voices ------------------------------------------------
 
+
 def voice(message_id, doc=None, outgoing=False, chat_kind=ChatKind.PRIVATE, date=None):
     import time as _time
-    return IncomingMessage(chat_id=42, message_id=message_id, chat_kind=chat_kind,
-                           sender_id=OWNER_ID if outgoing else 42, outgoing=outgoing, sender_name="Alice",
-                           date=date or _time.time(),
-                           media=Media(MediaKind.VOICE, size=20_000, duration=5, document_id=doc or 900 + message_id))
+
+    return IncomingMessage(
+        chat_id=42,
+        message_id=message_id,
+        chat_kind=chat_kind,
+        sender_id=OWNER_ID if outgoing else 42,
+        outgoing=outgoing,
+        sender_name="Alice",
+        date=date or _time.time(),
+        media=Media(MediaKind.VOICE, size=20_000, duration=5, document_id=doc or 900 + message_id),
+    )
 
 
 async def test_forwarded_voice_is_answered_from_the_cache(tmp_path, engine):
@@ -287,6 +301,7 @@ class SlowEngine(Transcriber):
             for i in range(6):
                 _time.sleep(0.25)
                 yield Segment(i, i + 1, f"part{i}")
+
         return StreamInfo("en", 1.0, 6.0), segments()
 
 
@@ -321,6 +336,7 @@ class GatedEngine(Transcriber):
             yield Segment(0, 5, "first words")
             self.shown_before_the_rest = self.shown.wait(timeout=20)
             yield Segment(5, 50, "the rest")
+
         return StreamInfo("en", 1.0, 53.0), segments()
 
 

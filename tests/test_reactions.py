@@ -32,9 +32,13 @@ async def alice(fakegram, running_bot):
 
 async def react(client, peer, msg_id, emoji="✍"):
     """messages.sendReaction, as an app does on a tap (an empty list takes the reaction back)."""
-    await client(functions.messages.SendReactionRequest(
-        peer=await client.get_input_entity(peer), msg_id=msg_id,
-        reaction=[types.ReactionEmoji(emoji)] if emoji else []))
+    await client(
+        functions.messages.SendReactionRequest(
+            peer=await client.get_input_entity(peer),
+            msg_id=msg_id,
+            reaction=[types.ReactionEmoji(emoji)] if emoji else [],
+        )
+    )
 
 
 def owners_id(fakegram, running_bot, peer):

@@ -18,8 +18,9 @@ pytestmark = pytest.mark.wire
 
 
 async def send_voice(client, to, path):
-    return await client.send_file(to, path, voice_note=True,
-                                  attributes=[DocumentAttributeAudio(duration=5, voice=True)])
+    return await client.send_file(
+        to, path, voice_note=True, attributes=[DocumentAttributeAudio(duration=5, voice=True)]
+    )
 
 
 @pytest.fixture
@@ -90,8 +91,9 @@ def long_voice(tmp_path):
 
 
 @pytest.mark.parametrize("how", ["kill -9", "SIGTERM"])
-async def test_bot_process_killed_mid_transcription_delivers_exactly_once(fakegram, model_path, tmp_path,
-                                                                          long_voice, how):
+async def test_bot_process_killed_mid_transcription_delivers_exactly_once(
+    fakegram, model_path, tmp_path, long_voice, how
+):
     owner = fakegram.create_user("Owner", username="owner")
     bot = await BotProcess(fakegram, owner, tmp_path / "bot", model_path).start()
     alice = await fakegram.new_user("Alice", username="alice")

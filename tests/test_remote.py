@@ -29,8 +29,9 @@ def engine_for(kind, *urls, **env):
     # taken over the default 60 s (then it is retried, correctly, but counted as failed).
     # The timeout itself has its own test, with its own value.
     env = {"WHISPER_TIMEOUT_SECONDS": "600", **env}
-    settings = load_settings({"WHISPER_ENGINE": kind, "WHISPER_URL": ",".join(urls), **env},
-                             dotenv_path=None, require_telegram=False)
+    settings = load_settings(
+        {"WHISPER_ENGINE": kind, "WHISPER_URL": ",".join(urls), **env}, dotenv_path=None, require_telegram=False
+    )
     return load_engine(settings)
 
 
@@ -47,6 +48,7 @@ def long_voice(tmp_path, times):
 
 
 # -- the engine ------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("kind", ["openai", "wyoming"])
 def test_engine_transcribes_and_keeps_silence_silent(kind, request):
@@ -110,9 +112,8 @@ def test_slow_server_past_the_timeout_is_retried(openai_server):
 
 
 def test_a_refused_request_fails_at_once_with_the_reason(openai_server):
-    with FaultProxy(openai_server.port, ["401"]) as proxy:
-        with pytest.raises(TranscriptionError, match="401"):
-            engine_for("openai", proxy.url).transcribe(audio.decode(FIXTURES / "hello.ogg"))
+    with FaultProxy(openai_server.port, ["401"]) as proxy, pytest.raises(TranscriptionError, match="401"):
+        engine_for("openai", proxy.url).transcribe(audio.decode(FIXTURES / "hello.ogg"))
     assert len(proxy.transcriptions()) == 1  # a wrong key is not retried
 
 
@@ -149,8 +150,13 @@ def test_server_killed_mid_job_then_back(model_path, tmp_path):
 
 
 def test_fallback_to_local_when_every_server_is_down(model_path, tmp_path):
-    engine = engine_for("openai", f"http://127.0.0.1:{free_port()}/v1", WHISPER_FALLBACK="local",
-                        WHISPER_FALLBACK_MODEL=model_path, WHISPER_CACHE_DIR=str(tmp_path))
+    engine = engine_for(
+        "openai",
+        f"http://127.0.0.1:{free_port()}/v1",
+        WHISPER_FALLBACK="local",
+        WHISPER_FALLBACK_MODEL=model_path,
+        WHISPER_CACHE_DIR=str(tmp_path),
+    )
     result = engine.transcribe(audio.decode(FIXTURES / "weather.ogg"))
     assert wer(EXPECTED["weather.ogg"], result.text) <= 0.25
     assert engine.endpoints()[0].state == "down"
@@ -158,18 +164,31 @@ def test_fallback_to_local_when_every_server_is_down(model_path, tmp_path):
 
 # -- the command line --------------------------------------------------------------------------
 
+
 def voicebot(*args, **env):
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("API_", "WHISPER_"))}
-    return subprocess.run([sys.executable, "-m", "voicebot", "--env-file", "/nonexistent", *args],
-                          cwd=ROOT, env={**clean, **env}, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "voicebot", "--env-file", "/nonexistent", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
 
 
 @pytest.mark.parametrize("kind", ["openai", "wyoming"])
 def test_cli_transcribe_through_a_server(kind, request):
     url = server_of(kind, request).url
-    done = voicebot("transcribe", str(FIXTURES / "weather.ogg"), str(FIXTURES / "silence.ogg"),
-                    WHISPER_ENGINE=kind, WHISPER_URL=url, WHISPER_API_KEY="sk-secret-never-shown")
+    done = voicebot(
+        "transcribe",
+        str(FIXTURES / "weather.ogg"),
+        str(FIXTURES / "silence.ogg"),
+        WHISPER_ENGINE=kind,
+        WHISPER_URL=url,
+        WHISPER_API_KEY="sk-secret-never-shown",
+    )
     assert done.returncode == 0, done.stderr
     assert wer(EXPECTED["weather.ogg"], done.stdout.split("<==", 1)[1].split("==>")[0]) <= 0.25
     assert "silence.ogg: no speech detected" in done.stderr
@@ -180,30 +199,49 @@ def test_cli_transcribe_through_a_server(kind, request):
 def test_remote_only_install_runs_without_faster_whisper(wyoming_server):
     """What the remote-only image is: no faster_whisper, ctranslate2, onnxruntime. The bot's
     modules import and the CLI transcribes through a server; the local engine is a config error."""
-    blocker = ("import sys\nclass Block:\n def find_spec(self, name, *a):\n"
-               "  if name.split('.')[0] in ('faster_whisper', 'ctranslate2', 'onnxruntime', 'tokenizers'):\n"
-               "   raise ModuleNotFoundError(name=name)\nsys.meta_path.insert(0, Block())\n"
-               "import voicebot.app, voicebot.core.assembly, voicebot.telegram, voicebot.engine.loader\n"
-               "from voicebot.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+    blocker = (
+        "import sys\nclass Block:\n def find_spec(self, name, *a):\n"
+        "  if name.split('.')[0] in ('faster_whisper', 'ctranslate2', 'onnxruntime', 'tokenizers'):\n"
+        "   raise ModuleNotFoundError(name=name)\nsys.meta_path.insert(0, Block())\n"
+        "import voicebot.app, voicebot.core.assembly, voicebot.telegram, voicebot.engine.loader\n"
+        "from voicebot.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    )
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("API_", "WHISPER_"))}
 
     def run(*args, **env):
-        return subprocess.run([sys.executable, "-c", blocker, "--env-file", "/nonexistent", *args],
-                              cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            [sys.executable, "-c", blocker, "--env-file", "/nonexistent", *args],
+            cwd=ROOT,
+            env={**clean, **env},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     done = run("transcribe", str(FIXTURES / "hello.ogg"), WHISPER_ENGINE="wyoming", WHISPER_URL=wyoming_server.url)
     assert done.returncode == 0 and "hello" in done.stdout.lower(), done.stderr
     local = run("transcribe", str(FIXTURES / "hello.ogg"))
     assert local.returncode == 2 and local.stderr.count("\n") == 1 and "WHISPER_ENGINE" in local.stderr
-    fallback = run("transcribe", str(FIXTURES / "hello.ogg"), WHISPER_ENGINE="wyoming",
-                   WHISPER_URL=wyoming_server.url, WHISPER_FALLBACK="local")
+    fallback = run(
+        "transcribe",
+        str(FIXTURES / "hello.ogg"),
+        WHISPER_ENGINE="wyoming",
+        WHISPER_URL=wyoming_server.url,
+        WHISPER_FALLBACK="local",
+    )
     assert fallback.returncode == 2 and "WHISPER_FALLBACK" in fallback.stderr
 
 
 def test_doctor_checks_each_server(openai_server):
     dead = f"http://127.0.0.1:{free_port()}/v1"
-    done = voicebot("doctor", API_ID="1", API_HASH="0" * 32, WHISPER_ENGINE="openai",
-                    WHISPER_URL=f"{openai_server.url},{dead}", DATA_DIR="/tmp/vb-doctor-data")
+    done = voicebot(
+        "doctor",
+        API_ID="1",
+        API_HASH="0" * 32,
+        WHISPER_ENGINE="openai",
+        WHISPER_URL=f"{openai_server.url},{dead}",
+        DATA_DIR="/tmp/vb-doctor-data",
+    )
     assert done.returncode == 1
     lines = done.stdout.splitlines()
     ours = f"127.0.0.1:{openai_server.port}/v1"
@@ -214,13 +252,15 @@ def test_doctor_checks_each_server(openai_server):
 
 
 def test_bad_url_is_one_line_and_exit_2():
-    done = voicebot("transcribe", str(FIXTURES / "hello.ogg"), WHISPER_ENGINE="openai",
-                    WHISPER_URL="http://gpu:8000/v1,gpu2:8000")
+    done = voicebot(
+        "transcribe", str(FIXTURES / "hello.ogg"), WHISPER_ENGINE="openai", WHISPER_URL="http://gpu:8000/v1,gpu2:8000"
+    )
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "WHISPER_URL" in done.stderr and "Traceback" not in done.stderr
 
 
 # -- the running bot over the loopback Telegram --------------------------------------------------
+
 
 async def start_bot(fakegram, tmp_path, engine, **env):
     bot = RunningBot(fakegram, engine, tmp_path / "bot", env)
@@ -239,8 +279,7 @@ async def send_voice(client, bot, path):
 @pytest.mark.parametrize("kind", ["openai", "wyoming"])
 async def test_bot_through_each_engine(kind, request, fakegram, tmp_path):
     url = server_of(kind, request).url
-    bot, alice, inbox = await start_bot(fakegram, tmp_path, engine_for(kind, url), WHISPER_ENGINE=kind,
-                                        WHISPER_URL=url)
+    bot, alice, inbox = await start_bot(fakegram, tmp_path, engine_for(kind, url), WHISPER_ENGINE=kind, WHISPER_URL=url)
     try:
         sent = [await send_voice(alice, bot, FIXTURES / name) for name in ("hello.ogg", "weather.ogg")]
         await inbox.wait(lambda: all(transcribed(inbox, m.id) for m in sent), timeout=120)
@@ -262,8 +301,9 @@ async def test_bot_through_each_engine(kind, request, fakegram, tmp_path):
 async def test_bot_waits_for_a_server_down_at_start(model_path, fakegram, tmp_path):
     """Nothing lost: the voice waits (journaled) until the server comes up, then is answered once."""
     server = SpeechServer("openai", model_path, log_dir=tmp_path)
-    bot, alice, inbox = await start_bot(fakegram, tmp_path, engine_for("openai", server.url),
-                                        WHISPER_ENGINE="openai", WHISPER_URL=server.url)
+    bot, alice, inbox = await start_bot(
+        fakegram, tmp_path, engine_for("openai", server.url), WHISPER_ENGINE="openai", WHISPER_URL=server.url
+    )
     try:
         sent = await send_voice(alice, bot, FIXTURES / "weather.ogg")
         await inbox.wait(lambda: inbox.replies_to(sent.id))  # the placeholder
@@ -281,12 +321,16 @@ async def test_bot_waits_for_a_server_down_at_start(model_path, fakegram, tmp_pa
 
 
 @pytest.mark.wire
-async def test_bot_long_voice_across_two_servers_with_progress(openai_server, second_openai_server,
-                                                               fakegram, tmp_path):
+async def test_bot_long_voice_across_two_servers_with_progress(openai_server, second_openai_server, fakegram, tmp_path):
     urls = f"{openai_server.url},{second_openai_server.url}"
-    bot, alice, inbox = await start_bot(fakegram, tmp_path, engine_for("openai", *urls.split(",")),
-                                        WHISPER_ENGINE="openai", WHISPER_URL=urls,
-                                        PROGRESS_INTERVAL_SECONDS="1")
+    bot, alice, inbox = await start_bot(
+        fakegram,
+        tmp_path,
+        engine_for("openai", *urls.split(",")),
+        WHISPER_ENGINE="openai",
+        WHISPER_URL=urls,
+        PROGRESS_INTERVAL_SECONDS="1",
+    )
     try:
         sent = await send_voice(alice, bot, long_voice(tmp_path, 3))
         await inbox.wait(lambda: transcribed(inbox, sent.id), timeout=240)

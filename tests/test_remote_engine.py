@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from voicebot import audio
-from voicebot.engine.remote.pool import Endpoint, EndpointPool
 from voicebot.engine import Segment
+from voicebot.engine.remote.pool import Endpoint, EndpointPool
 from voicebot.engine.remote.transcriber import RemoteTranscriber
 from voicebot.engine.remote.wire import Heard, language_code
 
@@ -40,8 +40,11 @@ def voice():
 
 
 def engine(server, endpoints=2):
-    return RemoteTranscriber(EndpointPool([Endpoint(f"http://s{i}:8000/v1", server) for i in range(endpoints)]),
-                             kind="openai", model_name="m")
+    return RemoteTranscriber(
+        EndpointPool([Endpoint(f"http://s{i}:8000/v1", server) for i in range(endpoints)]),
+        kind="openai",
+        model_name="m",
+    )
 
 
 def test_an_unsure_confusable_detection_yields_to_the_chats_language(voice):
@@ -105,11 +108,14 @@ def test_segments_are_in_order_with_recording_times(voice):
     assert all(b.start >= a.end - 0.01 for a, b in zip(result.segments, result.segments[1:]))
 
 
-@pytest.mark.parametrize("signals, kept", [
-    ({}, True),
-    ({"no_speech_prob": 0.9}, False),  # the server's own no-speech signal
-    ({"compression_ratio": 3.0}, False),  # a repetition loop
-])
+@pytest.mark.parametrize(
+    "signals, kept",
+    [
+        ({}, True),
+        ({"no_speech_prob": 0.9}, False),  # the server's own no-speech signal
+        ({"compression_ratio": 3.0}, False),  # a repetition loop
+    ],
+)
 def test_hallucination_guard_applies_to_what_servers_return(voice, signals, kept):
     result = engine(Server("en", **signals)).transcribe(voice)
     assert bool(result.segments) is kept

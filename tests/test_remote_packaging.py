@@ -16,8 +16,11 @@ REPO = Path(__file__).parent.parent
 
 def pins(name):
     lines = (REPO / name).read_text().splitlines()
-    return {re.split("==", line)[0].lower().replace("_", "-"): line.split("==")[1]
-            for line in lines if line and not line.startswith("#")}
+    return {
+        re.split("==", line)[0].lower().replace("_", "-"): line.split("==")[1]
+        for line in lines
+        if line and not line.startswith("#")
+    }
 
 
 def test_remote_requirements_are_the_full_pins_without_the_local_engine():
@@ -61,8 +64,9 @@ def test_compose_server_points_the_bot_at_the_gpu_server(tmp_path):
     shutil.copy(REPO / "docker-compose.server.yml", tmp_path)
     shutil.copytree(REPO / "whisper-server", tmp_path / "whisper-server")
     (tmp_path / ".env").write_text("API_ID=1\nAPI_HASH=0123456789abcdef0123456789abcdef\n")
-    done = subprocess.run([legacy, "-f", "docker-compose.server.yml", "config"], cwd=tmp_path,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [legacy, "-f", "docker-compose.server.yml", "config"], cwd=tmp_path, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
 
 

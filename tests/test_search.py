@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from voicebot.state import search as search_mod
 from voicebot.state import State
+from voicebot.state import search as search_mod
 
 
 @pytest.fixture
@@ -16,9 +16,34 @@ def no_fts(monkeypatch):
     monkeypatch.setattr(search_mod, "_has_fts5", lambda conn: False)
 
 
-HOSTILE = ['"', '""', '*', 'OR', 'a OR b', 'NEAR(', 'NEAR(a b)', '-', ')', '(', '^', ':',
-           'text:meet', '"unbalanced', 'AND', 'NOT meet', '+', "'; DROP TABLE jobs; --",
-           'meet*', '*meet', '\x00', 'meet\x00station', '{text}: meet', 'привет"', '«»', '  ']
+HOSTILE = [
+    '"',
+    '""',
+    "*",
+    "OR",
+    "a OR b",
+    "NEAR(",
+    "NEAR(a b)",
+    "-",
+    ")",
+    "(",
+    "^",
+    ":",
+    "text:meet",
+    '"unbalanced',
+    "AND",
+    "NOT meet",
+    "+",
+    "'; DROP TABLE jobs; --",
+    "meet*",
+    "*meet",
+    "\x00",
+    "meet\x00station",
+    "{text}: meet",
+    'привет"',
+    "«»",
+    "  ",
+]
 
 
 def _fill(s: State) -> None:
@@ -74,7 +99,7 @@ def test_search_hostile_queries_never_raise(searchable):
     assert searchable.search.search("noon OR coffee") == []
     # quotes and stars around a real word still find it, and nothing was dropped
     assert [h.message_id for h in searchable.search.search('"noon"*')] == [10]
-    assert [h.message_id for h in searchable.search.search('NEAR(noon')] == []
+    assert [h.message_id for h in searchable.search.search("NEAR(noon")] == []
     assert searchable.counts()["indexed"] == 4
 
 

@@ -36,9 +36,9 @@ def test_transcript_text_is_not_logged_above_debug(db):
 
 # -- stats -------------------------------------------------------------------------------
 
+
 def test_counts(st):
-    assert st.counts() == {"pending": 0, "running": 0, "done": 0, "failed": 0,
-                           "cached": 0, "indexed": 0}
+    assert st.counts() == {"pending": 0, "running": 0, "done": 0, "failed": 0, "cached": 0, "indexed": 0}
     a = st.journal.record(1, 1, 1, {})
     b = st.journal.record(1, 2, 2, {})
     c = st.journal.record(1, 3, 3, {})
@@ -48,11 +48,11 @@ def test_counts(st):
     st.journal.fail(c.id, "x")
     st.cache.remember(1, "t", "en", 1.0, [])
     st.search.add(1, 2, "t", date=1)
-    assert st.counts() == {"pending": 1, "running": 1, "done": 1, "failed": 1,
-                           "cached": 1, "indexed": 1}
+    assert st.counts() == {"pending": 1, "running": 1, "done": 1, "failed": 1, "cached": 1, "indexed": 1}
 
 
 # -- threads -----------------------------------------------------------------------------
+
 
 def test_concurrent_use_from_threads_loses_nothing(db):
     per_thread, threads = 50, 4
@@ -60,6 +60,7 @@ def test_concurrent_use_from_threads_loses_nothing(db):
     barrier = threading.Barrier(threads)
 
     with State(db) as s:
+
         def work(t: int) -> None:
             try:
                 barrier.wait()
@@ -73,7 +74,7 @@ def test_concurrent_use_from_threads_loses_nothing(db):
                     s.search.add(t, i, f"thread{t} word{i}", date=i)
                     # every thread also races for one shared message: only one may win
                     s.journal.record(-1, i, None, {"t": t})
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:
                 errors.append(exc)
 
         workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
@@ -88,7 +89,8 @@ def test_concurrent_use_from_threads_loses_nothing(db):
         assert counts["running"] == threads * per_thread // 2
         assert counts["pending"] == per_thread  # the shared (-1, i) jobs, once each
         assert counts["indexed"] == threads * per_thread
-        assert all(s.journal.find(t, per_thread - 1).sent == {"1": (t, 10_000 + per_thread - 1)}
-                   for t in range(threads))
+        assert all(
+            s.journal.find(t, per_thread - 1).sent == {"1": (t, 10_000 + per_thread - 1)} for t in range(threads)
+        )
         assert len(s.journal.unfinished()) == threads * per_thread // 2 + per_thread
         assert [h.chat_id for h in s.search.search("thread2 word7")] == [2]

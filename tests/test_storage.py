@@ -15,10 +15,9 @@ def test_temp_file_is_unique_and_removed_even_on_error(tmp_path):
         assert a != b and a.parent == temp.root and a.suffix == ".ogg"
         a.write_bytes(b"x")
         b.write_bytes(b"y")
-    with pytest.raises(RuntimeError):
-        with temp.file(".ogg") as c:
-            c.write_bytes(b"z")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), temp.file(".ogg") as c:
+        c.write_bytes(b"z")
+        raise RuntimeError("boom")
     assert list(temp.root.iterdir()) == []
 
 
@@ -26,7 +25,7 @@ def test_suffix_cannot_steer_the_path(tmp_path):
     temp = TempDir(tmp_path)
     with temp.file("/../../etc/passwd") as path:
         assert path.parent == tmp_path
-        assert "/" not in path.name[len("vb-"):]
+        assert "/" not in path.name[len("vb-") :]
 
 
 def test_prepare_removes_leftovers_only(tmp_path):
@@ -48,10 +47,8 @@ def test_data_dir_and_session_are_private(tmp_path):
 
 
 def test_second_holder_of_the_lock_is_refused(tmp_path):
-    with exclusive_lock(tmp_path):
-        with pytest.raises(LockedError):
-            with exclusive_lock(tmp_path):
-                pass
+    with exclusive_lock(tmp_path), pytest.raises(LockedError), exclusive_lock(tmp_path):
+        pass
     with exclusive_lock(tmp_path):  # released: free again
         pass
 

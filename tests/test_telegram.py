@@ -12,9 +12,9 @@ from telethon.tl import types
 
 from voicebot import telegram
 from voicebot.config import load_settings
+from voicebot.core.pipeline import Pipeline
 from voicebot.formatting import say, utf16_len
 from voicebot.messages import ChatKind, MediaKind
-from voicebot.core.pipeline import Pipeline
 from voicebot.state import State
 from voicebot.storage import TempDir
 
@@ -41,18 +41,38 @@ class OfflineClient(TelegramClient):
         if self.errors:
             raise self.errors.pop(0)
         if isinstance(request, (functions.messages.SendMessageRequest, functions.messages.SendMediaRequest)):
-            reply = types.Message(id=next(self._ids), peer_id=types.PeerUser(ALICE_ID), date=datetime.datetime.now(),
-                                  message=request.message, out=True, entities=request.entities,
-                                  reply_to=types.MessageReplyHeader(
-                                      reply_to_msg_id=request.reply_to.reply_to_msg_id) if request.reply_to else None)
+            reply = types.Message(
+                id=next(self._ids),
+                peer_id=types.PeerUser(ALICE_ID),
+                date=datetime.datetime.now(),
+                message=request.message,
+                out=True,
+                entities=request.entities,
+                reply_to=types.MessageReplyHeader(reply_to_msg_id=request.reply_to.reply_to_msg_id)
+                if request.reply_to
+                else None,
+            )
             self.sent.append(reply)
-            return types.Updates(updates=[types.UpdateMessageID(reply.id, request.random_id),
-                                          types.UpdateNewMessage(reply, 0, 0)],
-                                 users=[ALICE], chats=[], date=datetime.datetime.now(), seq=0)
+            return types.Updates(
+                updates=[types.UpdateMessageID(reply.id, request.random_id), types.UpdateNewMessage(reply, 0, 0)],
+                users=[ALICE],
+                chats=[],
+                date=datetime.datetime.now(),
+                seq=0,
+            )
         if isinstance(request, functions.messages.GetMessagesReactionsRequest):
-            return types.Updates(updates=[types.UpdateMessageReactions(
-                peer=types.PeerUser(ALICE_ID), msg_id=msg_id, reactions=self.full_reactions)
-                for msg_id in request.id], users=[], chats=[], date=datetime.datetime.now(), seq=0)
+            return types.Updates(
+                updates=[
+                    types.UpdateMessageReactions(
+                        peer=types.PeerUser(ALICE_ID), msg_id=msg_id, reactions=self.full_reactions
+                    )
+                    for msg_id in request.id
+                ],
+                users=[],
+                chats=[],
+                date=datetime.datetime.now(),
+                seq=0,
+            )
         if isinstance(request, functions.messages.EditMessageRequest):
             if self.edited and self.edited[-1] == (request.id, request.message):
                 raise errors.MessageNotModifiedError(request=request)
@@ -91,29 +111,38 @@ def client():
     return OfflineClient()
 
 
-@pytest.mark.parametrize("kind, expected", [
-    ("voice", MediaKind.VOICE),
-    ("video_note", MediaKind.VIDEO_NOTE),
-    ("audio", MediaKind.AUDIO),
-    ("video", MediaKind.VIDEO),
-    ("audio_document", MediaKind.AUDIO),  # claims audio only by its MIME type
-    ("document", None),
-    ("text", None),
-])
+@pytest.mark.parametrize(
+    "kind, expected",
+    [
+        ("voice", MediaKind.VOICE),
+        ("video_note", MediaKind.VIDEO_NOTE),
+        ("audio", MediaKind.AUDIO),
+        ("video", MediaKind.VIDEO),
+        ("audio_document", MediaKind.AUDIO),  # claims audio only by its MIME type
+        ("document", None),
+        ("text", None),
+    ],
+)
 def test_describe_media_kinds(client, kind, expected):
     msg = telegram.describe(received(client, kind=kind, duration=7, size=12_345, text="hi"))
     assert (msg.media.kind if msg.media else None) is expected
     assert msg.chat_id == ALICE_ID and msg.sender_id == ALICE_ID and msg.chat_username == "alice"
     assert msg.chat_kind is ChatKind.PRIVATE and not msg.outgoing
-    if expected in (MediaKind.VOICE, MediaKind.VIDEO_NOTE, MediaKind.AUDIO, MediaKind.VIDEO) and kind != "audio_document":
+    if (
+        expected in (MediaKind.VOICE, MediaKind.VIDEO_NOTE, MediaKind.AUDIO, MediaKind.VIDEO)
+        and kind != "audio_document"
+    ):
         assert msg.media.duration == 7 and msg.media.size == 12_345 and msg.media.document_id
 
 
-@pytest.mark.parametrize("peer, post, kind", [
-    (types.PeerChat(5), False, ChatKind.GROUP),
-    (types.PeerChannel(6), False, ChatKind.GROUP),  # a supergroup
-    (types.PeerChannel(6), True, ChatKind.CHANNEL),  # a broadcast post
-])
+@pytest.mark.parametrize(
+    "peer, post, kind",
+    [
+        (types.PeerChat(5), False, ChatKind.GROUP),
+        (types.PeerChannel(6), False, ChatKind.GROUP),  # a supergroup
+        (types.PeerChannel(6), True, ChatKind.CHANNEL),  # a broadcast post
+    ],
+)
 def test_describe_chat_kinds(client, peer, post, kind):
     assert telegram.describe(received(client, chat=peer, post=post)).chat_kind is kind
 
@@ -123,12 +152,14 @@ def test_own_messages_are_outgoing(client):
 
 
 def make_pipeline(tmp_path, engine, client, **env):
-    s = load_settings({"API_ID": "1", "API_HASH": "0" * 32, "TEMP_DIR": str(tmp_path / "temp"), **env},
-                      dotenv_path=None)
+    s = load_settings(
+        {"API_ID": "1", "API_HASH": "0" * 32, "TEMP_DIR": str(tmp_path / "temp"), **env}, dotenv_path=None
+    )
     temp = TempDir(s.temp_dir)
     temp.prepare()
-    pipeline = Pipeline(s, engine, telegram.TelethonChat(client, OWNER_ID), temp, State(tmp_path / "state.db"),
-                        owner_id=OWNER_ID)
+    pipeline = Pipeline(
+        s, engine, telegram.TelethonChat(client, OWNER_ID), temp, State(tmp_path / "state.db"), owner_id=OWNER_ID
+    )
     pipeline.start()
     return pipeline, s
 
@@ -142,12 +173,15 @@ async def feed(pipeline, client, *messages):
 
 async def test_handler_transcribes_voice_and_video_note_only(tmp_path, engine, client):
     pipeline, s = make_pipeline(tmp_path, engine, client)
-    await feed(pipeline, client,
-               received(client, message_id=1, kind="voice", file=FIXTURES / "hello.ogg"),
-               received(client, message_id=2, kind="video_note", file=FIXTURES / "video_note.mp4"),
-               received(client, message_id=3, kind="audio", file=FIXTURES / "speech.mp3"),
-               received(client, message_id=4, kind="document"),
-               received(client, message_id=5, kind="text", text="hello there"))
+    await feed(
+        pipeline,
+        client,
+        received(client, message_id=1, kind="voice", file=FIXTURES / "hello.ogg"),
+        received(client, message_id=2, kind="video_note", file=FIXTURES / "video_note.mp4"),
+        received(client, message_id=3, kind="audio", file=FIXTURES / "speech.mp3"),
+        received(client, message_id=4, kind="document"),
+        received(client, message_id=5, kind="text", text="hello there"),
+    )
     (hello,) = client.replies_to(1)
     (video,) = client.replies_to(2)
     assert wer(EXPECTED["hello.ogg"], hello) <= 0.25
@@ -181,10 +215,13 @@ async def test_long_voice_transcript_is_split(tmp_path, engine, client, monkeypa
 async def test_failing_download_and_corrupt_file_then_next_works(tmp_path, engine, client):
     pipeline, s = make_pipeline(tmp_path, engine, client)
     client.failing_downloads = 1
-    await feed(pipeline, client,
-               received(client, message_id=1, file=FIXTURES / "hello.ogg"),
-               received(client, message_id=2, file=FIXTURES / "random.ogg"),
-               received(client, message_id=3, file=FIXTURES / "hello.ogg"))
+    await feed(
+        pipeline,
+        client,
+        received(client, message_id=1, file=FIXTURES / "hello.ogg"),
+        received(client, message_id=2, file=FIXTURES / "random.ogg"),
+        received(client, message_id=3, file=FIXTURES / "hello.ogg"),
+    )
     assert client.replies_to(1) == [say("download_failed")]
     assert client.replies_to(2)[0].startswith(say("unreadable", reason="")[:20])
     assert "hello" in client.replies_to(3)[0].lower()
@@ -204,17 +241,33 @@ def test_only_one_place_imports_each_library():
     import re
 
     package = pathlib.Path(telegram.__file__).parent.parent
-    importers = {lib: sorted({str(p.relative_to(package).parent if places else p.relative_to(package))
-                              for p in package.rglob("*.py")
-                              if re.search(rf"^\s*(from|import) {lib}\b", p.read_text(), re.M)})
-                 for lib, places in (("telethon", True), ("faster_whisper", True), ("ctranslate2", True),
-                                     ("openai", False), ("wyoming", False))}
-    assert importers == {"telethon": ["telegram"], "faster_whisper": ["engine/local"],
-                         "ctranslate2": ["engine/local"], "openai": ["engine/remote/openai_client.py"],
-                         "wyoming": ["engine/remote/wyoming_client.py"]}
+    importers = {
+        lib: sorted(
+            {
+                str(p.relative_to(package).parent if places else p.relative_to(package))
+                for p in package.rglob("*.py")
+                if re.search(rf"^\s*(from|import) {lib}\b", p.read_text(), re.M)
+            }
+        )
+        for lib, places in (
+            ("telethon", True),
+            ("faster_whisper", True),
+            ("ctranslate2", True),
+            ("openai", False),
+            ("wyoming", False),
+        )
+    }
+    assert importers == {
+        "telethon": ["telegram"],
+        "faster_whisper": ["engine/local"],
+        "ctranslate2": ["engine/local"],
+        "openai": ["engine/remote/openai_client.py"],
+        "wyoming": ["engine/remote/wyoming_client.py"],
+    }
 
 
 # -- what the adapter reads off a message (issue: behave correctly on the real Telegram) ----------
+
 
 def test_view_once_media_is_marked(client):
     message = received(client, kind="voice")
@@ -227,8 +280,9 @@ def test_a_link_preview_with_a_document_is_not_media(client):
     """Telethon's message.document falls back to the web preview's (tl/custom/message.py)."""
     preview = received(client, kind="voice")
     document = preview.media.document
-    preview.media = types.MessageMediaWebPage(webpage=types.WebPage(
-        id=1, url="https://example.com/v", display_url="example.com/v", hash=0, document=document))
+    preview.media = types.MessageMediaWebPage(
+        webpage=types.WebPage(id=1, url="https://example.com/v", display_url="example.com/v", hash=0, document=document)
+    )
     preview.message = "look https://example.com/v"
     assert preview.document is not None  # what Telethon reports...
     assert telegram.describe(preview).media is None  # ...is not a voice message
@@ -249,8 +303,12 @@ def test_forwarded_topic_and_auto_forward(client):
 
     copy = received(client, kind="voice", chat=types.PeerChannel(6))
     copy.from_id = types.PeerChannel(9)
-    copy.fwd_from = types.MessageFwdHeader(date=datetime.datetime(2026, 1, 1), from_id=types.PeerChannel(9),
-                                           saved_from_peer=types.PeerChannel(9), saved_from_msg_id=3)
+    copy.fwd_from = types.MessageFwdHeader(
+        date=datetime.datetime(2026, 1, 1),
+        from_id=types.PeerChannel(9),
+        saved_from_peer=types.PeerChannel(9),
+        saved_from_msg_id=3,
+    )
     assert telegram.describe(copy).auto_forward
 
 
@@ -263,12 +321,15 @@ def test_links_open_on_every_client(client):
     assert chat.link(ALICE_ID, 5) == f"tg://user?id={ALICE_ID}"  # a mention, never tg://openmessage
 
 
-@pytest.mark.parametrize("error, name", [
-    (errors.ChatWriteForbiddenError(None), "CHAT_WRITE_FORBIDDEN"),
-    (errors.UserBannedInChannelError(None), "USER_BANNED_IN_CHANNEL"),
-    (errors.PeerFloodError(None), "PEER_FLOOD"),
-    (errors.RPCError(None, "SOMETHING_NEW", 400), "SOMETHING_NEW"),
-])
+@pytest.mark.parametrize(
+    "error, name",
+    [
+        (errors.ChatWriteForbiddenError(None), "CHAT_WRITE_FORBIDDEN"),
+        (errors.UserBannedInChannelError(None), "USER_BANNED_IN_CHANNEL"),
+        (errors.PeerFloodError(None), "PEER_FLOOD"),
+        (errors.RPCError(None, "SOMETHING_NEW", 400), "SOMETHING_NEW"),
+    ],
+)
 async def test_rpc_errors_keep_telegrams_names(client, error, name):
     from voicebot.errors import TelegramError
 
@@ -282,9 +343,14 @@ async def test_rpc_errors_keep_telegrams_names(client, error, name):
     assert info.value.name == name
 
 
-@pytest.mark.parametrize("error", [errors.FloodWaitError(None, capture=1),
-                                   errors.SlowModeWaitError(None, capture=1),
-                                   errors.FloodPremiumWaitError(None, capture=1)])
+@pytest.mark.parametrize(
+    "error",
+    [
+        errors.FloodWaitError(None, capture=1),
+        errors.SlowModeWaitError(None, capture=1),
+        errors.FloodPremiumWaitError(None, capture=1),
+    ],
+)
 async def test_every_flood_error_is_waited_out_and_counted(client, error):
     chat = telegram.TelethonChat(client, OWNER_ID)
     calls = []
@@ -328,17 +394,21 @@ async def test_replies_in_a_forum_topic_name_the_topic_and_private_answers_quote
 
 # -- reactions (issue: the owner's hands) ----------------------------------------------------------
 
+
 def reactions(*counts, min_=False):
     """messageReactions from (emoji, count, chosen_order or None) triples."""
-    return types.MessageReactions(min=min_ or None, results=[
-        types.ReactionCount(types.ReactionEmoji(e), n, chosen_order=order) for e, n, order in counts])
+    return types.MessageReactions(
+        min=min_ or None,
+        results=[types.ReactionCount(types.ReactionEmoji(e), n, chosen_order=order) for e, n, order in counts],
+    )
 
 
 async def test_only_the_accounts_own_reactions_are_read_as_its_own(client):
     from voicebot.messages import Reaction
 
-    update = types.UpdateMessageReactions(peer=types.PeerUser(ALICE_ID), msg_id=7,
-                                          reactions=reactions(("✍", 2, 3), ("👍", 1, None)))
+    update = types.UpdateMessageReactions(
+        peer=types.PeerUser(ALICE_ID), msg_id=7, reactions=reactions(("✍", 2, 3), ("👍", 1, None))
+    )
     update._entities = {ALICE_ID: ALICE}
     read = await telegram.read_reaction(client, update, "✍")
     assert read == Reaction(chat_id=ALICE_ID, message_id=7, mine=frozenset({"✍"}), peer=f"user:{ALICE_ID}:77")
@@ -349,11 +419,13 @@ async def test_a_min_update_is_completed_with_get_messages_reactions(client):
     """min: "used for message reaction constructors that are the same for all users so they
     don't have the reactions sent by the current user" (constructor/messageReactions)."""
     client._mb_entity_cache.extend([ALICE], [])
-    unrelated = types.UpdateMessageReactions(peer=types.PeerUser(ALICE_ID), msg_id=7,
-                                             reactions=reactions(("👍", 3, None), min_=True))
+    unrelated = types.UpdateMessageReactions(
+        peer=types.PeerUser(ALICE_ID), msg_id=7, reactions=reactions(("👍", 3, None), min_=True)
+    )
     assert await telegram.read_reaction(client, unrelated, "✍") is None and client.requests == []
-    update = types.UpdateMessageReactions(peer=types.PeerUser(ALICE_ID), msg_id=7,
-                                          reactions=reactions(("✍", 2, None), min_=True))
+    update = types.UpdateMessageReactions(
+        peer=types.PeerUser(ALICE_ID), msg_id=7, reactions=reactions(("✍", 2, None), min_=True)
+    )
     client.full_reactions = reactions(("✍", 2, 5))
     read = await telegram.read_reaction(client, update, "✍")
     assert read.mine == frozenset({"✍"})

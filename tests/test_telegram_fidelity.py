@@ -46,6 +46,7 @@ async def settle(inbox, seconds=1.5):
 
 # -- 1. a chat the bot cannot write in -------------------------------------------------------
 
+
 @pytest.mark.bot_settings(TRANSCRIBE_GROUPS="1")
 async def test_a_muted_group_neither_crash_loops_the_bot_nor_loses_the_voice(running_bot, alice, fakegram):
     """Muted in a group (CHAT_WRITE_FORBIDDEN): the transcript goes to Saved Messages, and a
@@ -56,7 +57,7 @@ async def test_a_muted_group_neither_crash_loops_the_bot_nor_loses_the_voice(run
     saved = await saved_messages(running_bot)
     fakegram.slow_get_file(2.0)  # the job is mid-download when the bot dies
     fakegram.send_message(alice_user, group, voice=HELLO, duration=5)
-    while fakegram.calls["GetFileRequest"] == 0:
+    while fakegram.calls["GetFileRequest"] == 0:  # noqa: ASYNC110 (polls the fake's counter)
         await asyncio.sleep(0.05)
     await running_bot.crash()
     fakegram.slow_get_file(0)
@@ -69,8 +70,10 @@ async def test_a_muted_group_neither_crash_loops_the_bot_nor_loses_the_voice(run
 
 # -- 2. voices that arrive while the bot starts -------------------------------------------------
 
-async def test_a_voice_sent_while_the_bot_was_down_is_answered_even_if_backfill_cannot_run(fakegram, model_path,
-                                                                                       tmp_path):
+
+async def test_a_voice_sent_while_the_bot_was_down_is_answered_even_if_backfill_cannot_run(
+    fakegram, model_path, tmp_path
+):
     """Telethon's catch-up (updates.getDifference from the saved state) replays it, and the
     handler is attached before the client connects, so nothing replayed is dropped. Here
     backfill is held back by a long flood wait on messages.getDialogs, as Telegram may."""
@@ -96,7 +99,7 @@ async def test_a_voice_sent_while_the_bot_was_down_is_answered_even_if_backfill_
 
 
 async def test_backfill_answers_an_older_voice_even_after_a_newer_one_was_seen(running_bot, alice, fakegram):
-    """"Already handled" is the journal's answer: one voice seen live says nothing about an
+    """ "Already handled" is the journal's answer: one voice seen live says nothing about an
     older one that arrived while the bot was down (a high-water mark skipped it)."""
     client, alice_user, inbox = alice
     first = await client.send_file(running_bot.username, FIXTURES / "hello.ogg", voice_note=True)
@@ -113,6 +116,7 @@ async def test_backfill_answers_an_older_voice_even_after_a_newer_one_was_seen(r
 
 # -- 3. view-once -------------------------------------------------------------------------------
 
+
 async def test_view_once_voices_are_never_posted_cached_or_indexed(running_bot, alice, fakegram):
     client, alice_user, inbox = alice
     secret = await client.send_file(running_bot.username, FIXTURES / "weather.ogg", voice_note=True, ttl=10)
@@ -128,13 +132,14 @@ async def test_view_once_voices_are_never_posted_cached_or_indexed(running_bot, 
     await saved.wait(lambda: any("sunny" in t.lower() for t in saved.texts.values()))
     await settle(inbox)
     assert not any("sunny" in t.lower() for t in inbox.texts.values())  # Alice never sees its text
-    assert [i for i, t in inbox.first.items() if t == ".t"][0] in inbox.deleted  # nor the .t
+    assert next(i for i, t in inbox.first.items() if t == ".t") in inbox.deleted  # nor the .t
     await owner.send_message("me", ".find sunny")
     await saved.wait(lambda: any("🔎" in t for t in saved.texts.values()))
     assert any(t.startswith("🔎 nothing found") for t in saved.texts.values())  # never indexed
 
 
 # -- 4. backfill and the dialog list -------------------------------------------------------------
+
 
 async def test_a_quiet_pinned_chat_does_not_hide_voices_missed_while_down(running_bot, alice, fakegram):
     client, alice_user, inbox = alice
@@ -151,6 +156,7 @@ async def test_a_quiet_pinned_chat_does_not_hide_voices_missed_while_down(runnin
 
 
 # -- 5. private delivery across a restart -------------------------------------------------------
+
 
 @pytest.mark.bot_settings(DELIVER_TO="saved")
 async def test_private_mode_resumes_in_saved_messages_without_a_duplicate(running_bot, alice, fakegram):
@@ -169,6 +175,7 @@ async def test_private_mode_resumes_in_saved_messages_without_a_duplicate(runnin
 
 
 # -- 6. every error on the way out --------------------------------------------------------------
+
 
 async def test_a_spam_limited_account_delivers_to_saved_messages(running_bot, alice, fakegram):
     """PEER_FLOOD: the account may not start chats; the transcript still reaches the owner."""
@@ -228,7 +235,7 @@ async def test_an_expired_file_reference_is_refreshed(running_bot, alice, fakegr
     client, alice_user, inbox = alice
     fakegram.slow_get_file(1.0)
     sent = await client.send_file(running_bot.username, FIXTURES / "hello.ogg", voice_note=True)
-    while fakegram.calls["GetFileRequest"] == 0:
+    while fakegram.calls["GetFileRequest"] == 0:  # noqa: ASYNC110 (polls the fake's counter)
         await asyncio.sleep(0.02)
     fakegram.expire_file_references()  # the next chunk names a stale reference
     fakegram.slow_get_file(0)
@@ -237,6 +244,7 @@ async def test_an_expired_file_reference_is_refreshed(running_bot, alice, fakegr
 
 
 # -- 7. captions on the owner's own media --------------------------------------------------------
+
 
 @pytest.mark.bot_settings(TRANSCRIBE_OUTGOING="1")
 async def test_captions_only_where_telegram_allows_them(running_bot, alice, fakegram):
@@ -250,8 +258,9 @@ async def test_captions_only_where_telegram_allows_them(running_bot, alice, fake
     await asyncio.sleep(0.5)
     received = [m for m in await client.get_messages(running_bot.username, limit=10) if m.media][::-1]
     note, aged, mine = (m.id for m in received)  # Alice's copies, in the order they were sent
-    await inbox.wait(lambda: transcribed(inbox, note) and transcribed(inbox, aged)
-                     and hello_in(inbox.texts.get(mine, "")))
+    await inbox.wait(
+        lambda: transcribed(inbox, note) and transcribed(inbox, aged) and hello_in(inbox.texts.get(mine, ""))
+    )
     await settle(inbox)
     assert len(inbox.replies_to(note)) == 1  # a video note has no caption: a reply
     assert len(inbox.replies_to(aged)) == 1  # too old to edit: a reply
@@ -261,9 +270,11 @@ async def test_captions_only_where_telegram_allows_them(running_bot, alice, fake
 
 # -- 8. channels and discussion groups ------------------------------------------------------------
 
+
 @pytest.mark.bot_settings(TRANSCRIBE_CHANNELS="1", TRANSCRIBE_GROUPS="1")
-async def test_channel_posts_are_answered_privately_and_their_discussion_copies_not_at_all(running_bot, alice,
-                                                                                         fakegram):
+async def test_channel_posts_are_answered_privately_and_their_discussion_copies_not_at_all(
+    running_bot, alice, fakegram
+):
     client, alice_user, _ = alice
     news = fakegram.create_channel("News", alice_user, admins=[running_bot.user])
     chat = fakegram.create_supergroup("News chat", alice_user, [running_bot.user])
@@ -279,6 +290,7 @@ async def test_channel_posts_are_answered_privately_and_their_discussion_copies_
 
 
 # -- 9. answers that reveal other chats -----------------------------------------------------------
+
 
 @pytest.mark.bot_settings(TRANSCRIBE_GROUPS="1")
 async def test_find_in_a_group_answers_in_saved_messages(running_bot, alice, fakegram):
@@ -297,6 +309,7 @@ async def test_find_in_a_group_answers_in_saved_messages(running_bot, alice, fak
 
 
 # -- 10. links, topics, previews ------------------------------------------------------------------
+
 
 @pytest.mark.bot_settings(TRANSCRIBE_GROUPS="1")
 async def test_a_reply_in_a_forum_topic_stays_in_the_topic(running_bot, alice, fakegram):
@@ -330,8 +343,13 @@ async def test_private_answers_quote_the_voice_and_link_only_where_links_open(ru
 @pytest.mark.bot_settings(TRANSCRIBE_VIDEO="1")
 async def test_a_link_preview_is_not_a_video_to_transcribe(running_bot, alice, fakegram):
     client, alice_user, inbox = alice
-    link = fakegram.send_message(alice_user, running_bot.user, "look https://example.com/v",
-                                 link_preview="https://example.com/v", preview_video=HELLO)
+    link = fakegram.send_message(
+        alice_user,
+        running_bot.user,
+        "look https://example.com/v",
+        link_preview="https://example.com/v",
+        preview_video=HELLO,
+    )
     probe = await client.send_file(running_bot.username, FIXTURES / "hello.ogg", voice_note=True)
     await inbox.wait(lambda: transcribed(inbox, probe.id))
     await settle(inbox)

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from voicebot import audio
-from voicebot.errors import ModelError
 from voicebot.engine import Transcription
 from voicebot.engine.local import FasterWhisperTranscriber, resolve_model
+from voicebot.errors import ModelError
 
 from .helpers import EXPECTED, FIXTURES, wer
 
@@ -92,13 +92,16 @@ def test_cuda_failure_falls_back_to_cpu(model_path, tmp_path, monkeypatch):
     assert engine.transcribe(np.zeros(16000, dtype=np.float32)).no_speech
 
 
-@pytest.mark.parametrize("detected, probability, pinned, expected", [
-    ("ru", 0.55, "uk", "uk"),  # unsure, confusable: the chat's language
-    ("ru", 0.95, "uk", "ru"),  # sure: keep what was heard
-    ("en", 0.40, "uk", "en"),  # unsure but not confusable with Ukrainian
-    ("pt", 0.60, "es", "es"),
-    ("es", 0.60, None, "es"),  # nothing pinned
-])
+@pytest.mark.parametrize(
+    "detected, probability, pinned, expected",
+    [
+        ("ru", 0.55, "uk", "uk"),  # unsure, confusable: the chat's language
+        ("ru", 0.95, "uk", "ru"),  # sure: keep what was heard
+        ("en", 0.40, "uk", "en"),  # unsure but not confusable with Ukrainian
+        ("pt", 0.60, "es", "es"),
+        ("es", 0.60, None, "es"),  # nothing pinned
+    ],
+)
 def test_choose_language(detected, probability, pinned, expected):
     from voicebot.engine import choose_language
 
@@ -116,12 +119,13 @@ def test_silero_detector_streams_faster_whispers_own_probabilities():
     samples = np.pad(samples, (0, -len(samples) % FRAME))
     whole = get_vad_model()(samples).reshape(-1)
     detector = silero_detector()
-    streamed = np.concatenate([detector(samples[i:i + 37 * FRAME]) for i in range(0, len(samples), 37 * FRAME)])
+    streamed = np.concatenate([detector(samples[i : i + 37 * FRAME]) for i in range(0, len(samples), 37 * FRAME)])
     np.testing.assert_array_equal(streamed, whole)
     assert (whole > 0.5).mean() > 0.5  # it is speech, mostly
 
 
 # -- streaming: decode, VAD and windows as one flow --------------------------------------
+
 
 def concat(tmp_path, name, parts, pause_s=1.5):
     """An OGG voice made of fixtures with pauses between them; returns its path and its text."""
@@ -133,15 +137,39 @@ def concat(tmp_path, name, parts, pause_s=1.5):
         pcm += [samples, np.zeros(int(pause_s * 16_000), np.float32)]
     data = (np.concatenate(pcm) * 32767).astype("<i2").tobytes()
     path = tmp_path / name
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "s16le", "-ar", "16000", "-ac", "1", "-i", "-",
-                    "-c:a", "libopus", "-b:a", "32k", "-application", "voip", str(path)], input=data, check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "s16le",
+            "-ar",
+            "16000",
+            "-ac",
+            "1",
+            "-i",
+            "-",
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "32k",
+            "-application",
+            "voip",
+            str(path),
+        ],
+        input=data,
+        check=True,
+    )
     return path, " ".join(EXPECTED[p] for p in parts if isinstance(p, str))
 
 
 def bare(engine, path, **kwargs):
     """faster-whisper's own transcribe() on the same file: the reference."""
-    segments, _ = engine._model.transcribe(str(path), beam_size=engine.beam_size, vad_filter=True,
-                                           condition_on_previous_text=False, **kwargs)
+    segments, _ = engine._model.transcribe(
+        str(path), beam_size=engine.beam_size, vad_filter=True, condition_on_previous_text=False, **kwargs
+    )
     return list(segments)
 
 
@@ -169,7 +197,9 @@ def test_segment_times_are_times_in_the_recording(engine, tmp_path):
 
 def test_long_voice_first_words_come_before_it_is_decoded(engine, tmp_path):
     """Incremental: the first segment exists while most of the file is not even decoded yet."""
-    path, text = concat(tmp_path, "four.ogg", ["long.ogg", "weather.ogg", "long.ogg", "hello.ogg", "long.ogg", "long.ogg"])
+    path, text = concat(
+        tmp_path, "four.ogg", ["long.ogg", "weather.ogg", "long.ogg", "hello.ogg", "long.ogg", "long.ogg"]
+    )
     recording = audio.open_recording(path)
     assert recording.duration > 120  # long enough for the quick first window
     decoded_at_first = []

@@ -16,8 +16,13 @@ WAVEFORM = bytes([0, 8, 16, 31, 16, 8, 0] * 9)
 
 
 async def send_voice(client, to, name, **kwargs):
-    return await client.send_file(to, FIXTURES / name, voice_note=True, attributes=[
-        DocumentAttributeAudio(duration=5, voice=True, waveform=WAVEFORM)], **kwargs)
+    return await client.send_file(
+        to,
+        FIXTURES / name,
+        voice_note=True,
+        attributes=[DocumentAttributeAudio(duration=5, voice=True, waveform=WAVEFORM)],
+        **kwargs,
+    )
 
 
 def long_paragraphs(tmp_path, times):
@@ -192,6 +197,6 @@ async def test_long_voice_shows_its_first_words_before_the_transcript(running_bo
     progress = [t for t in texts[:-1] if t.startswith("🎙") and "\n" in t]  # "🎙 N%…" + the words so far
     assert progress, f"no words were shown before the transcript: {texts}"
     first_words = progress[0].split("\n", 1)[1]
-    assert wer(EXPECTED["long.ogg"][:len(first_words)], first_words) <= 0.25  # the voice's beginning...
+    assert wer(EXPECTED["long.ogg"][: len(first_words)], first_words) <= 0.25  # the voice's beginning...
     assert len(first_words) < len(final) / 2  # ...shown early, long before the end
     assert wer(" ".join([EXPECTED["long.ogg"]] * 3), final) <= 0.25

@@ -104,8 +104,9 @@ class Bot:
         self._client = client
         intake = Intake()
         reaction = self.settings.react_to_transcribe
-        self._handlers = telegram.attach(client, intake.message, intake.reaction if reaction else None,
-                                         reaction=reaction)
+        self._handlers = telegram.attach(
+            client, intake.message, intake.reaction if reaction else None, reaction=reaction
+        )
         if client.is_connected():
             me = await client.get_me()
         else:
@@ -123,8 +124,15 @@ class Bot:
         # backfill finds again is still known as answered.
         self.state.journal.prune(older_than_days=max(JOURNAL_DAYS, int(self.settings.backfill_hours / 24) + 1))
         chat = telegram.TelethonChat(client, me.id)
-        core = build_core(self.settings, self.engine, chat, temp, self.state, owner_id=me.id,
-                          workers=worker_count(self.settings, self.engine))
+        core = build_core(
+            self.settings,
+            self.engine,
+            chat,
+            temp,
+            self.state,
+            owner_id=me.id,
+            workers=worker_count(self.settings, self.engine),
+        )
         self.pipeline = core.pipeline
         self.pipeline.start()
         self._heartbeat = asyncio.create_task(self._beat(client))
@@ -146,8 +154,9 @@ class Bot:
         try:
             await asyncio.wait_for(self.pipeline.drain(), grace)
         except TimeoutError:
-            logger.warning("stopping with {} job(s) unfinished", self.pipeline.queue.running
-                           + self.pipeline.queue.waiting)
+            logger.warning(
+                "stopping with {} job(s) unfinished", self.pipeline.queue.running + self.pipeline.queue.waiting
+            )
         await self.pipeline.stop()
         self.state.close()
         self.pipeline = None
@@ -180,8 +189,10 @@ async def run(settings: Settings) -> None:
         if engine.local:
             where = f"model {settings.whisper_model} on {engine.device}"
         else:  # said plainly at every start: the user chose to send audio elsewhere
-            where = (f"{settings.whisper_engine} servers {', '.join(e.name for e in engine.endpoints())}: "
-                     f"audio leaves this machine")
+            where = (
+                f"{settings.whisper_engine} servers {', '.join(e.name for e in engine.endpoints())}: "
+                f"audio leaves this machine"
+            )
         logger.info("voicebot is running as {} (id {}); {}", me.first_name, me.id, where)
         disconnected = asyncio.ensure_future(client.run_until_disconnected())
         stopping = asyncio.ensure_future(stop.wait())

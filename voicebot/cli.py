@@ -49,15 +49,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="voicebot", description="Telegram userbot that transcribes "
-                                     "voice messages locally with faster-whisper.")
+    parser = argparse.ArgumentParser(
+        prog="voicebot", description="Telegram userbot that transcribes voice messages locally with faster-whisper."
+    )
     parser.add_argument("--version", action="version", version=f"voicebot {__version__}")
     parser.add_argument("--env-file", default=".env", help="settings file (default: .env)")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="run the bot (default)").set_defaults(handler=_run)
     login = sub.add_parser("login", help="log in to Telegram at this terminal and save the session")
-    login.add_argument("--qr", action="store_true",
-                       help="show a QR code to scan with Telegram on your phone instead of typing a code")
+    login.add_argument(
+        "--qr", action="store_true", help="show a QR code to scan with Telegram on your phone instead of typing a code"
+    )
     login.set_defaults(handler=_login)
     tr = sub.add_parser("transcribe", help="transcribe local files to stdout, no Telegram needed")
     tr.add_argument("files", nargs="+", type=Path, metavar="FILE")
@@ -65,7 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--language", help="language code, e.g. en (default: WHISPER_LANGUAGE or auto)")
     tr.set_defaults(handler=_transcribe)
     sub.add_parser("doctor", help="check configuration, model, device, ffmpeg, session, dirs").set_defaults(
-        handler=_doctor)
+        handler=_doctor
+    )
     health = sub.add_parser("health", help="exit 0 if the running bot's heartbeat is fresh")
     health.add_argument("--max-age", type=float, default=120.0, metavar="SECONDS")
     health.set_defaults(handler=_health)
@@ -87,8 +90,9 @@ def _telegram_settings(args) -> Settings:
             settings = _settings(args, require_telegram=True, overrides=asked)
             break
         except ConfigError as exc:
-            missing = exc.setting in ("API_ID", "API_HASH") and not (asked.get(exc.setting) or
-                                                                     os.environ.get(exc.setting))
+            missing = exc.setting in ("API_ID", "API_HASH") and not (
+                asked.get(exc.setting) or os.environ.get(exc.setting)
+            )
             if not (missing and sys.stdin.isatty()) or exc.setting in asked:
                 raise
             print(f"{exc.setting} is not set. Get it at https://my.telegram.org → API development tools.")
@@ -120,8 +124,10 @@ def _login(args) -> int:
     settings = _telegram_settings(args)
     setup_logging(settings.log_level, secrets=_secrets(settings))
     if not sys.stdin.isatty():
-        print("voicebot: login needs a terminal to type the code into: "
-              "use `docker compose run --rm voicebot login`", file=sys.stderr)
+        print(
+            "voicebot: login needs a terminal to type the code into: use `docker compose run --rm voicebot login`",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     from voicebot.login import Console
     from voicebot.storage import exclusive_lock, prepare_data_dir
@@ -170,8 +176,10 @@ def _transcribe(args) -> int:
             print(f"voicebot: {path}: {exc}", file=sys.stderr)
             failed += 1
         except TooLongError as exc:
-            print(f"voicebot: {path}: {exc.args[0]:.0f} s is over MAX_DURATION_SECONDS "
-                  f"({settings.max_duration_s:.0f})", file=sys.stderr)
+            print(
+                f"voicebot: {path}: {exc.args[0]:.0f} s is over MAX_DURATION_SECONDS ({settings.max_duration_s:.0f})",
+                file=sys.stderr,
+            )
             failed += 1
     if decoded:
         from voicebot.engine.loader import load_engine
@@ -222,10 +230,16 @@ def _doctor(args) -> int:
         # "Decoding"); the program is a fallback for rarer codecs. The image ships none.
         found = shutil.which(tool)
         report(True, f"{tool}: {found or 'not installed (optional fallback decoder)'}")
-    for label, directory in (("temp dir", settings.temp_dir), ("data dir", settings.data_dir),
-                             ("model cache", settings.model_cache_dir)):
-        report(_writable(directory), f"{label} {directory} is writable",
-               f"create {directory} and give this user write access")
+    for label, directory in (
+        ("temp dir", settings.temp_dir),
+        ("data dir", settings.data_dir),
+        ("model cache", settings.model_cache_dir),
+    ):
+        report(
+            _writable(directory),
+            f"{label} {directory} is writable",
+            f"create {directory} and give this user write access",
+        )
     session = settings.session_file
     if session.exists():
         mode = session.stat().st_mode & 0o777
@@ -241,8 +255,11 @@ def _doctor(args) -> int:
     try:
         from voicebot.engine.local import find_cached_model, pick_device
     except ImportError as exc:
-        report(False, f"local engine: {exc.name} is not installed", "this is the remote-only image: set "
-               "WHISPER_ENGINE=openai or wyoming (and WHISPER_FALLBACK=none)")
+        report(
+            False,
+            f"local engine: {exc.name} is not installed",
+            "this is the remote-only image: set WHISPER_ENGINE=openai or wyoming (and WHISPER_FALLBACK=none)",
+        )
         print(f"{problems} problem(s) found")
         return EXIT_FAILED
 
@@ -252,12 +269,22 @@ def _doctor(args) -> int:
     setting = "WHISPER_FALLBACK_MODEL" if settings.remote else "WHISPER_MODEL"
     model = Path(name).expanduser()
     if model.is_dir():
-        report((model / "model.bin").is_file(), f"model directory {model}", f"point {setting} at a "
-               "directory holding a CTranslate2 Whisper model (model.bin)")
+        report(
+            (model / "model.bin").is_file(),
+            f"model directory {model}",
+            f"point {setting} at a directory holding a CTranslate2 Whisper model (model.bin)",
+        )
     else:
         cached = find_cached_model(name, settings.model_cache_dir)
-        report(True, f"model {name}: " + (f"cached in {cached}" if cached else
-               f"not cached yet; downloaded into {settings.model_cache_dir} on first start"))
+        report(
+            True,
+            f"model {name}: "
+            + (
+                f"cached in {cached}"
+                if cached
+                else f"not cached yet; downloaded into {settings.model_cache_dir} on first start"
+            ),
+        )
     print("all checks passed" if not problems else f"{problems} problem(s) found")
     return EXIT_FAILED if problems else EXIT_OK
 
@@ -271,8 +298,7 @@ def _doctor_endpoints(settings: Settings, report) -> int:
     from voicebot.engine.loader import load_remote_engine
     from voicebot.engine.remote.pool import EndpointError, display_name
 
-    print(f"note WHISPER_ENGINE={settings.whisper_engine}: audio is sent to these servers; it leaves "
-          f"this machine")
+    print(f"note WHISPER_ENGINE={settings.whisper_engine}: audio is sent to these servers; it leaves this machine")
     engine = load_remote_engine(settings, fallback=False)
     clip = (0.1 * np.sin(2 * np.pi * 440 * np.arange(16_000) / 16_000)).astype(np.float32)  # 1 s tone
     failed = 0
@@ -295,8 +321,11 @@ def _doctor_endpoints(settings: Settings, report) -> int:
         if models is None:
             report(True, f"{name}: lists no models; the test clip checks {wanted or 'its default'}")
         elif wanted and wanted not in models:
-            report(False, f"{name}: does not serve {wanted} (it has: {', '.join(models[:8]) or 'none'})",
-                   "set WHISPER_MODEL to one of those")
+            report(
+                False,
+                f"{name}: does not serve {wanted} (it has: {', '.join(models[:8]) or 'none'})",
+                "set WHISPER_MODEL to one of those",
+            )
             failed += 1
         else:
             report(True, f"{name}: serves {wanted or ', '.join(models[:4]) or 'its default model'}")

@@ -16,9 +16,9 @@ import os
 import re
 import unicodedata
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -27,8 +27,18 @@ from voicebot.errors import ConfigError
 ENGINES = ("local", "openai", "wyoming")
 FALLBACKS = ("none", "local")
 DEVICES = ("auto", "cpu", "cuda")
-COMPUTE_TYPES = ("auto", "default", "int8", "int8_float16", "int8_float32", "int8_bfloat16",
-                 "int16", "float16", "bfloat16", "float32")
+COMPUTE_TYPES = (
+    "auto",
+    "default",
+    "int8",
+    "int8_float16",
+    "int8_float32",
+    "int8_bfloat16",
+    "int16",
+    "float16",
+    "bfloat16",
+    "float32",
+)
 UI_LANGUAGES = ("en", "ru")
 NO_SPEECH_ACTIONS = ("reply", "silent")
 _TRUE = {"1", "true", "yes", "on"}
@@ -114,8 +124,9 @@ class Settings:
         return int(self.max_file_mb * 1024 * 1024)
 
 
-def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: str | Path | None = ".env",
-                  require_telegram: bool = True) -> Settings:
+def load_settings(
+    env: Mapping[str, str] | None = None, *, dotenv_path: str | Path | None = ".env", require_telegram: bool = True
+) -> Settings:
     """Build :class:`Settings` from ``env`` (default: ``os.environ``) over ``.env``.
 
     Real environment variables win over ``.env`` entries, as in Docker's ``env_file``.
@@ -205,8 +216,10 @@ def _reaction(text: str) -> str:
     # One symbol, or several joined by ZWJ (❤‍🔥, 🤷‍♂), each maybe modified (skin tone, marks).
     parts = [[unicodedata.category(c) for c in part] for part in emoji.split("\u200d")]
     if not (len(emoji) <= 8 and all(p.count("So") == 1 and set(p) <= {"So", "Sk", "Mn", "Me"} for p in parts)):
-        raise ConfigError("REACT_TO_TRANSCRIBE", f"must be one emoji Telegram offers as a reaction "
-                                                 f"(e.g. ✍ 👀 🤔), or off; got {text!r}")
+        raise ConfigError(
+            "REACT_TO_TRANSCRIBE",
+            f"must be one emoji Telegram offers as a reaction (e.g. ✍ 👀 🤔), or off; got {text!r}",
+        )
     return emoji
 
 
@@ -232,7 +245,9 @@ def _parse(r: _Reader, require_telegram: bool) -> Settings:
     elif re.fullmatch(r"[a-z]{2,3}", language):
         language_or_none = language
     else:
-        raise ConfigError("WHISPER_LANGUAGE", f"must be a language code like en, ru, de (or empty for auto); got {language!r}")
+        raise ConfigError(
+            "WHISPER_LANGUAGE", f"must be a language code like en, ru, de (or empty for auto); got {language!r}"
+        )
     prefix = r.str("COMMAND_PREFIX", ".")
     if len(prefix) > 3 or any(c.isalnum() or c.isspace() for c in prefix):
         raise ConfigError("COMMAND_PREFIX", f"must be 1-3 punctuation characters like . or !, got {prefix!r}")
@@ -309,8 +324,9 @@ def _urls(r: _Reader, engine: str) -> tuple[str, ...]:
     items = [item.strip() for item in r.str("WHISPER_URL", "").split(",") if item.strip()]
     if not items:
         example = "http://gpu:8000/v1" if engine == "openai" else "tcp://homeassistant.local:10300"
-        raise ConfigError("WHISPER_URL", f"is not set; WHISPER_ENGINE={engine} needs at least one "
-                                         f"server, e.g. {example}")
+        raise ConfigError(
+            "WHISPER_URL", f"is not set; WHISPER_ENGINE={engine} needs at least one server, e.g. {example}"
+        )
     schemes = ("http", "https") if engine == "openai" else ("tcp",)
     for item in items:
         try:
@@ -319,11 +335,13 @@ def _urls(r: _Reader, engine: str) -> tuple[str, ...]:
         except ValueError:
             raise ConfigError("WHISPER_URL", f"{item!r} is not a valid URL") from None
         if parts.scheme not in schemes or not parts.hostname:
-            raise ConfigError("WHISPER_URL", f"{item!r}: WHISPER_ENGINE={engine} needs "
-                                             f"{' or '.join(s + '://host' for s in schemes)}…")
+            raise ConfigError(
+                "WHISPER_URL", f"{item!r}: WHISPER_ENGINE={engine} needs {' or '.join(s + '://host' for s in schemes)}…"
+            )
         if parts.username or parts.password:
-            raise ConfigError("WHISPER_URL", f"{parts.scheme}://{parts.hostname}…: put credentials in "
-                                             "WHISPER_API_KEY, not in the URL")
+            raise ConfigError(
+                "WHISPER_URL", f"{parts.scheme}://{parts.hostname}…: put credentials in WHISPER_API_KEY, not in the URL"
+            )
         if engine == "wyoming" and (port is None or parts.path not in ("", "/")):
             raise ConfigError("WHISPER_URL", f"{item!r}: a Wyoming server is tcp://host:port")
         if parts.query or parts.fragment:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import enum
 
-
-LOGIN_HINT = ("run `python -m voicebot login` (Docker: `docker compose run --rm voicebot login`; "
-              "add --qr to scan a QR code with your phone)")
+LOGIN_HINT = (
+    "run `python -m voicebot login` (Docker: `docker compose run --rm voicebot login`; "
+    "add --qr to scan a QR code with your phone)"
+)
 
 
 class VoicebotError(Exception):
@@ -93,7 +94,7 @@ class TelegramError(VoicebotError):
         self.seconds = seconds
 
     @property
-    def kind(self) -> "Kind":
+    def kind(self) -> Kind:
         return classify(self.name, self.code, self.seconds)
 
 
@@ -128,25 +129,47 @@ class Kind(enum.Enum):
 # Sources: Telegram's error lists for messages.sendMessage / sendMedia / editMessage
 # (core.telegram.org/method/messages.sendMessage#possible-errors) and Telethon 1.45's
 # errors/rpcerrorlist.py, which names each one.
-_FORBIDDEN = frozenset({
-    "CHAT_WRITE_FORBIDDEN",  # not a member, or a channel subscriber
-    "CHAT_ADMIN_REQUIRED",  # posting in a broadcast channel one does not admin
-    "CHAT_RESTRICTED", "CHAT_GUEST_SEND_FORBIDDEN", "CHANNEL_PRIVATE", "CHANNEL_INVALID",
-    "USER_BANNED_IN_CHANNEL",  # banned or muted in supergroups
-    "CHAT_SEND_PLAIN_FORBIDDEN",  # text is off for members (default banned rights)
-    "USER_IS_BLOCKED", "YOU_BLOCKED_USER", "INPUT_USER_DEACTIVATED", "USER_DEACTIVATED_BAN",
-    "PEER_ID_INVALID", "PEER_FLOOD",  # PEER_FLOOD: the account is spam-limited for this peer
-    "PRIVACY_PREMIUM_REQUIRED", "ALLOW_PAYMENT_REQUIRED",  # the recipient demands Premium / stars
-    "TOPIC_CLOSED", "TOPIC_DELETED",
-    "CHAT_ID_INVALID", "ENCRYPTION_DECLINED", "SCHEDULE_STATUS_PRIVATE",
-})
-_NO_FILES = frozenset({"CHAT_SEND_DOCS_FORBIDDEN", "CHAT_SEND_MEDIA_FORBIDDEN",
-                       "CHAT_SEND_PHOTOS_FORBIDDEN", "WEBPAGE_MEDIA_EMPTY"})
-_NOT_EDITABLE = frozenset({
-    "MESSAGE_ID_INVALID", "MESSAGE_EDIT_TIME_EXPIRED", "MESSAGE_AUTHOR_REQUIRED",
-    "MESSAGE_EMPTY", "MEDIA_CAPTION_TOO_LONG", "MEDIA_PREV_INVALID", "INPUT_CONSTRUCTOR_INVALID",
-    "CHAT_FORWARDS_RESTRICTED", "MSG_ID_INVALID",
-})
+_FORBIDDEN = frozenset(
+    {
+        "CHAT_WRITE_FORBIDDEN",  # not a member, or a channel subscriber
+        "CHAT_ADMIN_REQUIRED",  # posting in a broadcast channel one does not admin
+        "CHAT_RESTRICTED",
+        "CHAT_GUEST_SEND_FORBIDDEN",
+        "CHANNEL_PRIVATE",
+        "CHANNEL_INVALID",
+        "USER_BANNED_IN_CHANNEL",  # banned or muted in supergroups
+        "CHAT_SEND_PLAIN_FORBIDDEN",  # text is off for members (default banned rights)
+        "USER_IS_BLOCKED",
+        "YOU_BLOCKED_USER",
+        "INPUT_USER_DEACTIVATED",
+        "USER_DEACTIVATED_BAN",
+        "PEER_ID_INVALID",
+        "PEER_FLOOD",  # PEER_FLOOD: the account is spam-limited for this peer
+        "PRIVACY_PREMIUM_REQUIRED",
+        "ALLOW_PAYMENT_REQUIRED",  # the recipient demands Premium / stars
+        "TOPIC_CLOSED",
+        "TOPIC_DELETED",
+        "CHAT_ID_INVALID",
+        "ENCRYPTION_DECLINED",
+        "SCHEDULE_STATUS_PRIVATE",
+    }
+)
+_NO_FILES = frozenset(
+    {"CHAT_SEND_DOCS_FORBIDDEN", "CHAT_SEND_MEDIA_FORBIDDEN", "CHAT_SEND_PHOTOS_FORBIDDEN", "WEBPAGE_MEDIA_EMPTY"}
+)
+_NOT_EDITABLE = frozenset(
+    {
+        "MESSAGE_ID_INVALID",
+        "MESSAGE_EDIT_TIME_EXPIRED",
+        "MESSAGE_AUTHOR_REQUIRED",
+        "MESSAGE_EMPTY",
+        "MEDIA_CAPTION_TOO_LONG",
+        "MEDIA_PREV_INVALID",
+        "INPUT_CONSTRUCTOR_INVALID",
+        "CHAT_FORWARDS_RESTRICTED",
+        "MSG_ID_INVALID",
+    }
+)
 
 
 def classify(name: str, code: int = 400, seconds: float | None = None) -> Kind:
@@ -167,7 +190,7 @@ def classify(name: str, code: int = 400, seconds: float | None = None) -> Kind:
         return Kind.BAD_REPLY
     if name in _NO_FILES:
         return Kind.NO_FILES
-    if name in _FORBIDDEN or name.startswith("CHAT_SEND_") and name.endswith("_FORBIDDEN"):
+    if name in _FORBIDDEN or (name.startswith("CHAT_SEND_") and name.endswith("_FORBIDDEN")):
         return Kind.FORBIDDEN  # CHAT_SEND_<kind>_FORBIDDEN: that kind of content is off here
     if name in _NOT_EDITABLE:
         return Kind.NOT_EDITABLE

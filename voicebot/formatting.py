@@ -47,20 +47,24 @@ _TEXTS = {
         "bad_lang": "⚠️ not a language code: {language} (examples: en, ru, uk, de, auto)",
         "usage": "⚠️ usage: {usage}",
         "endpoint": "• {name}: {state} ({done} done, {failed} failed{detail})",
-        "status": ("📊 queue: {waiting} waiting, {running} running\n"
-                   "model: {model} on {device}\nuptime: {uptime}\njobs done: {done}, failed: {failed}\n"
-                   "average real-time factor: {rtf}\ncached transcripts: {cached}"),
+        "status": (
+            "📊 queue: {waiting} waiting, {running} running\n"
+            "model: {model} on {device}\nuptime: {uptime}\njobs done: {done}, failed: {failed}\n"
+            "average real-time factor: {rtf}\ncached transcripts: {cached}"
+        ),
         "find_none": "🔎 nothing found for “{query}”",
         "find_header": "🔎 {count} result(s) for “{query}”:",
         "no_srt": "⚠️ no timestamps for this recording yet: transcribe it first with {prefix}t",
-        "help": ("🎙 voicebot commands (yours only):\n"
-                 "{prefix}t — reply to a voice/video note/audio/video: transcribe it now\n"
-                 "{prefix}srt — reply to a transcribed voice: subtitles with timestamps\n"
-                 "{prefix}auto on|off|default — automatic transcription in this chat\n"
-                 "{prefix}lang CODE|auto — language of this chat (e.g. {prefix}lang uk)\n"
-                 "{prefix}find WORDS — search past transcripts\n"
-                 "{prefix}status — queue, model, uptime, speed\n"
-                 "{prefix}help — this list"),
+        "help": (
+            "🎙 voicebot commands (yours only):\n"
+            "{prefix}t — reply to a voice/video note/audio/video: transcribe it now\n"
+            "{prefix}srt — reply to a transcribed voice: subtitles with timestamps\n"
+            "{prefix}auto on|off|default — automatic transcription in this chat\n"
+            "{prefix}lang CODE|auto — language of this chat (e.g. {prefix}lang uk)\n"
+            "{prefix}find WORDS — search past transcripts\n"
+            "{prefix}status — queue, model, uptime, speed\n"
+            "{prefix}help — this list"
+        ),
         "help_reaction": "{reaction} reaction (yours) on a voice/video note/audio/video: transcribe it, once",
     },
     "ru": {
@@ -92,20 +96,24 @@ _TEXTS = {
         "bad_lang": "⚠️ это не код языка: {language} (например: en, ru, uk, de, auto)",
         "usage": "⚠️ использование: {usage}",
         "endpoint": "• {name}: {state} (готово {done}, ошибок {failed}{detail})",
-        "status": ("📊 очередь: ждут {waiting}, в работе {running}\n"
-                   "модель: {model} на {device}\nработает: {uptime}\nготово: {done}, ошибок: {failed}\n"
-                   "средний коэффициент реального времени: {rtf}\nв кэше расшифровок: {cached}"),
+        "status": (
+            "📊 очередь: ждут {waiting}, в работе {running}\n"
+            "модель: {model} на {device}\nработает: {uptime}\nготово: {done}, ошибок: {failed}\n"
+            "средний коэффициент реального времени: {rtf}\nв кэше расшифровок: {cached}"
+        ),
         "find_none": "🔎 ничего не найдено по запросу «{query}»",
         "find_header": "🔎 найдено {count} по запросу «{query}»:",
         "no_srt": "⚠️ для этой записи ещё нет меток времени: сначала {prefix}t",
-        "help": ("🎙 команды voicebot (только ваши):\n"
-                 "{prefix}t — ответом на голосовое/кружок/аудио/видео: расшифровать сейчас\n"
-                 "{prefix}srt — ответом на расшифрованное голосовое: субтитры с метками времени\n"
-                 "{prefix}auto on|off|default — автоматическая расшифровка в этом чате\n"
-                 "{prefix}lang КОД|auto — язык этого чата (например, {prefix}lang uk)\n"
-                 "{prefix}find СЛОВА — поиск по прошлым расшифровкам\n"
-                 "{prefix}status — очередь, модель, время работы, скорость\n"
-                 "{prefix}help — этот список"),
+        "help": (
+            "🎙 команды voicebot (только ваши):\n"
+            "{prefix}t — ответом на голосовое/кружок/аудио/видео: расшифровать сейчас\n"
+            "{prefix}srt — ответом на расшифрованное голосовое: субтитры с метками времени\n"
+            "{prefix}auto on|off|default — автоматическая расшифровка в этом чате\n"
+            "{prefix}lang КОД|auto — язык этого чата (например, {prefix}lang uk)\n"
+            "{prefix}find СЛОВА — поиск по прошлым расшифровкам\n"
+            "{prefix}status — очередь, модель, время работы, скорость\n"
+            "{prefix}help — этот список"
+        ),
         "help_reaction": "ваша реакция {reaction} на голосовое/кружок/аудио/видео: расшифровать его, один раз",
     },
 }

@@ -37,14 +37,16 @@ QR_PATIENCE = 600  # seconds of fresh QR codes before giving up
 
 PHONE_PROMPT = "Phone number, international format (e.g. +44 7700 900123): "
 CODE_VIA = {
-    "app": "Telegram sent a {code} to your Telegram app (a message from \"Telegram\").",
+    "app": 'Telegram sent a {code} to your Telegram app (a message from "Telegram").',
     "sms": "Telegram sent a {code} by SMS.",
     "call": "Telegram will call you and read out a {code}.",
     "email": "Telegram sent a {code} to your login email.",
 }
-QR_HELP = ("Scan this QR code with Telegram on your phone: Settings → Devices → Link Desktop Device.\n"
-           "It is replaced every {seconds:.0f} s until scanned; Ctrl+C gives up "
-           "(`login` without --qr logs in with phone and code).")
+QR_HELP = (
+    "Scan this QR code with Telegram on your phone: Settings → Devices → Link Desktop Device.\n"
+    "It is replaced every {seconds:.0f} s until scanned; Ctrl+C gives up "
+    "(`login` without --qr logs in with phone and code)."
+)
 
 
 class LoginPort(Protocol):
@@ -176,16 +178,20 @@ async def interactive_login(port: LoginPort, terminal: Terminal, *, qr: bool = F
         return await (_by_qr(port, terminal) if qr else _by_phone(port, terminal))
     except TelegramError as exc:
         if exc.name == "API_ID_INVALID":
-            raise ConfigError("API_ID", "Telegram refuses this API_ID/API_HASH pair; copy both again from "
-                                        "https://my.telegram.org (API development tools)") from None
+            raise ConfigError(
+                "API_ID",
+                "Telegram refuses this API_ID/API_HASH pair; copy both again from "
+                "https://my.telegram.org (API development tools)",
+            ) from None
         if isinstance(exc, RateLimited):
-            raise LoginFailed(f"Telegram asks to wait {_duration(exc.seconds)} before trying again "
-                              f"({exc.name}); log in after that") from None
+            raise LoginFailed(
+                f"Telegram asks to wait {_duration(exc.seconds)} before trying again ({exc.name}); log in after that"
+            ) from None
         raise LoginFailed(f"Telegram refused the login ({exc.name})") from None
 
 
 async def _by_phone(port: LoginPort, terminal: Terminal) -> str:
-    phone, sent = await _send_code(port, terminal)
+    phone, _sent = await _send_code(port, terminal)
     for _ in range(ATTEMPTS):
         code = (await terminal.ask("Login code: ")).replace(" ", "").replace("-", "")
         if not code:
@@ -217,8 +223,10 @@ async def _send_code(port: LoginPort, terminal: Terminal) -> tuple[str, CodeSent
         except TelegramError as exc:
             if exc.name != "PHONE_NUMBER_INVALID":
                 raise
-            terminal.say("Telegram does not accept this phone number. Type it in international format, "
-                         "with the country code, e.g. +44 7700 900123.")
+            terminal.say(
+                "Telegram does not accept this phone number. Type it in international format, "
+                "with the country code, e.g. +44 7700 900123."
+            )
     raise LoginFailed("no valid phone number given")
 
 

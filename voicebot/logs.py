@@ -23,5 +23,11 @@ def setup_logging(level: str = "INFO", secrets: list[str] | tuple[str, ...] = ()
         return True
 
     logger.remove()
-    logger.add(sys.stderr, level=level, filter=scrub, backtrace=False, diagnose=False,
-               format="{time:YYYY-MM-DD HH:mm:ss} | {level: <7} | {message}")
+    logger.add(
+        sys.stderr,
+        level=level,
+        filter=scrub,
+        backtrace=False,
+        diagnose=False,
+        format="{time:YYYY-MM-DD HH:mm:ss} | {level: <7} | {message}",
+    )

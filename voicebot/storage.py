@@ -86,9 +86,11 @@ def prepare_data_dir(data_dir: Path) -> None:
             os.chmod(session, 0o600)
     except PermissionError as exc:
         owner = data_dir.stat().st_uid if data_dir.exists() else None
-        raise StorageError(f"DATA_DIR {data_dir} is not usable by uid {os.getuid()}"
-                           + (f" (it belongs to uid {owner})" if owner is not None else "")
-                           + f": {exc.strerror}; give it to this user (chown) or use the named volume") from None
+        raise StorageError(
+            f"DATA_DIR {data_dir} is not usable by uid {os.getuid()}"
+            + (f" (it belongs to uid {owner})" if owner is not None else "")
+            + f": {exc.strerror}; give it to this user (chown) or use the named volume"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -104,8 +106,9 @@ def exclusive_lock(data_dir: Path) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise LockedError(f"another voicebot process is using {data_dir} "
-                              "(stop the bot before logging in again)") from None
+            raise LockedError(
+                f"another voicebot process is using {data_dir} (stop the bot before logging in again)"
+            ) from None
         handle.truncate(0)
         handle.write(str(os.getpid()))
         handle.flush()

@@ -122,7 +122,9 @@ class Channels:
         if participant is None:
             raise RpcFail(403, "CHAT_WRITE_FORBIDDEN")  # a public chat one has not joined
         if sender.spam_limited and not participant.is_admin:
-            raise RpcFail(400, "USER_BANNED_IN_CHANNEL")  # "You're banned from sending messages in supergroups/channels"
+            raise RpcFail(
+                400, "USER_BANNED_IN_CHANNEL"
+            )  # "You're banned from sending messages in supergroups/channels"
         if channel.broadcast:
             # Only admins post in a channel; a subscriber's send is refused with CHAT_ADMIN_REQUIRED
             # ("for example, to send a message in a channel which is not yours":

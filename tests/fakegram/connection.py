@@ -72,9 +72,7 @@ class Authorization:
 class Connection:
     """One TCP connection: TcpFull framing, MTProto session state, service messages."""
 
-    def __init__(
-        self, server: FakeTelegramServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    def __init__(self, server: FakeTelegramServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._server = server
         self._writer = writer
         self._codec = TcpFullCodec(reader, writer)
@@ -193,9 +191,7 @@ class Connection:
                 valid_until=int(time.time()) + 3600,
                 salt=self.authorization.salt,
             )
-            self.send(
-                bytes(types.FutureSalts(req_msg_id=msg_id, now=int(time.time()), salts=[salt])), response=True
-            )
+            self.send(bytes(types.FutureSalts(req_msg_id=msg_id, now=int(time.time()), salts=[salt])), response=True)
         elif isinstance(obj, TLRequest):
             self._server._spawn(self._server._invoke(self, msg_id, obj))
         else:

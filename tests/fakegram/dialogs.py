@@ -99,9 +99,7 @@ class Dialogs:
             return sum(1 for i, p in channel.messages.items() if i > read and p.sender_id != user.id)
         read = user.read_inbox.get(key, 0)
         return sum(
-            1
-            for mid, p in user.box.items()
-            if mid > read and p.sender_id != user.id and p.dialog_key(user.id) == key
+            1 for mid, p in user.box.items() if mid > read and p.sender_id != user.id and p.dialog_key(user.id) == key
         )
 
     def dialog_tl(self, user: UserRecord, entry: DialogEntry) -> types.Dialog:

@@ -146,8 +146,12 @@ class Handshake:
         while p == q:
             q = _random_prime()
         self._p, self._q = min(p, q), max(p, q)
-        return types.ResPQ(nonce=request.nonce, server_nonce=self._server_nonce, pq=_bytes(self._p * self._q),
-                           server_public_key_fingerprints=[FINGERPRINT])
+        return types.ResPQ(
+            nonce=request.nonce,
+            server_nonce=self._server_nonce,
+            pq=_bytes(self._p * self._q),
+            server_public_key_fingerprints=[FINGERPRINT],
+        )
 
     def _dh_params(self, request: functions.ReqDHParamsRequest) -> types.ServerDHParamsOk:
         self._check_nonces(request)
@@ -166,16 +170,24 @@ class Handshake:
             g_a = pow(DH_G, self._a, DH_PRIME)
             if SAFETY <= g_a <= DH_PRIME - SAFETY:
                 break
-        answer = bytes(types.ServerDHInnerData(
-            nonce=self._nonce, server_nonce=self._server_nonce, g=DH_G, dh_prime=_bytes(DH_PRIME),
-            g_a=_bytes(g_a), server_time=int(time.time())))
+        answer = bytes(
+            types.ServerDHInnerData(
+                nonce=self._nonce,
+                server_nonce=self._server_nonce,
+                g=DH_G,
+                dh_prime=_bytes(DH_PRIME),
+                g_a=_bytes(g_a),
+                server_time=int(time.time()),
+            )
+        )
         # "answer_with_hash := SHA1(answer) + answer + (0-15 random bytes)", encrypted with
         # tmp_aes_key/tmp_aes_iv derived from new_nonce and server_nonce.
         self._tmp = helpers.generate_key_data_from_nonce(self._server_nonce, self._new_nonce)
         plain = sha1(answer).digest() + answer
         plain += os.urandom(-len(plain) % 16)
-        return types.ServerDHParamsOk(nonce=self._nonce, server_nonce=self._server_nonce,
-                                      encrypted_answer=AES.encrypt_ige(plain, *self._tmp))
+        return types.ServerDHParamsOk(
+            nonce=self._nonce, server_nonce=self._server_nonce, encrypted_answer=AES.encrypt_ige(plain, *self._tmp)
+        )
 
     def _decrypt_pq_inner_data(self, encrypted: bytes) -> TLObject:
         """RSA without padding, of ``SHA1(data) + data + random bytes`` (255 bytes): what
@@ -221,5 +233,8 @@ class Handshake:
         # "server_salt := substr(new_nonce, 0, 8) XOR substr(server_nonce, 0, 8)"
         salt = struct.unpack("<q", bytes(a ^ b for a, b in zip(new_nonce[:8], server_nonce[:8])))[0]
         self.result = NewKey(key, salt)
-        return types.DhGenOk(nonce=self._nonce, server_nonce=self._server_nonce,
-                             new_nonce_hash1=key.calc_new_nonce_hash(self._new_nonce, 1))
+        return types.DhGenOk(
+            nonce=self._nonce,
+            server_nonce=self._server_nonce,
+            new_nonce_hash1=key.calc_new_nonce_hash(self._new_nonce, 1),
+        )

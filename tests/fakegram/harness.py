@@ -43,9 +43,7 @@ class Fakegram(FakeTelegramServer):
         ``client_kwargs`` go to ``TelegramClient`` (e.g. ``flood_sleep_threshold=0``).
         The client is disconnected when the harness closes.
         """
-        client = TelegramClient(
-            StringSession(self.session_string_for(user)), API_ID, API_HASH, **client_kwargs
-        )
+        client = TelegramClient(StringSession(self.session_string_for(user)), API_ID, API_HASH, **client_kwargs)
         self._clients[client] = user
         return client
 

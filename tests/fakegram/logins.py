@@ -168,8 +168,9 @@ class Logins:
     def service_user(self) -> UserRecord:
         service = self.world.users.get(SERVICE_USER_ID)
         if service is None:
-            service = UserRecord(id=SERVICE_USER_ID, access_hash=random.getrandbits(63), first_name="Telegram",
-                                 phone="42777")
+            service = UserRecord(
+                id=SERVICE_USER_ID, access_hash=random.getrandbits(63), first_name="Telegram", phone="42777"
+            )
             self.world.users[SERVICE_USER_ID] = service
         return service
 
@@ -213,13 +214,16 @@ class Logins:
 
     def _algo(self, salt1: bytes, salt2: bytes) -> TLObject:
         return types.PasswordKdfAlgoSHA256SHA256PBKDF2HMACSHA512iter100000SHA256ModPow(
-            salt1=salt1, salt2=salt2, g=DH_G, p=_pad(DH_PRIME))
+            salt1=salt1, salt2=salt2, g=DH_G, p=_pad(DH_PRIME)
+        )
 
     def password_info(self, user: UserRecord) -> types.account.Password:
         """account.getPassword: the parameters, and a fresh B = k*v + g^b for this attempt."""
-        common = dict(new_algo=self._algo(os.urandom(32), os.urandom(16)),
-                      new_secure_algo=types.SecurePasswordKdfAlgoSHA512(salt=os.urandom(32)),
-                      secure_random=os.urandom(256))
+        common = dict(
+            new_algo=self._algo(os.urandom(32), os.urandom(16)),
+            new_secure_algo=types.SecurePasswordKdfAlgoSHA512(salt=os.urandom(32)),
+            secure_random=os.urandom(256),
+        )
         stored = self.passwords.get(user.id)
         if stored is None:
             return types.account.Password(has_password=False, **common)
@@ -234,8 +238,13 @@ class Logins:
         srp_id = random.getrandbits(63)
         self.challenges[srp_id] = Challenge(user.id, b, B)
         return types.account.Password(
-            has_password=True, current_algo=self._algo(stored.salt1, stored.salt2), srp_B=_pad(B), srp_id=srp_id,
-            hint=stored.hint, **common)
+            has_password=True,
+            current_algo=self._algo(stored.salt1, stored.salt2),
+            srp_B=_pad(B),
+            srp_id=srp_id,
+            hint=stored.hint,
+            **common,
+        )
 
     def check_password(self, auth: Authorization, check: TLObject) -> types.auth.Authorization:
         if auth.password_pending is None:
@@ -255,7 +264,12 @@ class Logins:
         K = _sha256(_pad(S))
         expected = _sha256(
             bytes(x ^ y for x, y in zip(_sha256(_pad(DH_PRIME)), _sha256(_pad(DH_G)))),
-            _sha256(stored.salt1), _sha256(stored.salt2), _pad(A), _pad(challenge.B), K)
+            _sha256(stored.salt1),
+            _sha256(stored.salt2),
+            _pad(A),
+            _pad(challenge.B),
+            K,
+        )
         if u == 0 or not hmac.compare_digest(expected, bytes(check.M1)):
             raise RpcFail(400, "PASSWORD_HASH_INVALID")
         return self.bind(auth, self.world.users[challenge.user_id])
@@ -302,15 +316,26 @@ class Logins:
 
     def authorization_tl(self, auth: Authorization, *, current: bool) -> types.Authorization:
         return types.Authorization(
-            hash=0 if current else auth.hash, current=current, device_model=auth.device_model or "Unknown",
-            platform="", system_version=auth.system_version, api_id=auth.api_id, app_name="",
-            app_version=auth.app_version, date_created=auth.created, date_active=now(), ip="127.0.0.1",
-            country="", region="")
+            hash=0 if current else auth.hash,
+            current=current,
+            device_model=auth.device_model or "Unknown",
+            platform="",
+            system_version=auth.system_version,
+            api_id=auth.api_id,
+            app_name="",
+            app_version=auth.app_version,
+            date_created=auth.created,
+            date_active=now(),
+            ip="127.0.0.1",
+            country="",
+            region="",
+        )
 
     def authorizations(self, user: UserRecord, current: Authorization) -> types.account.Authorizations:
         return types.account.Authorizations(
             authorization_ttl_days=180,
-            authorizations=[self.authorization_tl(a, current=a is current) for a in self.logged_in(user)])
+            authorizations=[self.authorization_tl(a, current=a is current) for a in self.logged_in(user)],
+        )
 
     def reset_authorization(self, user: UserRecord, current: Authorization, auth_hash: int) -> bool:
         target = next((a for a in self.logged_in(user) if a.hash == auth_hash and a is not current), None)

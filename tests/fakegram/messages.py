@@ -79,17 +79,48 @@ class Messaging:
         # 500 RANDOM_ID_DUPLICATE (same page's error list; Telethon's RandomIdDuplicateError).
         if random_id is not None and random_id in sender.random_ids:
             raise RpcFail(500, "RANDOM_ID_DUPLICATE")
-        result = self._send(sender, peer, text=text, entities=entities, media=media, ttl_seconds=ttl_seconds,
-                            web_preview=web_preview, reply_to_id=reply_to_id, top_msg_id=top_msg_id,
-                            random_id=random_id, origin=origin, date=date, fwd_from=fwd_from, send_as=send_as,
-                            short_result=short_result, reply_peer=reply_peer)
+        result = self._send(
+            sender,
+            peer,
+            text=text,
+            entities=entities,
+            media=media,
+            ttl_seconds=ttl_seconds,
+            web_preview=web_preview,
+            reply_to_id=reply_to_id,
+            top_msg_id=top_msg_id,
+            random_id=random_id,
+            origin=origin,
+            date=date,
+            fwd_from=fwd_from,
+            send_as=send_as,
+            short_result=short_result,
+            reply_peer=reply_peer,
+        )
         if random_id is not None:
             sender.random_ids.add(random_id)
         return result
 
-    def _send(self, sender: UserRecord, peer: Peer, *, text: str, entities, media, ttl_seconds, web_preview,
-              reply_to_id, top_msg_id, random_id, origin, date, fwd_from, send_as, short_result,
-              reply_peer) -> TLObject:
+    def _send(
+        self,
+        sender: UserRecord,
+        peer: Peer,
+        *,
+        text: str,
+        entities,
+        media,
+        ttl_seconds,
+        web_preview,
+        reply_to_id,
+        top_msg_id,
+        random_id,
+        origin,
+        date,
+        fwd_from,
+        send_as,
+        short_result,
+        reply_peer,
+    ) -> TLObject:
         post = Post(
             sender_id=sender.id,
             date=date or now(),
@@ -350,9 +381,12 @@ class Messaging:
         inbox = self._emit(
             user,
             types.UpdateReadHistoryInbox(
-                peer=peer_tl(key), max_id=max_id, still_unread_count=self.unread_count(user, key),
-                pts=0, pts_count=0,
-            ),  # fmt: skip
+                peer=peer_tl(key),
+                max_id=max_id,
+                still_unread_count=self.unread_count(user, key),
+                pts=0,
+                pts_count=0,
+            ),
             1,
         )
         self._push(user, self.updates_tl(user, [inbox], *self.peer_entities(peer)), origin)
@@ -360,9 +394,13 @@ class Messaging:
         outbox_max: dict[int, tuple[int, Post]] = {}
         for mid, post in in_dialog.items():
             sender_id = post.sender_id
-            if mid <= max_id and sender_id != user.id and sender_id in post.copies:
-                if post.copies[sender_id] > outbox_max.get(sender_id, (0, post))[0]:
-                    outbox_max[sender_id] = (post.copies[sender_id], post)
+            if (
+                mid <= max_id
+                and sender_id != user.id
+                and sender_id in post.copies
+                and post.copies[sender_id] > outbox_max.get(sender_id, (0, post))[0]
+            ):
+                outbox_max[sender_id] = (post.copies[sender_id], post)
         for author_id, (author_max, post) in outbox_max.items():
             author = self.users[author_id]
             author_key = post.dialog_key(author_id)

@@ -50,8 +50,9 @@ class Reacting:
     _push: Callable[..., bool]
     _reaction_order = count(1)
 
-    def react(self, user: UserRecord, peer: Peer, msg_id: int, reactions: list[TLObject] | None,
-              origin: object | None = None) -> types.Updates:
+    def react(
+        self, user: UserRecord, peer: Peer, msg_id: int, reactions: list[TLObject] | None, origin: object | None = None
+    ) -> types.Updates:
         """messages.sendReaction from ``user`` on its message ``msg_id`` in ``peer``."""
         post = self.find_post(user, peer, msg_id)
         if post.action is not None:
@@ -87,8 +88,11 @@ class Reacting:
     def reactions_updates(self, post: Post, viewer: UserRecord) -> types.Updates:
         """``updateMessageReactions`` of ``post`` as ``viewer`` sees it."""
         update = types.UpdateMessageReactions(
-            peer=post.peer_for(viewer.id), msg_id=post.msg_id_for(viewer.id), top_msg_id=post.topic_id,
-            reactions=self.reactions_tl(post, viewer.id) or types.MessageReactions(results=[]))
+            peer=post.peer_for(viewer.id),
+            msg_id=post.msg_id_for(viewer.id),
+            top_msg_id=post.topic_id,
+            reactions=self.reactions_tl(post, viewer.id) or types.MessageReactions(results=[]),
+        )
         return self.updates_tl(viewer, [update], *self.post_entities(post))
 
     def reactions_tl(self, post: Post, viewer_id: int) -> types.MessageReactions | None:
@@ -109,14 +113,21 @@ class Reacting:
         broadcast = post.channel_id is not None and self.channels[post.channel_id].broadcast
         if broadcast:
             return types.MessageReactions(results=results)
-        recent = sorted(((order, uid, emoticon, date) for uid, picks in post.reactions.items()
-                         for emoticon, order, date in picks), reverse=True)[:RECENT_MAX]
+        recent = sorted(
+            ((order, uid, emoticon, date) for uid, picks in post.reactions.items() for emoticon, order, date in picks),
+            reverse=True,
+        )[:RECENT_MAX]
         return types.MessageReactions(
-            results=results, can_see_list=post.chat_id is not None or post.channel_id is not None,
+            results=results,
+            can_see_list=post.chat_id is not None or post.channel_id is not None,
             recent_reactions=[
                 types.MessagePeerReaction(
-                    peer_id=types.PeerUser(uid), date=date, reaction=types.ReactionEmoji(emoticon),
+                    peer_id=types.PeerUser(uid),
+                    date=date,
+                    reaction=types.ReactionEmoji(emoticon),
                     my=uid == viewer_id or None,
-                    unread=(uid != viewer_id and post.sender_id == viewer_id) or None)
+                    unread=(uid != viewer_id and post.sender_id == viewer_id) or None,
+                )
                 for _, uid, emoticon, date in recent
-            ])
+            ],
+        )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+
 from telethon.tl import TLObject, types
 
 USER_ID_BASE = 1_000_000
@@ -287,4 +288,3 @@ def peer_key(peer: Peer) -> DialogKey:
     if isinstance(peer, ChannelRecord):
         return ("channel", peer.id)
     return ("chat", peer.id) if isinstance(peer, ChatRecord) else ("user", peer.id)
-

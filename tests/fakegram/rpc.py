@@ -149,9 +149,7 @@ def resolve_username(ctx: RpcContext, request: functions.contacts.ResolveUsernam
         return types.contacts.ResolvedPeer(
             peer=types.PeerChannel(found.id), chats=[world.any_chat_tl(found.id, ctx.user)], users=[]
         )
-    return types.contacts.ResolvedPeer(
-        peer=types.PeerUser(found.id), chats=[], users=[world.user_tl(found, ctx.user)]
-    )
+    return types.contacts.ResolvedPeer(peer=types.PeerUser(found.id), chats=[], users=[world.user_tl(found, ctx.user)])
 
 
 @handles(functions.contacts.BlockRequest)

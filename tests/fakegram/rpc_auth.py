@@ -12,16 +12,18 @@ from .records import RpcFail
 from .rpc import RpcContext, handles
 
 # What a session without a logged-in account may call: the config and the login methods.
-UNAUTHORIZED = frozenset({
-    functions.help.GetConfigRequest,
-    functions.help.GetNearestDcRequest,
-    functions.auth.SendCodeRequest,
-    functions.auth.SignInRequest,
-    functions.auth.CheckPasswordRequest,
-    functions.auth.ExportLoginTokenRequest,
-    functions.auth.ImportLoginTokenRequest,
-    functions.account.GetPasswordRequest,
-})
+UNAUTHORIZED = frozenset(
+    {
+        functions.help.GetConfigRequest,
+        functions.help.GetNearestDcRequest,
+        functions.auth.SendCodeRequest,
+        functions.auth.SignInRequest,
+        functions.auth.CheckPasswordRequest,
+        functions.auth.ExportLoginTokenRequest,
+        functions.auth.ImportLoginTokenRequest,
+        functions.account.GetPasswordRequest,
+    }
+)
 
 
 def _logged_in(ctx: RpcContext):

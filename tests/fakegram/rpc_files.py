@@ -6,8 +6,8 @@ import asyncio
 
 from telethon.tl import functions, types
 
-from .rpc import RpcContext, handles
 from .records import RpcFail
+from .rpc import RpcContext, handles
 
 # getFile limits, as documented for upload.getFile.
 FILE_CHUNK_ALIGN = 4096

@@ -233,9 +233,7 @@ def get_dialogs(ctx: RpcContext, request: functions.messages.GetDialogsRequest) 
 def get_peer_dialogs(ctx: RpcContext, request: functions.messages.GetPeerDialogsRequest) -> TLObject:
     world, user = ctx.world, ctx.user
     entries = world.dialog_entries(user)
-    keys = [
-        peer_key(world.resolve_peer(user, p.peer)) for p in request.peers if isinstance(p, types.InputDialogPeer)
-    ]
+    keys = [peer_key(world.resolve_peer(user, p.peer)) for p in request.peers if isinstance(p, types.InputDialogPeer)]
     payload = dialogs_payload(ctx, [entries[k] for k in keys if k in entries])
     return types.messages.PeerDialogs(**payload, state=world.state_tl(user))
 

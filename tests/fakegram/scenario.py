@@ -97,7 +97,7 @@ class Scenario:
     ) -> ChannelRecord:
         """A supergroup (a forum with ``forum=True``), public when it has a ``username``::
 
-            group = fakegram.create_supergroup("Club", alice, [bob, bot], slow_mode=30)
+        group = fakegram.create_supergroup("Club", alice, [bob, bot], slow_mode=30)
         """
         return self.world.create_channel_record(
             title, creator, list(members), broadcast=False, forum=forum, slow_mode=slow_mode, username=username
@@ -135,7 +135,7 @@ class Scenario:
         rights: tuple[str, ...] = ADMIN_RIGHTS,
     ) -> None:
         """Make ``user`` an admin; ``anonymous`` admins post as the group itself, signed ``rank``."""
-        granted = {right: True for right in rights} | ({"anonymous": True} if anonymous else {})
+        granted = dict.fromkeys(rights, True) | ({"anonymous": True} if anonymous else {})
         participant = channel.participants.get(user.id)
         if participant is not None and participant.role == "creator":
             if anonymous:
@@ -305,27 +305,39 @@ class Scenario:
         )  # fmt: skip
         return _new_message_id(updates)
 
-    def _media(self, *, voice=None, video_note=None, audio=None, video=None, document=None, photo=None,
-               duration: int = 1, file_name: str | None = None, mime_type: str | None = None) -> FileRecord | None:  # fmt: skip
+    def _media(
+        self, *, voice=None, video_note=None, audio=None, video=None, document=None, photo=None,
+        duration: int = 1, file_name: str | None = None, mime_type: str | None = None,
+    ) -> FileRecord | None:  # fmt: skip
         world = self.world
         if voice is not None:
             attributes = [types.DocumentAttributeAudio(duration=duration, voice=True, waveform=bytes(32))]
-            return world.add_file(voice, mime_type=mime_type or "audio/ogg",
-                                  attributes=[*attributes, types.DocumentAttributeFilename(file_name or "voice.ogg")])
+            return world.add_file(
+                voice,
+                mime_type=mime_type or "audio/ogg",
+                attributes=[*attributes, types.DocumentAttributeFilename(file_name or "voice.ogg")],
+            )
         if video_note is not None:
             attributes = [types.DocumentAttributeVideo(duration=duration, w=240, h=240, round_message=True)]
             return world.add_file(video_note, mime_type=mime_type or "video/mp4", attributes=attributes)
         if audio is not None:
-            attributes = [types.DocumentAttributeAudio(duration=duration, title="Song", performer="Band"),
-                          types.DocumentAttributeFilename(file_name or "audio.mp3")]
+            attributes = [
+                types.DocumentAttributeAudio(duration=duration, title="Song", performer="Band"),
+                types.DocumentAttributeFilename(file_name or "audio.mp3"),
+            ]
             return world.add_file(audio, mime_type=mime_type or "audio/mpeg", attributes=attributes)
         if video is not None:
-            attributes = [types.DocumentAttributeVideo(duration=duration, w=640, h=360, supports_streaming=True),
-                          types.DocumentAttributeFilename(file_name or "video.mp4")]
+            attributes = [
+                types.DocumentAttributeVideo(duration=duration, w=640, h=360, supports_streaming=True),
+                types.DocumentAttributeFilename(file_name or "video.mp4"),
+            ]
             return world.add_file(video, mime_type=mime_type or "video/mp4", attributes=attributes)
         if document is not None:
-            return world.add_file(document, mime_type=mime_type or "application/octet-stream",
-                                  attributes=[types.DocumentAttributeFilename(file_name or "file.bin")])
+            return world.add_file(
+                document,
+                mime_type=mime_type or "application/octet-stream",
+                attributes=[types.DocumentAttributeFilename(file_name or "file.bin")],
+            )
         if photo is not None:
             return world.add_file(photo, mime_type="image/jpeg", attributes=[], is_photo=True)
         return None  # fmt: skip

@@ -185,8 +185,7 @@ class FakeTelegramServer(Scenario, FaultInjection):
         reconnecting one as soon as it made a request.
         """
         return any(
-            c.auth and c.auth.user_id == user.id and c.receives_updates and not c.syncing
-            for c in self._connections
+            c.auth and c.auth.user_id == user.id and c.receives_updates and not c.syncing for c in self._connections
         )
 
     async def wait_online(self, user: UserRecord, timeout: float = 10.0) -> None:
@@ -199,9 +198,7 @@ class FakeTelegramServer(Scenario, FaultInjection):
 
     def drop_connections(self, user: UserRecord | None = None) -> int:
         """Abort the live TCP connections (of ``user``, or all); Telethon reconnects by itself."""
-        dropped = [
-            c for c in list(self._connections) if user is None or (c.auth and c.auth.user_id == user.id)
-        ]
+        dropped = [c for c in list(self._connections) if user is None or (c.auth and c.auth.user_id == user.id)]
         for connection in dropped:
             connection.close(abort=True)
         return len(dropped)
@@ -260,8 +257,9 @@ class FakeTelegramServer(Scenario, FaultInjection):
             if handler is None:
                 log.warning("method %s is not implemented by fakegram: %.300s", name, query)
                 raise RpcFail(400, f"METHOD_NOT_IMPLEMENTED_{name}")
-            context = RpcContext(self.world, user, connection, self.port, self._get_file_delay, auth.channel_marks,
-                                 auth, self.logins)
+            context = RpcContext(
+                self.world, user, connection, self.port, self._get_file_delay, auth.channel_marks, auth, self.logins
+            )
             result = handler(context, query)
             if inspect.isawaitable(result):
                 result = await result

@@ -197,9 +197,7 @@ class Views:
             # message, a reply inside the topic names the topic in reply_to_top_id.
             if replied is None or replied.id == post.topic_id:
                 return types.MessageReplyHeader(forum_topic=True, reply_to_msg_id=post.topic_id)
-            return types.MessageReplyHeader(
-                forum_topic=True, reply_to_msg_id=replied.id, reply_to_top_id=post.topic_id
-            )
+            return types.MessageReplyHeader(forum_topic=True, reply_to_msg_id=replied.id, reply_to_top_id=post.topic_id)
         if replied is None:
             return None
         if post.channel_id is not None:

@@ -191,9 +191,7 @@ class World(Views, Messaging, Editing, Channels, Dialogs, Files, Reacting):
             return types.updates.DifferenceEmpty(date=now(), seq=0)
         chunk = pending[:DIFFERENCE_SLICE]
         new_messages = [e.update.message for e in chunk if isinstance(e.update, types.UpdateNewMessage)]
-        other_updates = too_long + [
-            e.update for e in chunk if not isinstance(e.update, types.UpdateNewMessage)
-        ]
+        other_updates = too_long + [e.update for e in chunk if not isinstance(e.update, types.UpdateNewMessage)]
         channel_ids = [c.id for c in self.channels.values() if c.member(user.id)]
         channel_ids += [self.channels[i].linked_id for i in channel_ids if self.channels[i].linked_id]
         users, chats = self.entities_tl(
@@ -206,9 +204,7 @@ class World(Views, Messaging, Editing, Channels, Dialogs, Files, Reacting):
                 other_updates=other_updates,
                 chats=chats,
                 users=users,
-                intermediate_state=types.updates.State(
-                    pts=chunk[-1].pts, qts=0, date=now(), seq=0, unread_count=0
-                ),
+                intermediate_state=types.updates.State(pts=chunk[-1].pts, qts=0, date=now(), seq=0, unread_count=0),
             )
         return types.updates.Difference(
             new_messages=new_messages,

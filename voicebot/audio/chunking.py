@@ -89,7 +89,7 @@ class EnergyDetector:
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         power = np.mean(np.square(frames.reshape(-1, FRAME), dtype=np.float64), axis=1)
         db = (10 * np.log10(power + 1e-12)).astype(np.float32)
-        self._history = np.concatenate([self._history, db])[-self.HISTORY:]
+        self._history = np.concatenate([self._history, db])[-self.HISTORY :]
         threshold = max(self.SILENCE_DB, float(np.percentile(self._history, 10)) + self.ABOVE_FLOOR_DB)
         return np.clip(0.5 + (db - threshold) / 40.0, 0.0, 1.0)
 
@@ -147,10 +147,18 @@ class Chunk:
         return self.offset + seconds + removed
 
 
-def speech_chunks(blocks: np.ndarray | Iterable[np.ndarray], *, detector: SpeechDetector | None = None,
-                  max_s: float = 30.0,
-                  first_s: float | None = None, threshold: float = 0.5, neg_threshold: float | None = None,
-                  pad_s: float = 0.4, max_gap_s: float = 2.0, keep_silence: bool = False) -> Iterator[Chunk]:
+def speech_chunks(
+    blocks: np.ndarray | Iterable[np.ndarray],
+    *,
+    detector: SpeechDetector | None = None,
+    max_s: float = 30.0,
+    first_s: float | None = None,
+    threshold: float = 0.5,
+    neg_threshold: float | None = None,
+    pad_s: float = 0.4,
+    max_gap_s: float = 2.0,
+    keep_silence: bool = False,
+) -> Iterator[Chunk]:
     """Consume ``blocks`` lazily; yield speech chunks of at most ``max_s`` seconds, cut in pauses.
 
     * ``blocks``: 16 kHz mono float32 arrays, in order, of any lengths; or one array.
@@ -180,9 +188,16 @@ def speech_chunks(blocks: np.ndarray | Iterable[np.ndarray], *, detector: Speech
     """
     if isinstance(blocks, np.ndarray):
         blocks = [blocks]
-    chunker = _Chunker(detector or EnergyDetector(), max_s=max_s, first_s=first_s, threshold=threshold,
-                       neg_threshold=neg_threshold, pad_s=pad_s, max_gap_s=max_gap_s,
-                       keep_silence=keep_silence)
+    chunker = _Chunker(
+        detector or EnergyDetector(),
+        max_s=max_s,
+        first_s=first_s,
+        threshold=threshold,
+        neg_threshold=neg_threshold,
+        pad_s=pad_s,
+        max_gap_s=max_gap_s,
+        keep_silence=keep_silence,
+    )
     pending = np.zeros(0, dtype=np.float32)
     for block in blocks:
         block = np.asarray(block, dtype=np.float32).reshape(-1)
@@ -208,8 +223,18 @@ class _Chunker:
     Silence that may precede speech waits in ``lead`` (at most ``pad`` frames).
     """
 
-    def __init__(self, detector: SpeechDetector, *, max_s: float, first_s: float | None, threshold: float,
-                 neg_threshold: float | None, pad_s: float, max_gap_s: float, keep_silence: bool):
+    def __init__(
+        self,
+        detector: SpeechDetector,
+        *,
+        max_s: float,
+        first_s: float | None,
+        threshold: float,
+        neg_threshold: float | None,
+        pad_s: float,
+        max_gap_s: float,
+        keep_silence: bool,
+    ):
         if max_s < 1.0:
             raise ValueError("max_s must be at least 1 s")
         self.detector = detector
@@ -262,8 +287,12 @@ class _Chunker:
         self.silence = 0 if self.speaking else self.silence + 1
         if not self.keep_silence and self.silence >= self.max_gap:
             self._shorten_pause()
-        elif (self.first_frames is not None and self.cuts == 0 and self.kept >= self.first_frames
-              and self.silence >= self.good_pause):
+        elif (
+            self.first_frames is not None
+            and self.cuts == 0
+            and self.kept >= self.first_frames
+            and self.silence >= self.good_pause
+        ):
             yield from self._cut(self.kept - self.silence + self.silence // 2)
         elif self.kept >= self.max_frames:
             yield from self._cut(self._cut_point())
@@ -292,24 +321,24 @@ class _Chunker:
     def _cut_point(self) -> int:
         """Where to end a full chunk: the middle of its latest pause in the second half."""
         lo = self.kept // 2
-        runs = _silent_runs(self.speech[:self.kept])
+        runs = _silent_runs(self.speech[: self.kept])
         for least in (self.good_pause, self.pause):
             latest = [(start, end) for start, end in runs if end - start >= least and end > lo]
             if latest:
                 start, end = latest[-1]
                 return max(lo, (start + end) // 2)
         # Speech without any pause: its quietest frame (the latest of near-equals, for long chunks).
-        probs = self.prob[lo:self.kept]
+        probs = self.prob[lo : self.kept]
         return lo + int(np.nonzero(probs <= probs.min() + 0.05)[0][-1])
 
     def _cut(self, at: int) -> Iterator[Chunk]:
         at = max(1, min(at, self.kept))
         chunk = self._chunk(at)
         rest = self.kept - at
-        self.audio[:rest] = self.audio[at:self.kept]  # the rest opens the next chunk
-        self.prob[:rest] = self.prob[at:self.kept]
-        self.speech[:rest] = self.speech[at:self.kept]
-        self.index[:rest] = self.index[at:self.kept]
+        self.audio[:rest] = self.audio[at : self.kept]  # the rest opens the next chunk
+        self.prob[:rest] = self.prob[at : self.kept]
+        self.speech[:rest] = self.speech[at : self.kept]
+        self.index[:rest] = self.index[at : self.kept]
         self.kept = rest
         self.cuts += 1
         if not self.keep_silence and not self.speech[:rest].any():
@@ -334,8 +363,7 @@ class _Chunker:
         if int(self.index[end - 1]) == self.frame - 1 and self.last_valid < FRAME:
             samples = samples[: len(samples) - (FRAME - self.last_valid)]  # the recording's partial last frame
         jumps = np.nonzero(np.diff(self.index[:end]) > 1)[0]
-        gaps = tuple(((int(j) + 1) * FRAME_S, float(self.index[j + 1] - self.index[j] - 1) * FRAME_S)
-                     for j in jumps)
+        gaps = tuple(((int(j) + 1) * FRAME_S, float(self.index[j + 1] - self.index[j] - 1) * FRAME_S) for j in jumps)
         return Chunk(offset=float(self.index[0]) * FRAME_S, samples=samples.copy(), gaps=gaps)
 
 

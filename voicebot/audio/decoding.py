@@ -85,8 +85,11 @@ def _probe_pyav(path: Path) -> Probe:
             duration = container.duration / av.time_base
         else:
             duration = None
-        return Probe(duration=_first_float(duration), codec=stream.codec_context.codec.canonical_name,
-                     container=container.format.name)
+        return Probe(
+            duration=_first_float(duration),
+            codec=stream.codec_context.codec.canonical_name,
+            container=container.format.name,
+        )
 
 
 def _probe_ffprobe(path: Path) -> Probe:
@@ -106,8 +109,7 @@ def _probe_ffprobe(path: Path) -> Probe:
     if codec == "none":
         raise AudioError(f"the audio is in an unknown codec ({audio[0].get('codec_tag_string', '?')})")
     duration = _first_float(audio[0].get("duration"), info.get("format", {}).get("duration"))
-    return Probe(duration=duration, codec=codec,
-                 container=str(info.get("format", {}).get("format_name", "")))
+    return Probe(duration=duration, codec=codec, container=str(info.get("format", {}).get("format_name", "")))
 
 
 def decode(path: str | Path) -> np.ndarray:
@@ -152,8 +154,15 @@ class Recording:
             print(recording.duration)          # now the decoded length, exactly
     """
 
-    def __init__(self, blocks: Iterator[np.ndarray], first: np.ndarray, *, name: str, duration: float | None,
-                 max_duration_s: float | None):
+    def __init__(
+        self,
+        blocks: Iterator[np.ndarray],
+        first: np.ndarray,
+        *,
+        name: str,
+        duration: float | None,
+        max_duration_s: float | None,
+    ):
         self._blocks = blocks
         self._first: np.ndarray | None = first
         self._name = name
@@ -199,7 +208,7 @@ class Recording:
         if close is not None:
             close()
 
-    def __enter__(self) -> "Recording":
+    def __enter__(self) -> Recording:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -229,7 +238,7 @@ def open_recording(path: str | Path, *, max_duration_s: float | None = None) -> 
     except (av.error.FFmpegError, ValueError, IndexError, OSError) as exc:
         logger.debug("PyAV could not decode {}: {}; trying ffmpeg", path.name, exc)
         samples = _decode_ffmpeg(path)
-        blocks = (samples[i:i + _OUT_BLOCK] for i in range(_OUT_BLOCK, len(samples), _OUT_BLOCK))
+        blocks = (samples[i : i + _OUT_BLOCK] for i in range(_OUT_BLOCK, len(samples), _OUT_BLOCK))
         first = samples[:_OUT_BLOCK] if samples.size else None
     if first is None or not first.size:
         raise AudioError("no audio could be decoded (truncated or empty recording)")
@@ -297,7 +306,7 @@ class _Buffer:
     def append(self, block: np.ndarray) -> None:
         if self.size + len(block) > len(self._data):
             self.reserve(max(2 * len(self._data), self.size + len(block), SAMPLE_RATE * 60))
-        self._data[self.size: self.size + len(block)] = block
+        self._data[self.size : self.size + len(block)] = block
         self.size += len(block)
 
     def samples(self) -> np.ndarray:

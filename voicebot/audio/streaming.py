@@ -79,10 +79,15 @@ class SpeechStream:
     def read(self, start: int, end: int) -> np.ndarray:
         """Samples ``[start, end)`` of the stream (must be pulled and not released)."""
         if end > self.length or (start < end and (not self._held or start < self._held[0][0])):
-            raise ValueError(f"samples {start}–{end} are not held (held: from "
-                             f"{self._held[0][0] if self._held else self.length} to {self.length})")
-        parts = [chunk.samples[max(0, start - at):end - at] for at, chunk in self._held
-                 if at < end and at + len(chunk.samples) > start]
+            raise ValueError(
+                f"samples {start}–{end} are not held (held: from "
+                f"{self._held[0][0] if self._held else self.length} to {self.length})"
+            )
+        parts = [
+            chunk.samples[max(0, start - at) : end - at]
+            for at, chunk in self._held
+            if at < end and at + len(chunk.samples) > start
+        ]
         return parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
     def time(self, seconds: float, *, end: bool = False) -> float:
@@ -90,7 +95,8 @@ class SpeechStream:
 
         At a joint between two chunks, a start belongs to the later chunk and an ``end``
         to the earlier one, and so do points within ``snap_s`` either side of a joint or gap
-        (see :data:`SNAP_S`): a segment ends before a pause and starts after it. Points past what was pulled map to the last chunk's end.
+        (see :data:`SNAP_S`): a segment ends before a pause and starts after it. Points past what
+        was pulled map to the last chunk's end.
         """
         position = seconds * SAMPLE_RATE
         snap = self.snap * SAMPLE_RATE
@@ -130,8 +136,9 @@ class SpeechStream:
             self._held.popleft()
 
 
-def windows(stream: SpeechStream, decode: Callable[[np.ndarray, int, int], Decoded[T]], *,
-            quick_first: bool = False) -> Iterator[tuple[float, float, T]]:
+def windows(
+    stream: SpeechStream, decode: Callable[[np.ndarray, int, int], Decoded[T]], *, quick_first: bool = False
+) -> Iterator[tuple[float, float, T]]:
     """Run ``decode`` on each 30 s window of ``stream``, as soon as the window's chunks exist.
 
     ``decode(audio, start, stop)``: ``audio[start:stop]`` is the window; around it are up to

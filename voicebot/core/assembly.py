@@ -29,8 +29,16 @@ class Core:
     dispatch: Dispatch
 
 
-def build_core(settings: Settings, engine: Transcriber, chat: Chat, temp: TempDir, state: State, *,
-               owner_id: int | None = None, workers: int = 1) -> Core:
+def build_core(
+    settings: Settings,
+    engine: Transcriber,
+    chat: Chat,
+    temp: TempDir,
+    state: State,
+    *,
+    owner_id: int | None = None,
+    workers: int = 1,
+) -> Core:
     """A pipeline on ``engine`` and ``chat``, with the commands and reactions routed to it."""
     pipeline = Pipeline(settings, engine, chat, temp, state, owner_id=owner_id, workers=workers)
     return Core(pipeline, dispatch_for(pipeline))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+
 from loguru import logger
 
 from voicebot.config import Settings
@@ -57,7 +58,7 @@ async def backfill(settings: Settings, state: State, chat: Chat, admit: Admissio
                         raise
                     logger.info("backfill paused {:.0f}s by a flood limit", exc.seconds)
                     await asyncio.sleep(exc.seconds)
-            media = [m for m in messages if m.media is not None][:settings.backfill_per_chat]
+            media = [m for m in messages if m.media is not None][: settings.backfill_per_chat]
             for msg in reversed(media):  # oldest first, as they arrived
                 if not state.journal.handled(msg.chat_id, msg.message_id):
                     queued += await admit.accept(msg)

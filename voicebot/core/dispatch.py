@@ -23,8 +23,9 @@ from voicebot.messages import IncomingMessage, Reaction
 class Dispatch:
     """Hands every incoming message and reaction to the one that handles it."""
 
-    def __init__(self, prefix: str, owner_id: int | None, commands: Commands, reactions: Reactions, *,
-                 admit: Admission):
+    def __init__(
+        self, prefix: str, owner_id: int | None, commands: Commands, reactions: Reactions, *, admit: Admission
+    ):
         self.prefix, self.owner_id = prefix, owner_id
         self.commands, self.reactions, self.admit = commands, reactions, admit
 

@@ -37,22 +37,38 @@ from voicebot.core.ports import Chat, Status
 from voicebot.core.progress import Progress, Ticker
 from voicebot.core.selection import Action, decide
 from voicebot.engine.base import Transcriber, Transcription
-from voicebot.errors import (AudioError, DownloadError, Interrupted, Kind, StorageError, TelegramError, TooLongError,
-                             TranscriptionError)
+from voicebot.errors import (
+    AudioError,
+    DownloadError,
+    Interrupted,
+    Kind,
+    StorageError,
+    TelegramError,
+    TooLongError,
+    TranscriptionError,
+)
 from voicebot.formatting import escape, say
 from voicebot.messages import IncomingMessage, MediaKind, Sent
 from voicebot.state import State, StateError
 from voicebot.storage import TempDir
 
-_SUFFIX = {MediaKind.VOICE: ".ogg", MediaKind.VIDEO_NOTE: ".mp4", MediaKind.AUDIO: ".audio",
-           MediaKind.VIDEO: ".video"}
+_SUFFIX = {MediaKind.VOICE: ".ogg", MediaKind.VIDEO_NOTE: ".mp4", MediaKind.AUDIO: ".audio", MediaKind.VIDEO: ".video"}
 
 
 class Pipeline:
     """Turns incoming messages into transcripts, one job per voice, through a bounded queue."""
 
-    def __init__(self, settings: Settings, transcriber: Transcriber, chat: Chat, temp: TempDir,
-                 state: State, *, owner_id: int | None = None, workers: int = 1):
+    def __init__(
+        self,
+        settings: Settings,
+        transcriber: Transcriber,
+        chat: Chat,
+        temp: TempDir,
+        state: State,
+        *,
+        owner_id: int | None = None,
+        workers: int = 1,
+    ):
         self.settings = settings
         self.transcriber = transcriber
         self.chat = chat
@@ -86,8 +102,9 @@ class Pipeline:
 
     # -- intake ------------------------------------------------------------------------
 
-    async def accept(self, msg: IncomingMessage, *, forced: bool = False, placeholder: Sent | None = None,
-                     again: bool = False) -> bool:
+    async def accept(
+        self, msg: IncomingMessage, *, forced: bool = False, placeholder: Sent | None = None, again: bool = False
+    ) -> bool:
         """Queue ``msg`` for transcription if the settings (or ``forced``: the owner's ``.t`` or
         reaction) say so. ``placeholder`` is the owner's ``.t`` message, to edit into the answer;
         ``again`` answers a message the journal already has (``.t``, never a reaction).
@@ -99,8 +116,11 @@ class Pipeline:
         target = self.delivery.target_for(msg, forced=forced)
         refused = decision.action is Action.REFUSE
         notice = self.say(decision.reason, **decision.values) if refused else None
-        payload = {"peer": msg.peer, "target": target,
-                   **({"notice": notice, "failure": decision.reason} if refused else {})}
+        payload = {
+            "peer": msg.peer,
+            "target": target,
+            **({"notice": notice, "failure": decision.reason} if refused else {}),
+        }
         record = self.state.journal.record(msg.chat_id, msg.message_id, msg.media.document_id, payload)
         if record is None and not again:
             logger.debug("message {} in chat {} is already journaled", msg.message_id, msg.chat_id)
@@ -123,8 +143,9 @@ class Pipeline:
             await self._complete(job, cached)
             return True
         if self.queue.waiting >= self.settings.queue_size:
-            logger.warning("queue full ({}); refused message {} in chat {}",
-                           self.queue.waiting, msg.message_id, msg.chat_id)
+            logger.warning(
+                "queue full ({}); refused message {} in chat {}", self.queue.waiting, msg.message_id, msg.chat_id
+            )
             job.notice, job.failure = self.say("queue_full"), "queue full"
             await self._complete(job, job.notice, notice=True)
             return False
@@ -145,11 +166,18 @@ class Pipeline:
 
     def status(self) -> Status:
         """A snapshot for ``.status`` (the :class:`~voicebot.core.ports.StatusView` port)."""
-        return Status(waiting=self.queue.waiting, running=self.queue.running, done=self.stats.jobs_done,
-                      failed=self.stats.jobs_failed, started_at=self.stats.started_at,
-                      rtf=self.stats.average_rtf, model=self.transcriber.model_name,
-                      device=self.transcriber.device, cached=self.state.counts()["cached"],
-                      endpoints=tuple(self.transcriber.endpoints()))
+        return Status(
+            waiting=self.queue.waiting,
+            running=self.queue.running,
+            done=self.stats.jobs_done,
+            failed=self.stats.jobs_failed,
+            started_at=self.stats.started_at,
+            rtf=self.stats.average_rtf,
+            model=self.transcriber.model_name,
+            device=self.transcriber.device,
+            cached=self.state.counts()["cached"],
+            endpoints=tuple(self.transcriber.endpoints()),
+        )
 
     # -- work --------------------------------------------------------------------------
 
@@ -162,11 +190,15 @@ class Pipeline:
         try:
             await self._work(job)
         except Interrupted:
-            logger.info("job chat={} msg={} interrupted by shutdown; it resumes on the next start",
-                        job.msg.chat_id, job.msg.message_id)
+            logger.info(
+                "job chat={} msg={} interrupted by shutdown; it resumes on the next start",
+                job.msg.chat_id,
+                job.msg.message_id,
+            )
         except Exception as exc:  # the last net: a bug must not leave the job running forever
-            logger.opt(exception=exc).error("job chat={} msg={} failed unexpectedly",
-                                            job.msg.chat_id, job.msg.message_id)
+            logger.opt(exception=exc).error(
+                "job chat={} msg={} failed unexpectedly", job.msg.chat_id, job.msg.message_id
+            )
             await self.give_up(job, str(exc), self.say("failed"))
 
     async def _work(self, job: Job) -> None:
@@ -202,16 +234,24 @@ class Pipeline:
         self.stats.jobs_done += 1
         self.stats.audio_seconds += result.duration
         self.stats.busy_seconds += took
-        logger.info("job chat={} msg={} audio={:.1f}s took={:.2f}s rtf={:.2f} lang={} p={:.2f}{}",
-                    msg.chat_id, msg.message_id, result.duration, took,
-                    took / result.duration if result.duration else 0.0,
-                    result.language, result.language_probability, " no-speech" if result.no_speech else "")
+        logger.info(
+            "job chat={} msg={} audio={:.1f}s took={:.2f}s rtf={:.2f} lang={} p={:.2f}{}",
+            msg.chat_id,
+            msg.message_id,
+            result.duration,
+            took,
+            took / result.duration if result.duration else 0.0,
+            result.language,
+            result.language_probability,
+            " no-speech" if result.no_speech else "",
+        )
         if not job.answer.private:  # view-once: its text is never stored, not even in the log
             logger.debug("transcript of {}/{}: {}", msg.chat_id, msg.message_id, result.text)
             segments = [(s.start, s.end, s.text) for s in result.segments]
             if msg.media and msg.media.document_id and not result.no_speech:
-                self.state.cache.remember(msg.media.document_id, result.text, result.language,
-                                          result.duration, segments)
+                self.state.cache.remember(
+                    msg.media.document_id, result.text, result.language, result.duration, segments
+                )
             if not result.no_speech:
                 self.state.search.add(msg.chat_id, msg.message_id, result.text, msg.date or time.time())
         if result.no_speech:
@@ -253,8 +293,12 @@ class Pipeline:
             ticker = asyncio.create_task(self._show_progress(job, progress))
         try:
             return await self.queue.run_blocking(
-                self.transcriber.transcribe, samples, self.settings.whisper_language,
-                prefer=prefer, on_segment=progress.add)
+                self.transcriber.transcribe,
+                samples,
+                self.settings.whisper_language,
+                prefer=prefer,
+                on_segment=progress.add,
+            )
         finally:
             if ticker:
                 ticker.cancel()
@@ -311,8 +355,7 @@ class Pipeline:
         """The recording itself failed: tell the sender why, and finish the job."""
         self.stats.jobs_failed += 1
         if isinstance(exc, TooLongError):
-            text = self.say("too_long", minutes=exc.args[0] / 60,
-                            limit_minutes=self.settings.max_duration_s / 60)
+            text = self.say("too_long", minutes=exc.args[0] / 60, limit_minutes=self.settings.max_duration_s / 60)
         elif isinstance(exc, AudioError):
             text = self.say("unreadable", reason=str(exc))
         elif isinstance(exc, DownloadError):
@@ -324,14 +367,14 @@ class Pipeline:
         if isinstance(exc, (TooLongError, AudioError, DownloadError, StorageError, TranscriptionError)):
             logger.warning("job chat={} msg={} failed: {}", job.msg.chat_id, job.msg.message_id, exc)
         else:
-            logger.opt(exception=exc).error("job chat={} msg={} failed unexpectedly",
-                                            job.msg.chat_id, job.msg.message_id)
+            logger.opt(exception=exc).error(
+                "job chat={} msg={} failed unexpectedly", job.msg.chat_id, job.msg.message_id
+            )
         job.notice, job.failure = text, str(exc) or type(exc).__name__
         if job.job_id:
             record = self.state.journal.get(job.job_id)
             if record is not None:  # a retry after a restart says the same, without redoing the work
-                self.state.journal.set_payload(job.job_id, {**record.payload, "notice": text,
-                                                            "failure": job.failure})
+                self.state.journal.set_payload(job.job_id, {**record.payload, "notice": text, "failure": job.failure})
         await self._complete(job, text, notice=True)
 
     async def give_up(self, job: Job, reason: str, html: str) -> None:
@@ -345,4 +388,3 @@ class Pipeline:
             await call
         except TelegramError as exc:
             logger.info("{}", exc)
-

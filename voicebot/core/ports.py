@@ -36,8 +36,9 @@ class Chat(Protocol):
         chat id or an @username sends there, quoting ``reply_to`` as a reply to another chat
         (``InputReplyToMessage.reply_to_peer_id``, core.telegram.org/api/reply)."""
 
-    async def send_file(self, where: str | None, name: str, data: bytes, *,
-                        reply_to: IncomingMessage | None = None) -> Sent:
+    async def send_file(
+        self, where: str | None, name: str, data: bytes, *, reply_to: IncomingMessage | None = None
+    ) -> Sent:
         """Send a document, addressed like :meth:`send`."""
 
     async def edit(self, sent: Sent, html: str, *, progress: bool = False) -> None:
@@ -67,8 +68,9 @@ class Chat(Protocol):
     async def history(self, chat_id: int, since: float, limit: int) -> list[IncomingMessage]:
         """Up to ``limit`` messages of a chat newer than ``since``, newest first."""
 
-    def link(self, chat_id: int, message_id: int, *, username: str | None = None,
-             topic_id: int | None = None) -> str | None:
+    def link(
+        self, chat_id: int, message_id: int, *, username: str | None = None, topic_id: int | None = None
+    ) -> str | None:
         """A link that opens the message on every Telegram client, or ``None`` where none
         exists. Supergroups and channels have message links (core.telegram.org/api/links);
         a private chat has none (``tg://openmessage`` opens only on Android), so its link is
@@ -78,8 +80,9 @@ class Chat(Protocol):
 class Admission(Protocol):
     """What the owner's controls and backfill may ask of the pipeline: take this recording."""
 
-    async def accept(self, msg: IncomingMessage, *, forced: bool = False, placeholder: Sent | None = None,
-                     again: bool = False) -> bool:
+    async def accept(
+        self, msg: IncomingMessage, *, forced: bool = False, placeholder: Sent | None = None, again: bool = False
+    ) -> bool:
         """Queue ``msg`` if the settings (or ``forced``: the owner asked) say so; ``placeholder``
         is the owner's ``.t`` to edit into the answer; ``again`` answers a journaled message
         once more. Returns whether an answer is on its way."""

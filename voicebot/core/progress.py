@@ -24,7 +24,6 @@ from loguru import logger
 from voicebot.engine.base import Segment
 from voicebot.errors import Interrupted, RateLimited
 
-
 # Whisper hears 30 s at a time: a shorter voice's words all come at once, with the transcript.
 ONE_WINDOW_S = 30.0
 

@@ -32,8 +32,9 @@ class Decision:
     values: dict = field(default_factory=dict)  # values for the refusal message
 
 
-def decide(msg: IncomingMessage, settings: Settings, *, chat_auto: bool | None = None,
-           forced: bool = False) -> Decision:
+def decide(
+    msg: IncomingMessage, settings: Settings, *, chat_auto: bool | None = None, forced: bool = False
+) -> Decision:
     """Whether to transcribe ``msg``; refusals (over the caps) carry a reply key.
 
     ``chat_auto`` is the chat's ``.auto on|off`` override (None: follow the settings);
@@ -51,11 +52,11 @@ def decide(msg: IncomingMessage, settings: Settings, *, chat_auto: bool | None =
         if ignored:
             return Decision(Action.IGNORE, ignored)
     if media.size > settings.max_file_bytes:
-        return Decision(Action.REFUSE, "too_big", {"size_mb": media.size / 2**20,
-                                                  "limit_mb": settings.max_file_mb})
+        return Decision(Action.REFUSE, "too_big", {"size_mb": media.size / 2**20, "limit_mb": settings.max_file_mb})
     if media.duration is not None and media.duration > settings.max_duration_s:
-        return Decision(Action.REFUSE, "too_long", {"minutes": media.duration / 60,
-                                                   "limit_minutes": settings.max_duration_s / 60})
+        return Decision(
+            Action.REFUSE, "too_long", {"minutes": media.duration / 60, "limit_minutes": settings.max_duration_s / 60}
+        )
     return Decision(Action.TRANSCRIBE)
 
 

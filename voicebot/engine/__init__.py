@@ -10,6 +10,6 @@ Example::
     engine: Transcriber = load_engine(settings)
 """
 
-from .base import (Audio, EndpointStatus, Segment, StreamInfo, Transcriber, Transcription, choose_language)
+from .base import Audio, EndpointStatus, Segment, StreamInfo, Transcriber, Transcription, choose_language
 
 __all__ = ["Audio", "EndpointStatus", "Segment", "StreamInfo", "Transcriber", "Transcription", "choose_language"]

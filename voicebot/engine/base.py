@@ -113,8 +113,9 @@ class Transcriber(abc.ABC):
                 print(f"[{segment.start:.1f}s] {segment.text}")
         """
 
-    def stream_choosing(self, samples: Audio, language: str | None = None, *,
-                        prefer: str | None = None) -> tuple[StreamInfo, Iterator[Segment]]:
+    def stream_choosing(
+        self, samples: Audio, language: str | None = None, *, prefer: str | None = None
+    ) -> tuple[StreamInfo, Iterator[Segment]]:
         """:meth:`stream`, in the chat's pinned language ``prefer`` when detection is unsure
         between confusable languages (see :func:`choose_language`).
 
@@ -138,8 +139,14 @@ class Transcriber(abc.ABC):
         _close(segments)
         return self.stream(samples, chosen)
 
-    def transcribe(self, samples: Audio, language: str | None = None, *, prefer: str | None = None,
-                   on_segment: Callable[[Segment], None] | None = None) -> Transcription:
+    def transcribe(
+        self,
+        samples: Audio,
+        language: str | None = None,
+        *,
+        prefer: str | None = None,
+        on_segment: Callable[[Segment], None] | None = None,
+    ) -> Transcription:
         """Transcribe ``samples`` to the end.
 
         ``language`` forces a language. Without it the language is detected, and

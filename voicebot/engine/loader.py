@@ -35,12 +35,18 @@ def load_engine(settings: Settings) -> Transcriber:
     if settings.whisper_engine == "local":
         local = _local()
         if local is None:  # the remote-only image: no faster-whisper, no CTranslate2
-            raise ConfigError("WHISPER_ENGINE", "local needs faster-whisper, which this installation lacks; "
-                                                "set WHISPER_ENGINE=openai or wyoming and WHISPER_URL")
+            raise ConfigError(
+                "WHISPER_ENGINE",
+                "local needs faster-whisper, which this installation lacks; "
+                "set WHISPER_ENGINE=openai or wyoming and WHISPER_URL",
+            )
         return local.load_local_engine(settings)
     engine = load_remote_engine(settings)
-    logger.warning("WHISPER_ENGINE={}: audio is sent to {} for transcription (it leaves this machine)",
-                   settings.whisper_engine, ", ".join(e.name for e in engine.pool.endpoints))
+    logger.warning(
+        "WHISPER_ENGINE={}: audio is sent to {} for transcription (it leaves this machine)",
+        settings.whisper_engine,
+        ", ".join(e.name for e in engine.pool.endpoints),
+    )
     return engine
 
 
@@ -72,8 +78,11 @@ def _local_fallback(settings: Settings) -> Callable[[], Transcriber]:
     Its model is resolved (downloaded if need be) now, while the network is there."""
     local = _local()
     if local is None:
-        raise ConfigError("WHISPER_FALLBACK", "local needs the local engine (faster-whisper), which this "
-                                              "installation does not have (the remote-only image); use none")
+        raise ConfigError(
+            "WHISPER_FALLBACK",
+            "local needs the local engine (faster-whisper), which this "
+            "installation does not have (the remote-only image); use none",
+        )
     local.resolve_model(settings.whisper_fallback_model, settings.model_cache_dir)
     lock, loaded = threading.Lock(), []
 

@@ -46,16 +46,22 @@ class TranscriptCache:
             hit = cache.get(555)
             if hit: print(hit.text, hit.segments[0])   # 'hello there' (0.0, 1.5, 'hello there')
         """
-        row = self._db.one("SELECT text, language, duration, segments FROM transcript_cache "
-                           "WHERE document_id = ?", (document_id,))
+        row = self._db.one(
+            "SELECT text, language, duration, segments FROM transcript_cache WHERE document_id = ?", (document_id,)
+        )
         if row is None:
             return None
         text, language, duration, segments = row
-        return Cached(text=text, language=language, duration=duration,
-                      segments=[(float(s), float(e), str(t)) for s, e, t in json.loads(segments)])
+        return Cached(
+            text=text,
+            language=language,
+            duration=duration,
+            segments=[(float(s), float(e), str(t)) for s, e, t in json.loads(segments)],
+        )
 
-    def remember(self, document_id: int, text: str, language: str | None, duration: float,
-                 segments: Iterable[Any]) -> None:
+    def remember(
+        self, document_id: int, text: str, language: str | None, duration: float, segments: Iterable[Any]
+    ) -> None:
         """Cache a transcript. ``segments``: ``(start, end, text)`` tuples or objects with
         ``.start``/``.end``/``.text`` (the transcriber's ``Segment``). Replaces an older entry.
 
@@ -69,8 +75,8 @@ class TranscriptCache:
                 "INSERT OR REPLACE INTO transcript_cache "
                 "(document_id, text, language, duration, segments, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (document_id, text, language, float(duration),
-                 json.dumps(rows, ensure_ascii=False), self._db.clock()))
+                (document_id, text, language, float(duration), json.dumps(rows, ensure_ascii=False), self._db.clock()),
+            )
         logger.debug("cached transcript of document {} ({} segment(s))", document_id, len(rows))
 
     def count(self) -> int:

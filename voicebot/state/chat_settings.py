@@ -68,9 +68,12 @@ class ChatSettingsStore:
     def _set(self, chat_id: int, column: str, value: Any) -> None:
         assert column in ("auto", "language")  # a fixed name, never from a message
         with self._db.tx() as conn:
-            conn.execute(f"INSERT INTO chat_settings (chat_id, {column}) VALUES (?, ?) "
-                         f"ON CONFLICT (chat_id) DO UPDATE SET {column} = excluded.{column}",
-                         (chat_id, value))
+            conn.execute(
+                f"INSERT INTO chat_settings (chat_id, {column}) VALUES (?, ?) "
+                f"ON CONFLICT (chat_id) DO UPDATE SET {column} = excluded.{column}",
+                (chat_id, value),
+            )
             # A chat back on all defaults needs no row.
-            conn.execute("DELETE FROM chat_settings WHERE chat_id = ? "
-                         "AND auto IS NULL AND language IS NULL", (chat_id,))
+            conn.execute(
+                "DELETE FROM chat_settings WHERE chat_id = ? AND auto IS NULL AND language IS NULL", (chat_id,)
+            )

@@ -140,7 +140,8 @@ class Database:
             # self._lock serialises them. isolation_level=None: we issue BEGIN ourselves,
             # which behaves the same on Python 3.11 and 3.12.
             self._conn: sqlite3.Connection | None = sqlite3.connect(
-                self.path, check_same_thread=False, isolation_level=None)
+                self.path, check_same_thread=False, isolation_level=None
+            )
         except sqlite3.Error as exc:
             raise StateError(f"cannot open {self.path}: {exc}") from exc
         try:
@@ -235,13 +236,14 @@ class Database:
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > len(MIGRATIONS):
-                raise StateError(f"{self.path} has schema version {version}, newer than this "
-                                 f"voicebot knows ({len(MIGRATIONS)}): upgrade voicebot")
+                raise StateError(
+                    f"{self.path} has schema version {version}, newer than this "
+                    f"voicebot knows ({len(MIGRATIONS)}): upgrade voicebot"
+                )
             for number in range(version + 1, len(MIGRATIONS) + 1):
                 # One transaction per step: a crash mid-migration leaves the old version.
                 try:
-                    conn.executescript(f"BEGIN; {MIGRATIONS[number - 1]}; "
-                                       f"PRAGMA user_version = {number}; COMMIT;")
+                    conn.executescript(f"BEGIN; {MIGRATIONS[number - 1]}; PRAGMA user_version = {number}; COMMIT;")
                 except BaseException:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")

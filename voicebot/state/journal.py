@@ -34,8 +34,7 @@ from .db import Database, StateError
 MAX_ATTEMPTS = 3  # a job started this many times without finishing is a poison job
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 _UNFINISHED = (PENDING, RUNNING)
-_COLUMNS = ("id, chat_id, message_id, document_id, state, payload, attempts, retries, not_before, "
-            "created_at, reason")
+_COLUMNS = "id, chat_id, message_id, document_id, state, payload, attempts, retries, not_before, created_at, reason"
 
 
 @dataclass(frozen=True)
@@ -62,8 +61,9 @@ class Journal:
     def __init__(self, db: Database):
         self._db = db
 
-    def record(self, chat_id: int, message_id: int, document_id: int | None,
-               payload: Mapping[str, Any]) -> JobRecord | None:
+    def record(
+        self, chat_id: int, message_id: int, document_id: int | None, payload: Mapping[str, Any]
+    ) -> JobRecord | None:
         """Journal a job as 'pending' before any work; ``None`` if this message already has one.
 
         ``payload`` must be JSON-serialisable: whatever is needed to handle the message
@@ -80,13 +80,21 @@ class Journal:
             cursor = conn.execute(
                 "INSERT INTO jobs (chat_id, message_id, document_id, state, payload, created_at, "
                 "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (chat_id, message_id) DO NOTHING",
-                (chat_id, message_id, document_id, PENDING, payload_json, now, now))
+                (chat_id, message_id, document_id, PENDING, payload_json, now, now),
+            )
             if cursor.rowcount == 0:
                 return None
             job_id = cursor.lastrowid
         logger.debug("journaled job {} for message {}/{}", job_id, chat_id, message_id)
-        return JobRecord(id=job_id, chat_id=chat_id, message_id=message_id, document_id=document_id,
-                         state=PENDING, payload=json.loads(payload_json), created_at=now)
+        return JobRecord(
+            id=job_id,
+            chat_id=chat_id,
+            message_id=message_id,
+            document_id=document_id,
+            state=PENDING,
+            payload=json.loads(payload_json),
+            created_at=now,
+        )
 
     def get(self, job_id: int) -> JobRecord | None:
         """The row of ``job_id``, or ``None`` (never recorded, or pruned).
@@ -113,8 +121,9 @@ class Journal:
 
             journal.handled(42, 7)   # True once recorded
         """
-        return self._db.one("SELECT 1 FROM jobs WHERE chat_id = ? AND message_id = ?",
-                            (chat_id, message_id)) is not None
+        return (
+            self._db.one("SELECT 1 FROM jobs WHERE chat_id = ? AND message_id = ?", (chat_id, message_id)) is not None
+        )
 
     def start(self, job_id: int) -> int:
         """Mark the job as started and count the attempt; return the attempt number (1, 2, …).
@@ -131,7 +140,8 @@ class Journal:
             changed = conn.execute(
                 "UPDATE jobs SET state = ?, attempts = attempts + 1, not_before = 0, updated_at = ? "
                 "WHERE id = ? AND state IN (?, ?)",
-                (RUNNING, self._db.clock(), job_id, *_UNFINISHED)).rowcount
+                (RUNNING, self._db.clock(), job_id, *_UNFINISHED),
+            ).rowcount
             if not changed:
                 raise StateError(f"job {job_id} is unknown or already finished")
             return int(conn.execute("SELECT attempts FROM jobs WHERE id = ?", (job_id,)).fetchone()[0])
@@ -144,8 +154,10 @@ class Journal:
             journal.sent(job.id, "1", chat_id=42, message_id=8)   # the placeholder
         """
         with self._db.tx() as conn:
-            conn.execute("INSERT OR REPLACE INTO sent (job_id, slot, chat_id, message_id) "
-                         "VALUES (?, ?, ?, ?)", (job_id, slot, chat_id, message_id))
+            conn.execute(
+                "INSERT OR REPLACE INTO sent (job_id, slot, chat_id, message_id) VALUES (?, ?, ?, ?)",
+                (job_id, slot, chat_id, message_id),
+            )
 
     def unsent(self, job_id: int, slot: str) -> None:
         """Forget a recorded message (it was deleted, or cannot be edited any more).
@@ -174,8 +186,11 @@ class Journal:
 
             journal.defer(job.id, time.time() + 600)
         """
-        self._update(job_id, "state = ?, not_before = ?, retries = retries + 1, attempts = max(0, attempts - 1)",
-                     (PENDING, float(not_before)))
+        self._update(
+            job_id,
+            "state = ?, not_before = ?, retries = retries + 1, attempts = max(0, attempts - 1)",
+            (PENDING, float(not_before)),
+        )
 
     def done(self, job_id: int) -> bool:
         """Finish the job as 'done'. ``False`` (and nothing changes) if already finished.
@@ -208,10 +223,16 @@ class Journal:
                 resume(job)
         """
         with self._db.tx() as conn:
-            gave_up = [row[0] for row in conn.execute(
-                "SELECT id FROM jobs WHERE state IN (?, ?) AND attempts >= ?", (*_UNFINISHED, MAX_ATTEMPTS))]
-            conn.executemany("UPDATE jobs SET state = ?, reason = 'too many attempts', updated_at = ? "
-                             "WHERE id = ?", [(FAILED, self._db.clock(), job_id) for job_id in gave_up])
+            gave_up = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT id FROM jobs WHERE state IN (?, ?) AND attempts >= ?", (*_UNFINISHED, MAX_ATTEMPTS)
+                )
+            ]
+            conn.executemany(
+                "UPDATE jobs SET state = ?, reason = 'too many attempts', updated_at = ? WHERE id = ?",
+                [(FAILED, self._db.clock(), job_id) for job_id in gave_up],
+            )
         if gave_up:
             logger.warning("gave up on {} job(s) after {} attempts: {}", len(gave_up), MAX_ATTEMPTS, gave_up)
         marks = ",".join("?" * len(gave_up))
@@ -229,8 +250,9 @@ class Journal:
         """
         cutoff = self._db.clock() - older_than_days * 86_400
         with self._db.tx() as conn:
-            count = conn.execute("DELETE FROM jobs WHERE state IN (?, ?) AND updated_at < ?",
-                                 (DONE, FAILED, cutoff)).rowcount
+            count = conn.execute(
+                "DELETE FROM jobs WHERE state IN (?, ?) AND updated_at < ?", (DONE, FAILED, cutoff)
+            ).rowcount
         if count:
             logger.info("pruned {} finished job(s) older than {} day(s)", count, older_than_days)
         return count
@@ -242,23 +264,26 @@ class Journal:
 
             journal.counts()   # {'pending': 0, 'running': 1, 'done': 40, 'failed': 2}
         """
-        result = {name: 0 for name in (PENDING, RUNNING, DONE, FAILED)}
+        result = dict.fromkeys((PENDING, RUNNING, DONE, FAILED), 0)
         for job_state, n in self._db.all("SELECT state, count(*) FROM jobs GROUP BY state", ()):
             result[job_state] = n
         return result
 
     def _update(self, job_id: int, assignment: str, values: tuple) -> None:
         with self._db.tx() as conn:
-            count = conn.execute(f"UPDATE jobs SET {assignment}, updated_at = ? WHERE id = ? "
-                                 "AND state IN (?, ?)", (*values, self._db.clock(), job_id, *_UNFINISHED)).rowcount
+            count = conn.execute(
+                f"UPDATE jobs SET {assignment}, updated_at = ? WHERE id = ? AND state IN (?, ?)",
+                (*values, self._db.clock(), job_id, *_UNFINISHED),
+            ).rowcount
             if count == 0 and conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is None:
                 raise StateError(f"job {job_id} is unknown")
 
     def _finish(self, job_id: int, state: str, reason: str | None) -> bool:
         with self._db.tx() as conn:
-            count = conn.execute("UPDATE jobs SET state = ?, reason = ?, updated_at = ? WHERE id = ? "
-                                 "AND state IN (?, ?)", (state, reason, self._db.clock(), job_id,
-                                                         *_UNFINISHED)).rowcount
+            count = conn.execute(
+                "UPDATE jobs SET state = ?, reason = ?, updated_at = ? WHERE id = ? AND state IN (?, ?)",
+                (state, reason, self._db.clock(), job_id, *_UNFINISHED),
+            ).rowcount
             if count == 0 and conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is None:
                 raise StateError(f"job {job_id} is unknown")
         if count:
@@ -274,14 +299,28 @@ class Journal:
             rows = conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE {where}", args).fetchall()
             sent: dict[int, dict[str, tuple[int, int]]] = {}
             for row in rows:
-                sent[row[0]] = {slot: (chat, message) for slot, chat, message in conn.execute(
-                    "SELECT slot, chat_id, message_id FROM sent WHERE job_id = ?", (row[0],))}
+                sent[row[0]] = {
+                    slot: (chat, message)
+                    for slot, chat, message in conn.execute(
+                        "SELECT slot, chat_id, message_id FROM sent WHERE job_id = ?", (row[0],)
+                    )
+                }
         return [_record(row, sent[row[0]]) for row in rows]
 
 
 def _record(row: tuple, sent: dict[str, tuple[int, int]]) -> JobRecord:
-    (job_id, chat_id, message_id, document_id, state, payload, attempts, retries, not_before,
-     created_at, reason) = row
-    return JobRecord(id=job_id, chat_id=chat_id, message_id=message_id, document_id=document_id,
-                     state=state, payload=json.loads(payload), attempts=attempts, retries=retries,
-                     not_before=not_before, created_at=created_at, reason=reason, sent=sent)
+    (job_id, chat_id, message_id, document_id, state, payload, attempts, retries, not_before, created_at, reason) = row
+    return JobRecord(
+        id=job_id,
+        chat_id=chat_id,
+        message_id=message_id,
+        document_id=document_id,
+        state=state,
+        payload=json.loads(payload),
+        attempts=attempts,
+        retries=retries,
+        not_before=not_before,
+        created_at=created_at,
+        reason=reason,
+        sent=sent,
+    )

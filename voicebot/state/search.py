@@ -85,10 +85,12 @@ class SearchIndex:
             index.add(42, 7, "meet me at the station", date=msg_date)
         """
         with self._db.tx() as conn:
-            conn.execute("INSERT INTO transcripts (chat_id, message_id, text, date) "
-                         "VALUES (?, ?, ?, ?) ON CONFLICT (chat_id, message_id) DO UPDATE "
-                         "SET text = excluded.text, date = excluded.date",
-                         (chat_id, message_id, text, float(date)))
+            conn.execute(
+                "INSERT INTO transcripts (chat_id, message_id, text, date) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (chat_id, message_id) DO UPDATE "
+                "SET text = excluded.text, date = excluded.date",
+                (chat_id, message_id, text, float(date)),
+            )
 
     def search(self, query: str, limit: int = 10, chat_id: int | None = None) -> list[Hit]:
         """Transcripts holding every word of ``query`` (the last one as a prefix), newest first.
@@ -116,16 +118,18 @@ class SearchIndex:
                 "FROM transcripts_fts JOIN transcripts AS t ON t.id = transcripts_fts.rowid "
                 f"WHERE transcripts_fts MATCH ?{chat_filter} "
                 "ORDER BY t.date DESC, t.id DESC LIMIT ?",
-                (_MARK_OPEN, _MARK_CLOSE, _ELLIPSIS, _fts_query(words), *chat_args, limit))
+                (_MARK_OPEN, _MARK_CLOSE, _ELLIPSIS, _fts_query(words), *chat_args, limit),
+            )
             return [Hit(chat_id=c, message_id=m, snippet=s, date=d) for c, m, s, d in rows]
         # Fallback without FTS5: a case-insensitive substring test per word (a Python
         # function, because SQLite's LIKE folds ASCII only and would miss "Привет").
         conditions = " AND ".join("_vb_contains(t.text, ?)" for _ in words)
-        rows = self._db.all(f"SELECT t.chat_id, t.message_id, t.text, t.date FROM transcripts AS t "
-                            f"WHERE {conditions}{chat_filter} ORDER BY t.date DESC, t.id DESC LIMIT ?",
-                            (*words, *chat_args, limit))
-        return [Hit(chat_id=c, message_id=m, snippet=_plain_snippet(text, words), date=d)
-                for c, m, text, d in rows]
+        rows = self._db.all(
+            f"SELECT t.chat_id, t.message_id, t.text, t.date FROM transcripts AS t "
+            f"WHERE {conditions}{chat_filter} ORDER BY t.date DESC, t.id DESC LIMIT ?",
+            (*words, *chat_args, limit),
+        )
+        return [Hit(chat_id=c, message_id=m, snippet=_plain_snippet(text, words), date=d) for c, m, text, d in rows]
 
     def count(self) -> int:
         return self._db.one("SELECT count(*) FROM transcripts", ())[0]
@@ -140,11 +144,9 @@ class SearchIndex:
                 conn.executescript("".join(f"DROP TRIGGER IF EXISTS {name};" for name in _FTS_TRIGGERS))
                 if not _warned_no_fts:
                     _warned_no_fts = True
-                    logger.warning("this sqlite3 has no FTS5: transcript search falls back "
-                                   "to a slower substring scan")
+                    logger.warning("this sqlite3 has no FTS5: transcript search falls back to a slower substring scan")
                 return
-            present = {row[0] for row in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+            present = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
             conn.executescript(f"BEGIN; {_FTS_SETUP}; COMMIT;")
             if not set(_FTS_TRIGGERS) <= present:
                 # New index, or rows were added while it was not kept up to date.
@@ -191,9 +193,16 @@ def _plain_snippet(text: str, words: list[str], width: int = 60) -> str:
     # casefold() can change lengths (ß → ss); fall back to no marking if it did.
     at = folded.find(words[0].casefold()) if len(folded) == len(text) else -1
     if at < 0:
-        return text[:width * 2] + (_ELLIPSIS if len(text) > width * 2 else "")
+        return text[: width * 2] + (_ELLIPSIS if len(text) > width * 2 else "")
     end = at + len(words[0])
     start = max(0, at - width)
     stop = min(len(text), end + width)
-    return ((_ELLIPSIS if start else "") + text[start:at] + _MARK_OPEN + text[at:end]
-            + _MARK_CLOSE + text[end:stop] + (_ELLIPSIS if stop < len(text) else ""))
+    return (
+        (_ELLIPSIS if start else "")
+        + text[start:at]
+        + _MARK_OPEN
+        + text[at:end]
+        + _MARK_CLOSE
+        + text[end:stop]
+        + (_ELLIPSIS if stop < len(text) else "")
+    )

@@ -28,5 +28,14 @@ from .convert import describe
 from .login import TelethonLogin
 from .updates import attach, detach, read_reaction
 
-__all__ = ["MAX_FLOOD_WAIT", "TelethonChat", "TelethonLogin", "attach", "connect", "describe", "detach",
-           "make_client", "read_reaction"]
+__all__ = [
+    "MAX_FLOOD_WAIT",
+    "TelethonChat",
+    "TelethonLogin",
+    "attach",
+    "connect",
+    "describe",
+    "detach",
+    "make_client",
+    "read_reaction",
+]

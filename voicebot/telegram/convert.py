@@ -59,10 +59,13 @@ def _auto_forward(message: Message) -> bool:
     """A channel post Telegram copied into the channel's discussion group: sent by the
     channel itself, with saved_from_peer pointing back at the post (core.telegram.org/api/discussion)."""
     fwd = message.fwd_from
-    return (fwd is not None and isinstance(message.peer_id, types.PeerChannel)
-            and isinstance(fwd.saved_from_peer, types.PeerChannel)
-            and isinstance(message.from_id, types.PeerChannel)
-            and message.from_id.channel_id == fwd.saved_from_peer.channel_id)
+    return (
+        fwd is not None
+        and isinstance(message.peer_id, types.PeerChannel)
+        and isinstance(fwd.saved_from_peer, types.PeerChannel)
+        and isinstance(message.from_id, types.PeerChannel)
+        and message.from_id.channel_id == fwd.saved_from_peer.channel_id
+    )
 
 
 def display_name(sender) -> str:
@@ -93,8 +96,13 @@ def _media(message: Message) -> Media | None:
     else:
         return None
     duration = next((float(a.duration) for a in (audio, video) if a is not None), None)
-    return Media(kind=kind, size=int(document.size or 0), duration=duration, document_id=document.id,
-                 view_once=media.ttl_seconds is not None)
+    return Media(
+        kind=kind,
+        size=int(document.size or 0),
+        duration=duration,
+        document_id=document.id,
+        view_once=media.ttl_seconds is not None,
+    )
 
 
 def peer_token(peer) -> str:

@@ -27,8 +27,12 @@ from .errors import translate
 T = TypeVar("T")
 
 
-_CODE_VIA = {types.auth.SentCodeTypeApp: "app", types.auth.SentCodeTypeSms: "sms",
-             types.auth.SentCodeTypeCall: "call", types.auth.SentCodeTypeEmailCode: "email"}
+_CODE_VIA = {
+    types.auth.SentCodeTypeApp: "app",
+    types.auth.SentCodeTypeSms: "sms",
+    types.auth.SentCodeTypeCall: "call",
+    types.auth.SentCodeTypeEmailCode: "email",
+}
 
 
 async def _rpc(call: Awaitable[T]) -> T:
@@ -70,8 +74,11 @@ class TelethonLogin:
 
     async def send_code(self, phone: str) -> CodeSent:
         phone = utils.parse_phone(phone) or phone
-        sent = await _rpc(self.client(functions.auth.SendCodeRequest(
-            phone, self.client.api_id, self.client.api_hash, types.CodeSettings())))
+        sent = await _rpc(
+            self.client(
+                functions.auth.SendCodeRequest(phone, self.client.api_id, self.client.api_hash, types.CodeSettings())
+            )
+        )
         if not isinstance(sent, types.auth.SentCode):  # auth.sentCodeSuccess: needs a future_auth_token we never keep
             raise TelegramError("SENT_CODE_SUCCESS")
         self._hashes[phone] = sent.phone_code_hash

@@ -19,9 +19,13 @@ from voicebot.messages import IncomingMessage, Reaction
 from .convert import describe, peer_token
 
 
-def attach(client: TelegramClient, on_message: Callable[[IncomingMessage], Awaitable[None]],
-           on_reaction: Callable[[Reaction], Awaitable[None]] | None = None, *,
-           reaction: str = "") -> list[Callable]:
+def attach(
+    client: TelegramClient,
+    on_message: Callable[[IncomingMessage], Awaitable[None]],
+    on_reaction: Callable[[Reaction], Awaitable[None]] | None = None,
+    *,
+    reaction: str = "",
+) -> list[Callable]:
     """Call ``on_message`` for every new message, and ``on_reaction`` when the reactions on a
     message change (only the owner's ``reaction`` is fetched when Telegram leaves it out);
     returns the handlers (for :func:`detach`).
@@ -56,12 +60,16 @@ def detach(client: TelegramClient, handlers: list[Callable]) -> None:
 
 def _chosen(reactions: types.MessageReactions) -> frozenset[str]:
     # chosen_order is set on the viewer's own reactions only (core.telegram.org/api/reactions).
-    return frozenset(r.reaction.emoticon for r in reactions.results
-                     if r.chosen_order is not None and isinstance(r.reaction, types.ReactionEmoji))
+    return frozenset(
+        r.reaction.emoticon
+        for r in reactions.results
+        if r.chosen_order is not None and isinstance(r.reaction, types.ReactionEmoji)
+    )
 
 
-async def read_reaction(client: TelegramClient, update: types.UpdateMessageReactions,
-                        wanted: str = "") -> Reaction | None:
+async def read_reaction(
+    client: TelegramClient, update: types.UpdateMessageReactions, wanted: str = ""
+) -> Reaction | None:
     """The account's own reactions on the message of ``update``.
 
     A ``min`` update leaves out which reactions are the viewer's ("you can use
@@ -87,8 +95,14 @@ async def read_reaction(client: TelegramClient, update: types.UpdateMessageReact
         except (errors.RPCError, ValueError, ConnectionError) as exc:
             logger.warning("cannot read the reactions on message {} in chat {}: {}", update.msg_id, chat_id, exc)
             return None
-        reactions = next((u.reactions for u in getattr(full, "updates", [])
-                          if isinstance(u, types.UpdateMessageReactions) and u.msg_id == update.msg_id), None)
+        reactions = next(
+            (
+                u.reactions
+                for u in getattr(full, "updates", [])
+                if isinstance(u, types.UpdateMessageReactions) and u.msg_id == update.msg_id
+            ),
+            None,
+        )
         if reactions is None:
             return None
     return Reaction(chat_id=chat_id, message_id=update.msg_id, mine=_chosen(reactions), peer=token)

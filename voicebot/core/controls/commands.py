@@ -70,7 +70,7 @@ def parse_command(text: str, prefix: str) -> Command | None:
     """
     if not text.startswith(prefix):
         return None
-    name, _, args = text[len(prefix):].strip().partition(" ")
+    name, _, args = text[len(prefix) :].strip().partition(" ")
     name = name.lower()
     return Command(name, args.strip()) if name in _REGISTRY else None
 
@@ -78,8 +78,17 @@ def parse_command(text: str, prefix: str) -> Command | None:
 class Commands:
     """Runs commands; every answer replaces the command's own text."""
 
-    def __init__(self, settings: Settings, chat: Chat, state: State, say: Callable[..., str], *,
-                 admit: Admission, status: StatusView, owner_id: int | None):
+    def __init__(
+        self,
+        settings: Settings,
+        chat: Chat,
+        state: State,
+        say: Callable[..., str],
+        *,
+        admit: Admission,
+        status: StatusView,
+        owner_id: int | None,
+    ):
         self.settings, self.chat, self.state, self.say = settings, chat, state, say
         self.admit, self.status, self.owner_id = admit, status, owner_id
 
@@ -148,13 +157,30 @@ async def lang(c: Commands, call: Call) -> str:
 @command("status", private=True)
 async def status(c: Commands, call: Call) -> str:
     s = c.status.status()
-    answer = c.say("status", waiting=s.waiting, running=s.running, model=escape(s.model), device=s.device,
-                   uptime=duration_text(time.time() - s.started_at), done=s.done, failed=s.failed,
-                   rtf="—" if s.rtf is None else f"{s.rtf:.2f}", cached=s.cached)
+    answer = c.say(
+        "status",
+        waiting=s.waiting,
+        running=s.running,
+        model=escape(s.model),
+        device=s.device,
+        uptime=duration_text(time.time() - s.started_at),
+        done=s.done,
+        failed=s.failed,
+        rtf="—" if s.rtf is None else f"{s.rtf:.2f}",
+        cached=s.cached,
+    )
     # A remote engine: each server, so a dead one is seen before it is missed.
-    lines = [c.say("endpoint", name=escape(e.name), state=e.state, done=e.done, failed=e.failed,
-                   detail=f"; {escape(e.detail)}" if e.detail else "")
-             for e in s.endpoints]
+    lines = [
+        c.say(
+            "endpoint",
+            name=escape(e.name),
+            state=e.state,
+            done=e.done,
+            failed=e.failed,
+            detail=f"; {escape(e.detail)}" if e.detail else "",
+        )
+        for e in s.endpoints
+    ]
     return "\n".join([answer, *lines])
 
 

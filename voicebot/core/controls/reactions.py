@@ -39,21 +39,23 @@ class Reactions:
         if not wanted or wanted not in reaction.mine or key in self._busy:
             return  # another emoji, someone else's, removed, or being handled
         if self.journal.handled(*key):
-            logger.debug("reaction on message {} in chat {}: already answered", reaction.message_id,
-                         reaction.chat_id)
+            logger.debug("reaction on message {} in chat {}: already answered", reaction.message_id, reaction.chat_id)
             return
         self._busy.add(key)
         try:
             msg = await self.chat.fetch(reaction.chat_id, reaction.message_id, reaction.peer)
             if msg is None or msg.media is None:
-                logger.debug("reaction on message {} in chat {}: not a recording", reaction.message_id,
-                             reaction.chat_id)
+                logger.debug(
+                    "reaction on message {} in chat {}: not a recording", reaction.message_id, reaction.chat_id
+                )
                 return
-            logger.info("owner's {} on message {} in chat {}: transcribing", wanted, reaction.message_id,
-                        reaction.chat_id)
+            logger.info(
+                "owner's {} on message {} in chat {}: transcribing", wanted, reaction.message_id, reaction.chat_id
+            )
             await self.admit.accept(msg, forced=True)  # journaled: a second reaction finds it handled
         except Exception:
-            logger.exception("could not handle a reaction on message {} in chat {}", reaction.message_id,
-                             reaction.chat_id)
+            logger.exception(
+                "could not handle a reaction on message {} in chat {}", reaction.message_id, reaction.chat_id
+            )
         finally:
             self._busy.discard(key)

@@ -44,11 +44,13 @@ EDIT_WINDOW_S = 48 * 3600  # getConfig's edit_time_limit (172800 s); Saved Messa
 MESSAGE_LIMIT = 4096
 PROGRESS_ROOM = 4000  # a progress edit leaves room for the header and the percentage
 
+
 class Delivery:
     """Sends and edits the answers to voices through a :class:`Chat`, recording each message."""
 
-    def __init__(self, settings: Settings, chat: Chat, journal: Journal, say: Callable[..., str],
-                 owner_id: int | None = None):
+    def __init__(
+        self, settings: Settings, chat: Chat, journal: Journal, say: Callable[..., str], owner_id: int | None = None
+    ):
         self.settings = settings
         self.chat = chat
         self.journal = journal
@@ -115,8 +117,7 @@ class Delivery:
                 await self._adopt(answer)
             await self._put(answer, "1", self._with_header(answer, html))
         except (TelegramError, Deferred, GaveUp) as exc:
-            logger.info("no placeholder for message {} in chat {}: {}", answer.msg.message_id,
-                        answer.msg.chat_id, exc)
+            logger.info("no placeholder for message {} in chat {}: {}", answer.msg.message_id, answer.msg.chat_id, exc)
 
     async def progress(self, answer: Answer, html: str) -> None:
         """Edit the placeholder with the text so far; raises :class:`RateLimited` instead of
@@ -151,9 +152,13 @@ class Delivery:
                 fallback = self._fallback(answer)
                 if fallback is None:
                     raise GaveUp(f"cannot write in {answer.target}: {exc.name}") from exc
-                logger.warning("cannot write in chat {} ({}); the answer to message {} goes to {}",
-                               answer.msg.chat_id if answer.target == REPLY else answer.target, exc.name,
-                               answer.msg.message_id, fallback)
+                logger.warning(
+                    "cannot write in chat {} ({}); the answer to message {} goes to {}",
+                    answer.msg.chat_id if answer.target == REPLY else answer.target,
+                    exc.name,
+                    answer.msg.message_id,
+                    fallback,
+                )
                 await self._retarget(answer, fallback, exc.name)
 
     async def give_up(self, answer: Answer, reason_html: str) -> None:
@@ -235,8 +240,9 @@ class Delivery:
             sent = await self.chat.send_file(where, "transcript.txt", plain.encode(), reply_to=answer.msg)
         except TelegramError as exc:
             if exc.kind in (Kind.NO_FILES, Kind.FORBIDDEN):
-                logger.info("transcript.txt not sent to chat {} ({}): the text is there in full",
-                            answer.msg.chat_id, exc.name)
+                logger.info(
+                    "transcript.txt not sent to chat {} ({}): the text is there in full", answer.msg.chat_id, exc.name
+                )
                 return
             raise
         self._record(answer, "txt", sent)
@@ -279,8 +285,13 @@ class Delivery:
             slot = "txt" if sent.document else next(str(n) for n in range(1, 10_000) if str(n) not in answer.sent)
             if slot in answer.sent:
                 continue
-            logger.info("adopting message {} in chat {} as part {} of the answer to message {}",
-                        sent.message_id, sent.chat_id, slot, answer.msg.message_id)
+            logger.info(
+                "adopting message {} in chat {} as part {} of the answer to message {}",
+                sent.message_id,
+                sent.chat_id,
+                slot,
+                answer.msg.message_id,
+            )
             self._record(answer, slot, sent)
 
     async def _drop(self, answer: Answer, slot: str) -> None:
@@ -335,4 +346,3 @@ class Delivery:
     def _with_header(self, answer: Answer, html: str) -> str:
         header = self.header(answer)
         return f"{header}\n{html}" if header else html
-

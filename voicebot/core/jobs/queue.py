@@ -54,8 +54,7 @@ class JobQueue(Generic[T]):
 
     def start(self) -> None:
         """Start the workers (inside a running event loop)."""
-        self._tasks = [asyncio.create_task(self._work(), name=f"voicebot-worker-{i}")
-                       for i in range(self._workers)]
+        self._tasks = [asyncio.create_task(self._work(), name=f"voicebot-worker-{i}") for i in range(self._workers)]
 
     def submit(self, job: T) -> bool:
         """Queue ``job``; ``False`` when the queue is full (nothing queued then)."""

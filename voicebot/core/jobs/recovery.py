@@ -48,8 +48,7 @@ class JobSink(Protocol):
 class Recovery:
     """Resumes unfinished jobs from the journal and brings deferred ones back on time."""
 
-    def __init__(self, sink: JobSink, journal: Journal, delivery: Delivery, chat: Chat,
-                 say: Callable[..., str]):
+    def __init__(self, sink: JobSink, journal: Journal, delivery: Delivery, chat: Chat, say: Callable[..., str]):
         self.sink, self.journal, self.delivery, self.chat, self.say = sink, journal, delivery, chat, say
         self._timers: set[asyncio.Task] = set()
 
@@ -90,8 +89,14 @@ class Recovery:
     async def _resume_one(self, record: JobRecord) -> int:
         sent = {slot: Sent(chat_id, message_id) for slot, (chat_id, message_id) in record.sent.items()}
         target = record.payload.get("target", REPLY)
-        stub = IncomingMessage(chat_id=record.chat_id, message_id=record.message_id, chat_kind=ChatKind.PRIVATE,
-                               sender_id=None, outgoing=False, peer=record.payload.get("peer", ""))
+        stub = IncomingMessage(
+            chat_id=record.chat_id,
+            message_id=record.message_id,
+            chat_kind=ChatKind.PRIVATE,
+            sender_id=None,
+            outgoing=False,
+            peer=record.payload.get("peer", ""),
+        )
         if record.state == FAILED:  # poison
             answer = Answer(stub, record.id, target, sent=sent, created_at=record.created_at)
             await self.delivery.give_up(answer, self.say("gave_up", attempts=record.attempts))
@@ -108,10 +113,12 @@ class Recovery:
             answer = Answer(stub, record.id, target, sent=sent, created_at=record.created_at)
             await self.delivery.give_up(answer, self.say("gone"))
             return 0
-        answer = Answer(msg, record.id, target, sent=sent, created_at=record.created_at, adopt=True,
-                        private=msg.media.view_once)
-        job = Job(answer, notice=record.payload.get("notice"), failure=record.payload.get("failure"),
-                  retries=record.retries)
+        answer = Answer(
+            msg, record.id, target, sent=sent, created_at=record.created_at, adopt=True, private=msg.media.view_once
+        )
+        job = Job(
+            answer, notice=record.payload.get("notice"), failure=record.payload.get("failure"), retries=record.retries
+        )
         wait = record.not_before - time.time()
         if wait > 0:
             self._later(record.id, job, wait)

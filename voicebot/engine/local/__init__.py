@@ -16,5 +16,12 @@ from .models import find_cached_model, pick_device, resolve_model
 from .vad import SileroDetector, silero_detector
 from .whisper import FasterWhisperTranscriber, load_local_engine
 
-__all__ = ["FasterWhisperTranscriber", "SileroDetector", "find_cached_model", "load_local_engine", "pick_device",
-           "resolve_model", "silero_detector"]
+__all__ = [
+    "FasterWhisperTranscriber",
+    "SileroDetector",
+    "find_cached_model",
+    "load_local_engine",
+    "pick_device",
+    "resolve_model",
+    "silero_detector",
+]

@@ -53,8 +53,7 @@ def resolve_model(model: str, cache_dir: Path) -> str:
             raise ModelError(f"{local} has no model.bin: not a CTranslate2 Whisper model directory")
         return str(local)
     if model not in available_models() and not re.fullmatch(r"[\w.-]+/[\w.-]+", model):
-        raise ModelError(f"{model!r} is neither a model directory nor a model name "
-                         f"({', '.join(available_models())})")
+        raise ModelError(f"{model!r} is neither a model directory nor a model name ({', '.join(available_models())})")
     cached = find_cached_model(model, cache_dir)
     if cached:
         return cached
@@ -80,8 +79,9 @@ def load_model(path: str, device: str, compute_type: str, threads: int, workers:
     """A CTranslate2 Whisper model on ``device``; ``auto`` precision is float16 on CUDA, int8 on the CPU."""
     if compute_type == "auto":
         compute_type = "float16" if device == "cuda" else "int8"
-    return WhisperModel(path, device=device, compute_type=compute_type,
-                        cpu_threads=threads, num_workers=max(1, workers))
+    return WhisperModel(
+        path, device=device, compute_type=compute_type, cpu_threads=threads, num_workers=max(1, workers)
+    )
 
 
 def warm_up(model: WhisperModel) -> None:

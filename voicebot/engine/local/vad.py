@@ -17,7 +17,7 @@ from faster_whisper.vad import get_vad_model
 from voicebot.audio.chunking import FRAME
 
 
-def silero_detector() -> "SileroDetector":
+def silero_detector() -> SileroDetector:
     """A fresh Silero VAD for one recording (the model faster-whisper's ``vad_filter`` runs),
     for :func:`voicebot.audio.chunking.speech_chunks`. The ONNX model is loaded once and shared.
 
@@ -48,8 +48,9 @@ class SileroDetector:
         batch = np.asarray(frames, dtype=np.float32).reshape(-1, FRAME)
         if not len(batch):
             return np.zeros(0, dtype=np.float32)
-        context = np.concatenate([self._context[None], batch[:-1, -self._CONTEXT:]])
+        context = np.concatenate([self._context[None], batch[:-1, -self._CONTEXT :]])
         out, self._h, self._c = self._session.run(
-            None, {"input": np.concatenate([context, batch], axis=1), "h": self._h, "c": self._c})
-        self._context = batch[-1, -self._CONTEXT:].copy()
+            None, {"input": np.concatenate([context, batch], axis=1), "h": self._h, "c": self._c}
+        )
+        self._context = batch[-1, -self._CONTEXT :].copy()
         return out.reshape(-1)

@@ -29,8 +29,16 @@ from voicebot.audio import SAMPLE_RATE
 from voicebot.audio.chunking import Chunk, speech_chunks
 from voicebot.audio.streaming import WINDOW, SpeechStream, prefetched, windows
 from voicebot.config import Settings
-from voicebot.engine.base import (COMPRESSION_RATIO_DROP, NO_SPEECH_DROP, Audio, Segment, StreamInfo, Transcriber,
-                                  choose_language, duration_of)
+from voicebot.engine.base import (
+    COMPRESSION_RATIO_DROP,
+    NO_SPEECH_DROP,
+    Audio,
+    Segment,
+    StreamInfo,
+    Transcriber,
+    choose_language,
+    duration_of,
+)
 from voicebot.errors import ModelError, TranscriptionError
 
 from . import models
@@ -54,8 +62,16 @@ class FasterWhisperTranscriber(Transcriber):
 
     reads_blocks = True
 
-    def __init__(self, model: WhisperModel, *, device: str, model_name: str, beam_size: int = 5,
-                 vad: bool = True, batch_size: int = 1):
+    def __init__(
+        self,
+        model: WhisperModel,
+        *,
+        device: str,
+        model_name: str,
+        beam_size: int = 5,
+        vad: bool = True,
+        batch_size: int = 1,
+    ):
         self._model = model
         self.device = device
         self.model_name = model_name
@@ -64,9 +80,19 @@ class FasterWhisperTranscriber(Transcriber):
         self.batch_size = batch_size
 
     @classmethod
-    def load(cls, model: str, *, cache_dir: Path, device: str = "auto", compute_type: str = "auto",
-             threads: int = 0, workers: int = 1, beam_size: int = 5, vad: bool = True,
-             batch_size: int = 0) -> "FasterWhisperTranscriber":
+    def load(
+        cls,
+        model: str,
+        *,
+        cache_dir: Path,
+        device: str = "auto",
+        compute_type: str = "auto",
+        threads: int = 0,
+        workers: int = 1,
+        beam_size: int = 5,
+        vad: bool = True,
+        batch_size: int = 0,
+    ) -> FasterWhisperTranscriber:
         """Find or download ``model`` and load it on ``device``, falling back to CPU.
 
         ``model`` is a name (``small``, ``large-v3``, ``turbo``…), a Hugging Face repo id,
@@ -84,8 +110,14 @@ class FasterWhisperTranscriber(Transcriber):
             try:
                 whisper = models.load_model(path, "cuda", compute_type, threads, workers)
                 models.warm_up(whisper)  # cuBLAS/cuDNN load lazily: a missing library shows only here
-                return cls(whisper, device="cuda", model_name=model, beam_size=beam_size, vad=vad,
-                           batch_size=batch_size or CUDA_BATCH_SIZE)
+                return cls(
+                    whisper,
+                    device="cuda",
+                    model_name=model,
+                    beam_size=beam_size,
+                    vad=vad,
+                    batch_size=batch_size or CUDA_BATCH_SIZE,
+                )
             except (RuntimeError, OSError, ValueError) as exc:
                 logger.warning("CUDA is not usable ({}); falling back to CPU", str(exc).splitlines()[0])
         try:
@@ -97,8 +129,9 @@ class FasterWhisperTranscriber(Transcriber):
     def stream(self, samples: Audio, language: str | None = None) -> tuple[StreamInfo, Iterator[Segment]]:
         return self.stream_choosing(samples, language)
 
-    def stream_choosing(self, samples: Audio, language: str | None = None, *,
-                        prefer: str | None = None) -> tuple[StreamInfo, Iterator[Segment]]:
+    def stream_choosing(
+        self, samples: Audio, language: str | None = None, *, prefer: str | None = None
+    ) -> tuple[StreamInfo, Iterator[Segment]]:
         """Decode, find speech and transcribe as one flow: the first window starts as soon as
         its speech is decoded, not after the whole file. The language (detected on the
         first 30 s of speech, as faster-whisper does) and ``prefer`` are settled before the
@@ -110,8 +143,13 @@ class FasterWhisperTranscriber(Transcriber):
         duration = duration_of(samples)
         blocks = [samples] if isinstance(samples, np.ndarray) else samples
         quick = duration is None or duration >= QUICK_FIRST_ABOVE_S
-        chunks = speech_chunks(blocks, detector=silero_detector(), max_s=30.0,
-                               first_s=QUICK_FIRST_S if quick else None, keep_silence=not self.vad)
+        chunks = speech_chunks(
+            blocks,
+            detector=silero_detector(),
+            max_s=30.0,
+            first_s=QUICK_FIRST_S if quick else None,
+            keep_silence=not self.vad,
+        )
         stream = SpeechStream(prefetched(chunks) if PREFETCH else chunks)
         try:
             if language is not None:
@@ -144,12 +182,17 @@ class FasterWhisperTranscriber(Transcriber):
 
     def _setup(self, language: str) -> tuple[Tokenizer, TranscriptionOptions]:
         """faster-whisper's tokenizer and options, exactly as its ``transcribe()`` builds them."""
-        _, info = self._model.transcribe(np.zeros(SAMPLE_RATE // 10, dtype=np.float32), language=language,
-                                         beam_size=self.beam_size, vad_filter=False,
-                                         # Feeding back the previous text is what turns one hallucination into a loop.
-                                         condition_on_previous_text=False)
-        tokenizer = Tokenizer(self._model.hf_tokenizer, self._model.model.is_multilingual, task="transcribe",
-                              language=language)
+        _, info = self._model.transcribe(
+            np.zeros(SAMPLE_RATE // 10, dtype=np.float32),
+            language=language,
+            beam_size=self.beam_size,
+            vad_filter=False,
+            # Feeding back the previous text is what turns one hallucination into a loop.
+            condition_on_previous_text=False,
+        )
+        tokenizer = Tokenizer(
+            self._model.hf_tokenizer, self._model.model.is_multilingual, task="transcribe", language=language
+        )
         return tokenizer, info.transcription_options
 
     def _sequential(self, stream: SpeechStream, language: str, quick: bool) -> Iterator[Segment]:
@@ -172,8 +215,16 @@ class FasterWhisperTranscriber(Transcriber):
         finally:
             stream.close()
 
-    def _window(self, audio: np.ndarray, start: int, stop: int, loudest: list[float], tokenizer: Tokenizer,
-                options: TranscriptionOptions, prompt: list[int]):
+    def _window(
+        self,
+        audio: np.ndarray,
+        start: int,
+        stop: int,
+        loudest: list[float],
+        tokenizer: Tokenizer,
+        options: TranscriptionOptions,
+        prompt: list[int],
+    ):
         """One pass of faster-whisper's ``generate_segments`` loop, on ``audio[start:stop]``."""
         model = self._model
         extract = model.feature_extractor
@@ -188,25 +239,36 @@ class FasterWhisperTranscriber(Transcriber):
         first, size = start // hop, min(extract.nb_max_frames, (stop - start) // hop)
         if size <= 0:
             return [], stop - start
-        encoder_output = model.encode(pad_or_trim(features[:, first:first + size]))
+        encoder_output = model.encode(pad_or_trim(features[:, first : first + size]))
         result, avg_logprob, _, compression_ratio = model.generate_with_fallback(
-            encoder_output, prompt, tokenizer, options)
-        if (options.no_speech_threshold is not None and result.no_speech_prob > options.no_speech_threshold
-                and not (options.log_prob_threshold is not None and avg_logprob > options.log_prob_threshold)):
+            encoder_output, prompt, tokenizer, options
+        )
+        if (
+            options.no_speech_threshold is not None
+            and result.no_speech_prob > options.no_speech_threshold
+            and not (options.log_prob_threshold is not None and avg_logprob > options.log_prob_threshold)
+        ):
             return [], size * hop  # a silent window: skipped whole, as faster-whisper does
         pieces, seek, _ = model._split_segments_by_timestamps(
-            tokenizer=tokenizer, tokens=result.sequences_ids[0], time_offset=0.0, segment_size=size,
-            segment_duration=size * extract.time_per_frame, seek=0)
+            tokenizer=tokenizer,
+            tokens=result.sequences_ids[0],
+            time_offset=0.0,
+            segment_size=size,
+            segment_duration=size * extract.time_per_frame,
+            seek=0,
+        )
         found = []
         for piece in pieces:
             text = tokenizer.decode(piece["tokens"])
             if piece["start"] != piece["end"] and text.strip():
-                found.append((piece["start"], piece["end"],
-                              (text, result.no_speech_prob, avg_logprob, compression_ratio)))
+                found.append(
+                    (piece["start"], piece["end"], (text, result.no_speech_prob, avg_logprob, compression_ratio))
+                )
         return found, (seek if 0 < seek <= size else size) * hop
 
-    def _kept(self, start: float, end: float, text: str, no_speech_prob: float, avg_logprob: float,
-              compression_ratio: float) -> Segment | None:
+    def _kept(
+        self, start: float, end: float, text: str, no_speech_prob: float, avg_logprob: float, compression_ratio: float
+    ) -> Segment | None:
         """A :class:`Segment`, or ``None`` for what the hallucination guards drop.
 
         A repetition loop is always dropped. A high no-speech probability drops a segment
@@ -219,8 +281,14 @@ class FasterWhisperTranscriber(Transcriber):
         text = text.strip()
         unsure = not self.vad or avg_logprob < NO_SPEECH_SURE_LOGPROB
         if not text or (no_speech_prob > NO_SPEECH_DROP and unsure) or compression_ratio > COMPRESSION_RATIO_DROP:
-            logger.debug("dropped segment {:.1f}-{:.1f}s (no_speech={:.2f}, logprob={:.2f}, ratio={:.2f})",
-                         start, end, no_speech_prob, avg_logprob, compression_ratio)
+            logger.debug(
+                "dropped segment {:.1f}-{:.1f}s (no_speech={:.2f}, logprob={:.2f}, ratio={:.2f})",
+                start,
+                end,
+                no_speech_prob,
+                avg_logprob,
+                compression_ratio,
+            )
             return None
         return Segment(round(start, 3), round(end, 3), text, no_speech_prob, avg_logprob, compression_ratio)
 
@@ -247,8 +315,13 @@ class FasterWhisperTranscriber(Transcriber):
         finally:
             stream.close()
 
-    def _batch(self, pipeline: BatchedInferencePipeline, batch: list[Chunk], tokenizer: Tokenizer,
-               options: TranscriptionOptions) -> Iterator[Segment]:
+    def _batch(
+        self,
+        pipeline: BatchedInferencePipeline,
+        batch: list[Chunk],
+        tokenizer: Tokenizer,
+        options: TranscriptionOptions,
+    ) -> Iterator[Segment]:
         extract = self._model.feature_extractor
         features = np.stack([pad_or_trim(extract(chunk.samples)[..., :-1]) for chunk in batch])
         metadata = [{"offset": 0.0, "duration": chunk.duration, "segments": []} for chunk in batch]
@@ -256,9 +329,14 @@ class FasterWhisperTranscriber(Transcriber):
             for piece in pieces:
                 if piece["start"] == piece["end"] or not piece["text"].strip():
                     continue
-                segment = self._kept(chunk.time(min(piece["start"], chunk.duration)),
-                                chunk.time(min(piece["end"], chunk.duration), end=True), piece["text"],
-                                piece["no_speech_prob"], piece["avg_logprob"], piece["compression_ratio"])
+                segment = self._kept(
+                    chunk.time(min(piece["start"], chunk.duration)),
+                    chunk.time(min(piece["end"], chunk.duration), end=True),
+                    piece["text"],
+                    piece["no_speech_prob"],
+                    piece["avg_logprob"],
+                    piece["compression_ratio"],
+                )
                 if segment is not None:
                     yield segment
 
@@ -269,13 +347,21 @@ def load_local_engine(settings: Settings, model: str | None = None) -> FasterWhi
     workers = settings.max_concurrent_jobs or (2 if models.pick_device(settings.whisper_device) == "cuda" else 1)
     started = time.monotonic()
     engine = FasterWhisperTranscriber.load(
-        model, cache_dir=settings.model_cache_dir, device=settings.whisper_device,
-        compute_type=settings.whisper_compute_type, threads=settings.whisper_threads,
-        workers=workers, beam_size=settings.whisper_beam_size,
-        vad=settings.whisper_vad, batch_size=settings.whisper_batch_size)
-    logger.info("model {} loaded on {} in {:.1f}s ({})", model, engine.device,
-                time.monotonic() - started,
-                f"{engine.batch_size} chunks at once" if engine.batch_size > 1 else "one window at a time")
+        model,
+        cache_dir=settings.model_cache_dir,
+        device=settings.whisper_device,
+        compute_type=settings.whisper_compute_type,
+        threads=settings.whisper_threads,
+        workers=workers,
+        beam_size=settings.whisper_beam_size,
+        vad=settings.whisper_vad,
+        batch_size=settings.whisper_batch_size,
+    )
+    logger.info(
+        "model {} loaded on {} in {:.1f}s ({})",
+        model,
+        engine.device,
+        time.monotonic() - started,
+        f"{engine.batch_size} chunks at once" if engine.batch_size > 1 else "one window at a time",
+    )
     return engine
-
-

@@ -30,16 +30,24 @@ from .wyoming_client import WyomingClient
 __all__ = ["RemoteTranscriber", "build"]
 
 
-def build(settings: Settings, *, detector: Callable[[], SpeechDetector],
-          fallback: Callable[[], Transcriber] | None) -> RemoteTranscriber:
+def build(
+    settings: Settings, *, detector: Callable[[], SpeechDetector], fallback: Callable[[], Transcriber] | None
+) -> RemoteTranscriber:
     """The remote engine for ``settings`` (WHISPER_ENGINE=openai or wyoming). Checks nothing
     on the network: an unreachable server is waited for (or fallen back from), not fatal."""
     if settings.whisper_engine == "openai":
-        clients = [OpenAIClient(url, api_key=settings.whisper_api_key, model=settings.whisper_model,
-                                timeout=settings.whisper_timeout_s) for url in settings.whisper_urls]
+        clients = [
+            OpenAIClient(
+                url, api_key=settings.whisper_api_key, model=settings.whisper_model, timeout=settings.whisper_timeout_s
+            )
+            for url in settings.whisper_urls
+        ]
     else:
-        clients = [WyomingClient(url, model=settings.whisper_model, timeout=settings.whisper_timeout_s)
-                   for url in settings.whisper_urls]
+        clients = [
+            WyomingClient(url, model=settings.whisper_model, timeout=settings.whisper_timeout_s)
+            for url in settings.whisper_urls
+        ]
     pool = EndpointPool([Endpoint(url, client) for url, client in zip(settings.whisper_urls, clients)])
-    return RemoteTranscriber(pool, kind=settings.whisper_engine, model_name=settings.whisper_model,
-                             fallback=fallback, detector=detector)
+    return RemoteTranscriber(
+        pool, kind=settings.whisper_engine, model_name=settings.whisper_model, fallback=fallback, detector=detector
+    )

@@ -43,20 +43,21 @@ class OpenAIClient:
         self.model = model or DEFAULT_MODEL
         self.timeout = timeout
         # A key is required by the client even where the server wants none.
-        self._client = openai.OpenAI(base_url=self.base_url, api_key=api_key or "none", timeout=timeout,
-                                     max_retries=0)
+        self._client = openai.OpenAI(base_url=self.base_url, api_key=api_key or "none", timeout=timeout, max_retries=0)
 
     def transcribe(self, samples: np.ndarray, language: str | None) -> Heard:
         """Send 16 kHz mono ``samples`` as a WAV file; raises :class:`EndpointError`."""
         extra = {"language": language} if language else {}
         try:
             response = self._client.audio.transcriptions.create(
-                model=self.model, file=("voice.wav", wav(samples), "audio/wav"),
-                response_format="verbose_json", **extra)
+                model=self.model, file=("voice.wav", wav(samples), "audio/wav"), response_format="verbose_json", **extra
+            )
         except openai.OpenAIError as exc:
             raise _endpoint_error(exc, self.timeout) from exc
-        return _heard(response.model_dump() if hasattr(response, "model_dump") else {"text": str(response)},
-                      len(samples) / SAMPLE_RATE)
+        return _heard(
+            response.model_dump() if hasattr(response, "model_dump") else {"text": str(response)},
+            len(samples) / SAMPLE_RATE,
+        )
 
     def ping(self, timeout: float) -> None:
         """Raise :class:`EndpointError` unless the server answers HTTP (any status under 500)."""
@@ -101,11 +102,16 @@ def _heard(data: dict, duration: float) -> Heard:
     for s in raw_segments:
         text = (s.get("text") or "").strip()
         ratio = s.get("compression_ratio")
-        segments.append(Segment(
-            start=float(s.get("start") or 0.0), end=float(s.get("end") or duration), text=text,
-            no_speech_prob=float(s.get("no_speech_prob") or 0.0),
-            avg_logprob=float(s.get("avg_logprob") or 0.0),
-            compression_ratio=float(ratio) if ratio is not None else compression_ratio(text)))
+        segments.append(
+            Segment(
+                start=float(s.get("start") or 0.0),
+                end=float(s.get("end") or duration),
+                text=text,
+                no_speech_prob=float(s.get("no_speech_prob") or 0.0),
+                avg_logprob=float(s.get("avg_logprob") or 0.0),
+                compression_ratio=float(ratio) if ratio is not None else compression_ratio(text),
+            )
+        )
     return Heard(language_code(data.get("language")), None, tuple(segments))
 
 

@@ -43,8 +43,7 @@ class EndpointError(VoicebotError):
     ``down``: the server is unreachable (not merely slow or failing).
     """
 
-    def __init__(self, message: str, *, retry: bool = True, retry_after: float | None = None,
-                 down: bool = False):
+    def __init__(self, message: str, *, retry: bool = True, retry_after: float | None = None, down: bool = False):
         super().__init__(message)
         self.retry = retry
         self.retry_after = retry_after
@@ -93,8 +92,14 @@ class EndpointPool:
     since waiting for them to come back is the point (``wait=True``).
     """
 
-    def __init__(self, endpoints: list[Endpoint], *, capacity: int = 1, attempts: int = 4,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        endpoints: list[Endpoint],
+        *,
+        capacity: int = 1,
+        attempts: int = 4,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         if not endpoints:
             raise ValueError("no endpoints")
         self.endpoints = endpoints
@@ -175,8 +180,11 @@ class EndpointPool:
             while True:
                 self._check_open()
                 now = self._clock()
-                ready = [e for e in self.endpoints
-                         if e.benched_until <= now and not e.probing and e.in_flight < self.capacity]
+                ready = [
+                    e
+                    for e in self.endpoints
+                    if e.benched_until <= now and not e.probing and e.in_flight < self.capacity
+                ]
                 healthy = [e for e in ready if not e.failures_in_a_row]
                 if healthy:
                     # Least busy first; among equals the one idle longest, so load spreads.
@@ -205,8 +213,10 @@ class EndpointPool:
                     if not wait:
                         raise AllDown("every transcription server is down")
                     if not self._said_all_down:
-                        logger.warning("every transcription server is down or failing; waiting for one to "
-                                       "come back (the job stays journaled)")
+                        logger.warning(
+                            "every transcription server is down or failing; waiting for one to "
+                            "come back (the job stays journaled)"
+                        )
                         self._said_all_down = True
                 # Wake when the first bench ends, or when a request finishes (notify).
                 until = min((e.benched_until for e in self.endpoints if e.benched_until > now), default=now + 1)

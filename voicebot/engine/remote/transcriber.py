@@ -50,9 +50,16 @@ class RemoteTranscriber(Transcriber):
     device = "remote"
     local = False
 
-    def __init__(self, pool: EndpointPool, *, kind: str, model_name: str,
-                 fallback: Callable[[], Transcriber] | None = None,
-                 detector: Callable[[], SpeechDetector] = EnergyDetector, max_chunk_s: float = MAX_CHUNK_S):
+    def __init__(
+        self,
+        pool: EndpointPool,
+        *,
+        kind: str,
+        model_name: str,
+        fallback: Callable[[], Transcriber] | None = None,
+        detector: Callable[[], SpeechDetector] = EnergyDetector,
+        max_chunk_s: float = MAX_CHUNK_S,
+    ):
         self.pool = pool
         self.detector = detector
         self.kind = kind
@@ -60,14 +67,14 @@ class RemoteTranscriber(Transcriber):
         self.fallback = fallback
         self.max_chunk_s = max_chunk_s
         self.window = len(pool.endpoints) * pool.capacity  # chunks of one voice in flight at once
-        self._executor = ThreadPoolExecutor(max_workers=max(8, 4 * self.window),
-                                            thread_name_prefix="voicebot-remote")
+        self._executor = ThreadPoolExecutor(max_workers=max(8, 4 * self.window), thread_name_prefix="voicebot-remote")
 
     def stream(self, samples: np.ndarray, language: str | None = None) -> tuple[StreamInfo, Iterator[Segment]]:
         return self.stream_choosing(samples, language)
 
-    def stream_choosing(self, samples: np.ndarray, language: str | None = None, *,
-              prefer: str | None = None) -> tuple[StreamInfo, Iterator[Segment]]:
+    def stream_choosing(
+        self, samples: np.ndarray, language: str | None = None, *, prefer: str | None = None
+    ) -> tuple[StreamInfo, Iterator[Segment]]:
         duration = len(samples) / SAMPLE_RATE
         chunks = list(speech_chunks(samples, detector=self.detector(), max_s=self.max_chunk_s))
         if not chunks:  # nothing above the silence gate: no request at all
@@ -90,8 +97,9 @@ class RemoteTranscriber(Transcriber):
     def heard(self, chunk_samples: np.ndarray, language: str | None, what: str) -> Heard:
         """One chunk through the pool, or locally when every server is down and fallback is on."""
         try:
-            return self.pool.call(lambda client: client.transcribe(chunk_samples, language),
-                                  wait=self.fallback is None, what=what)
+            return self.pool.call(
+                lambda client: client.transcribe(chunk_samples, language), wait=self.fallback is None, what=what
+            )
         except AllDown:
             engine = self.fallback()
             logger.warning("{}: every server is down; transcribing locally", what)
@@ -150,12 +158,15 @@ class _Run:
                     # Chunk times → the recording's (long pauses were shortened inside a chunk).
                     start = chunk.time(min(max(s.start, 0.0), chunk.duration))
                     end = chunk.time(min(max(s.end, s.start), chunk.duration), end=True)
-                    segment = Segment(start, end, s.text.strip(), s.no_speech_prob, s.avg_logprob,
-                                      s.compression_ratio)
+                    segment = Segment(start, end, s.text.strip(), s.no_speech_prob, s.avg_logprob, s.compression_ratio)
                     if not segment.text or hallucinated(segment):
-                        logger.debug("dropped segment {:.1f}-{:.1f}s (no_speech={:.2f}, ratio={:.2f})",
-                                     segment.start, segment.end, segment.no_speech_prob,
-                                     segment.compression_ratio)
+                        logger.debug(
+                            "dropped segment {:.1f}-{:.1f}s (no_speech={:.2f}, ratio={:.2f})",
+                            segment.start,
+                            segment.end,
+                            segment.no_speech_prob,
+                            segment.compression_ratio,
+                        )
                         continue
                     yield segment
         finally:

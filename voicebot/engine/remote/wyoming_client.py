@@ -46,10 +46,14 @@ class WyomingClient:
     def transcribe(self, samples: np.ndarray, language: str | None) -> Heard:
         """Stream ``samples`` and wait for the transcript; raises :class:`EndpointError`."""
         pcm = pcm16(samples)
-        events = [Transcribe(name=self.model, language=language).event(),
-                  AudioStart(rate=SAMPLE_RATE, width=2, channels=1).event()]
-        events += [AudioChunk(rate=SAMPLE_RATE, width=2, channels=1, audio=pcm[i:i + _CHUNK_BYTES]).event()
-                   for i in range(0, len(pcm), _CHUNK_BYTES)]
+        events = [
+            Transcribe(name=self.model, language=language).event(),
+            AudioStart(rate=SAMPLE_RATE, width=2, channels=1).event(),
+        ]
+        events += [
+            AudioChunk(rate=SAMPLE_RATE, width=2, channels=1, audio=pcm[i : i + _CHUNK_BYTES]).event()
+            for i in range(0, len(pcm), _CHUNK_BYTES)
+        ]
         events.append(AudioStop().event())
         answer = self._exchange(events, Transcript.is_type, self.timeout)
         transcript = Transcript.from_event(answer)
