@@ -5,7 +5,7 @@ Example::
     bot = Bot(settings)
     me = await bot.start(client, load=lambda: asyncio.to_thread(load_engine, settings))
     # attached, connected (NotLoggedIn if the session is not), engine loaded, serving
-    await client.run_until_disconnected()
+    await telegram.stay_connected(client, on_back=bot.telegram_back)   # until cancelled
     await bot.stop()
 """
 
@@ -161,6 +161,11 @@ class Bot:
         self.state.close()
         self.pipeline = None
 
+    def telegram_back(self) -> None:
+        """Telegram is reachable again: jobs waiting out the outage go now, not at their timer."""
+        if self.pipeline is not None:
+            self.pipeline.reconnected()
+
     async def _beat(self, client) -> None:
         while True:
             if client.is_connected():
@@ -169,7 +174,10 @@ class Bot:
 
 
 async def run(settings: Settings) -> None:
-    """Run the bot until SIGTERM/SIGINT or the connection is closed for good.
+    """Run the bot until SIGTERM/SIGINT (returns), through any Telegram outage.
+
+    It raises when it cannot go on (the session was logged out: :class:`NotLoggedIn`), so only
+    a requested stop exits 0.
 
     Never asks for a phone number, terminal or not: a missing or logged-out session is
     :class:`NotLoggedIn` (one line saying how to log in; the CLI exits 2)."""
@@ -194,15 +202,23 @@ async def run(settings: Settings) -> None:
                 f"audio leaves this machine"
             )
         logger.info("voicebot is running as {} (id {}); {}", me.first_name, me.id, where)
-        disconnected = asyncio.ensure_future(client.run_until_disconnected())
+        # Reconnects for as long as it takes; it ends only by raising (logged out), and then
+        # run raises too: an unrequested end never exits 0 (systemd's Restart=on-failure).
+        connected = asyncio.ensure_future(telegram.stay_connected(client, on_back=bot.telegram_back))
         stopping = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({disconnected, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({connected, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        failed = connected.done()
         logger.info("stopping")
-        await bot.stop()
-        await client.disconnect()
+        connected.cancel()
         stopping.cancel()
-        with contextlib.suppress(Exception):
-            await disconnected
+        try:
+            await bot.stop()
+        finally:
+            await client.disconnect()
+        if failed:
+            connected.result()  # its error, for the CLI's one line and exit code
+        with contextlib.suppress(asyncio.CancelledError):
+            await connected
 
 
 def abandon_running_work(wait: float = 2.0) -> None:

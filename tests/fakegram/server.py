@@ -126,6 +126,26 @@ class FakeTelegramServer(Scenario, FaultInjection):
         await self._server.wait_closed()
         self._server = None
 
+    async def go_offline(self) -> None:
+        """Become unreachable, as Telegram behind a dead link: stop listening (a new connection
+        is refused) and abort the live connections, until :meth:`come_back`. What happens
+        meanwhile (:meth:`send_message` works) waits for the clients' catch-up. Example::
+
+            await fakegram.go_offline()
+            fakegram.send_message(alice, bot_user, voice=ogg)   # while the bot cannot see it
+            await fakegram.come_back()
+        """
+        assert self._server is not None, "server not started"
+        self._server.close()
+        self.drop_connections()
+        await self._server.wait_closed()
+        log.info("fakegram offline (port %d refuses connections)", self._port)
+
+    async def come_back(self) -> None:
+        """Listen again on the same port after :meth:`go_offline`."""
+        self._server = await asyncio.start_server(self._accept, HOST, self._port)
+        log.info("fakegram back on %s:%d", HOST, self._port)
+
     async def __aenter__(self) -> Self:
         return await self.start()
 

@@ -160,6 +160,10 @@ class Pipeline:
         """Requeue the jobs a crash or restart left unfinished; returns how many."""
         return await self.recovery.resume()
 
+    def reconnected(self) -> None:
+        """Telegram is reachable again: the jobs deferred for the outage go now."""
+        self.recovery.retry_outages()
+
     def submit(self, job: Job) -> bool:
         """Queue a job that comes back (recovery's :class:`~voicebot.core.jobs.recovery.JobSink`)."""
         return self.queue.submit(job)
@@ -223,7 +227,10 @@ class Pipeline:
             raise
         except TelegramError as exc:  # the download: a flood limit or an outage waits, the rest fails
             if exc.kind in (Kind.WAIT, Kind.RETRY):
-                await self.recovery.defer(job, exc.seconds or self.recovery.backoff(job), f"download: {exc}")
+                outage = exc.kind is Kind.RETRY
+                await self.recovery.defer(
+                    job, exc.seconds or self.recovery.backoff(job), f"download: {exc}", outage=outage
+                )
             else:
                 await self._fail(job, DownloadError(str(exc)))
             return
@@ -336,7 +343,7 @@ class Pipeline:
         try:
             await self.delivery.deliver(job.answer, text, notice=notice)
         except Deferred as exc:
-            await self.recovery.defer(job, exc.seconds, exc.reason)
+            await self.recovery.defer(job, exc.seconds, exc.reason, outage=exc.outage)
             return
         except GaveUp as exc:
             await self.give_up(job, str(exc), self.say("undeliverable", reason=str(exc)))

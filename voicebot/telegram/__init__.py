@@ -6,7 +6,7 @@ It turns Telethon messages into :mod:`voicebot.messages` data and implements the
 it means is decided in the core. It imports only :mod:`voicebot.messages`,
 :mod:`voicebot.errors` and :mod:`voicebot.config`: never the core, the engines or the state.
 
-- :mod:`.client`: make_client, connect (NotLoggedIn)
+- :mod:`.client`: make_client, connect (NotLoggedIn, Unreachable), stay_connected
 - :mod:`.convert`: Telethon message → IncomingMessage; input peers as journal text
 - :mod:`.errors`: Telethon's exceptions → TelegramError
 - :mod:`.chat`: TelethonChat, the Chat port, flood waits
@@ -19,11 +19,11 @@ Example::
     handlers = attach(client, intake.message, intake.reaction)   # before connecting: nothing slips past
     me = await connect(client)                   # NotLoggedIn: `python -m voicebot login` first
     chat = TelethonChat(client, me.id)
-    await client.run_until_disconnected()
+    await stay_connected(client, on_back=...)   # reconnects forever; cancel it to stop
 """
 
 from .chat import MAX_FLOOD_WAIT, TelethonChat
-from .client import connect, make_client
+from .client import connect, make_client, stay_connected
 from .convert import describe
 from .login import TelethonLogin
 from .updates import attach, detach, read_reaction
@@ -38,4 +38,5 @@ __all__ = [
     "detach",
     "make_client",
     "read_reaction",
+    "stay_connected",
 ]

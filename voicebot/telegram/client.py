@@ -1,21 +1,32 @@
-"""The Telethon client: made once from the settings, connected, and asked who is logged in.
+"""The Telethon client: made once from the settings, connected, asked who is logged in, and
+kept connected.
 
 Example::
 
     client = make_client(settings)
     me = await connect(client)        # NotLoggedIn: `python -m voicebot login` first
+    await stay_connected(client)      # never returns: cancel it to stop
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
+from typing import NoReturn
+
+from loguru import logger
 from telethon import TelegramClient, errors, functions
 from telethon.tl import types
 
 from voicebot import __version__
 from voicebot.config import Settings
-from voicebot.errors import LOGIN_HINT, NotLoggedIn
+from voicebot.errors import LOGIN_HINT, NotLoggedIn, Unreachable
 
 from .errors import rpc_error
+
+RECONNECT_FIRST_S = 1.0  # our own retries, once Telethon's are spent: 1 s, 2 s, 4 s … 60 s
+RECONNECT_MAX_S = 60.0
 
 
 def make_client(settings: Settings, session: object | None = None) -> TelegramClient:
@@ -45,8 +56,11 @@ async def connect(client: TelegramClient) -> types.User:
     AUTH_KEY_UNREGISTERED, SESSION_REVOKED…, core.telegram.org/api/errors#401-unauthorized).
     A bot never asks for a phone number: ``login`` does that, at a terminal.
     """
-    await client.connect()
-    me = await client.get_me()  # None on any 401 (client/users.py)
+    try:
+        await client.connect()
+        me = await client.get_me()  # None on any 401 (client/users.py)
+    except (ConnectionError, OSError, TimeoutError) as exc:  # Telethon's retries are spent
+        raise Unreachable(f"Telegram is unreachable ({type(exc).__name__}: {exc})") from None
     if me is None:
         try:
             await client(functions.updates.GetStateRequest())  # to name Telegram's reason
@@ -56,3 +70,54 @@ async def connect(client: TelegramClient) -> types.User:
         await client.disconnect()
         raise NotLoggedIn(f"not logged in{reason}: {LOGIN_HINT}")
     return me
+
+
+async def stay_connected(
+    client: TelegramClient,
+    *,
+    on_back: Callable[[], None] | None = None,
+    first_delay: float = RECONNECT_FIRST_S,
+    max_delay: float = RECONNECT_MAX_S,
+) -> NoReturn:
+    """Keep the connected ``client`` connected, however long Telegram is away; never returns.
+
+    Cancel it for a requested stop. It raises only what reconnecting cannot cure:
+    :class:`NotLoggedIn` (the session was logged out or its key is unknown to Telegram).
+
+    Telethon reconnects by itself, but not for long: ``MTProtoSender._reconnect``
+    (network/mtprotosender.py) makes ``connection_retries`` attempts (default 5, each a
+    ``_connect`` of as many tries ``retry_delay`` = 1 s apart), then ``_disconnect(error=...)``
+    resolves ``client.disconnected`` with the ConnectionError, and ``run_until_disconnected``
+    (client/updates.py) returns: about 35 s of refused connections and the bot was over. Its
+    loop has a fixed delay and no word of the state, so a short blip stays Telethon's (pending
+    requests are re-sent), and from its give-up on this loop reconnects with a capped backoff,
+    one log line when Telegram is lost and one when it is back. ``on_back`` runs then.
+    """
+    await client(functions.updates.GetStateRequest())  # as run_until_disconnected: we want updates
+    while True:
+        try:
+            await client.disconnected
+            reason = "the connection closed"
+        except errors.AuthKeyNotFound:
+            raise NotLoggedIn(f"Telegram no longer knows this session's key: {LOGIN_HINT}") from None
+        except Exception as exc:  # ConnectionError: Telethon's own reconnection gave up
+            reason = f"{type(exc).__name__}: {exc}"
+        lost = time.monotonic()
+        logger.warning(
+            "Telegram unreachable ({}); reconnecting, {:.0f} s to {:.0f} s apart", reason, first_delay, max_delay
+        )
+        # Ends the old update and keepalive loops before a new connect() starts its own
+        # (client/telegrambaseclient.py, _disconnect_coro); the session keeps the update state.
+        await client.disconnect()
+        delay = first_delay
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await connect(client)  # NotLoggedIn (401) leaves from here
+                break
+            except Unreachable as exc:
+                logger.debug("still unreachable after {:.0f} s: {}", time.monotonic() - lost, exc)
+                delay = min(delay * 2, max_delay)
+        logger.info("Telegram back after {:.0f} s", time.monotonic() - lost)
+        if on_back is not None:
+            on_back()

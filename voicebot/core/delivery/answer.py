@@ -24,12 +24,14 @@ SAVED = "saved"
 
 
 class Deferred(VoicebotError):
-    """Delivery cannot go on now; try again in ``seconds`` (journaled meanwhile)."""
+    """Delivery cannot go on now; try again in ``seconds`` (journaled meanwhile), or as soon as
+    Telegram is back when ``outage`` (Telegram could not be reached)."""
 
-    def __init__(self, seconds: float, reason: str):
+    def __init__(self, seconds: float, reason: str, *, outage: bool = False):
         super().__init__(f"{reason}; retrying in {seconds:.0f} s")
         self.seconds = seconds
         self.reason = reason
+        self.outage = outage
 
 
 class GaveUp(VoicebotError):

@@ -329,7 +329,7 @@ class Delivery:
             return Deferred(exc.seconds or 60, f"flood limit {exc.name}")
         if kind is Kind.RETRY or kind is Kind.SENT:
             answer.adopt = True  # the request may have arrived: look before sending again
-            return Deferred(30, f"Telegram unavailable ({exc.name})")
+            return Deferred(30, f"Telegram unavailable ({exc.name})", outage=kind is Kind.RETRY)
         return GaveUp(f"{exc.name}")
 
     def _record(self, answer: Answer, slot: str, sent: Sent) -> None:

@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -51,6 +52,7 @@ class Recovery:
     def __init__(self, sink: JobSink, journal: Journal, delivery: Delivery, chat: Chat, say: Callable[..., str]):
         self.sink, self.journal, self.delivery, self.chat, self.say = sink, journal, delivery, chat, say
         self._timers: set[asyncio.Task] = set()
+        self._back = asyncio.Event()  # set (and replaced) when Telegram is reachable again
 
     async def resume(self) -> int:
         """Requeue the jobs a crash or restart left unfinished; returns how many.
@@ -66,8 +68,9 @@ class Recovery:
             logger.info("resumed {} unfinished job(s)", resumed)
         return resumed
 
-    async def defer(self, job: Job, seconds: float, reason: str) -> None:
-        """Come back to ``job`` in ``seconds``; the journal keeps it across a restart."""
+    async def defer(self, job: Job, seconds: float, reason: str, *, outage: bool = False) -> None:
+        """Come back to ``job`` in ``seconds`` (sooner for an ``outage`` of Telegram, when
+        :meth:`retry_outages` says it is back); the journal keeps it across a restart."""
         job.retries += 1
         if job.retries > MAX_RETRIES:
             await self.sink.give_up(job, f"{reason}; {MAX_RETRIES} retries", self.say("failed"))
@@ -75,7 +78,12 @@ class Recovery:
         logger.info("message {} in chat {} waits {:.0f}s: {}", job.msg.message_id, job.msg.chat_id, seconds, reason)
         if job.job_id:
             self.journal.defer(job.job_id, time.time() + seconds)
-        self._later(job.job_id, job, seconds)
+        self._later(job.job_id, job, seconds, outage=outage)
+
+    def retry_outages(self) -> None:
+        """Telegram is back: the jobs deferred for not reaching it go now."""
+        back, self._back = self._back, asyncio.Event()
+        back.set()
 
     def backoff(self, job: Job) -> float:
         """How long to wait after an outage: longer with each retry."""
@@ -126,11 +134,17 @@ class Recovery:
             self._later(record.id, job, RETRY_BACKOFF_S[0])
         return 1
 
-    def _later(self, job_id: int | None, job: Job | None, seconds: float) -> None:
-        """Submit ``job`` (or, with None, resume ``job_id`` from the journal) after ``seconds``."""
+    def _later(self, job_id: int | None, job: Job | None, seconds: float, *, outage: bool = False) -> None:
+        """Submit ``job`` (or, with None, resume ``job_id`` from the journal) after ``seconds``,
+        or when Telegram is back for an ``outage``."""
+        back = self._back
 
         async def wake() -> None:
-            await asyncio.sleep(seconds)
+            if outage:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(back.wait(), seconds)
+            else:
+                await asyncio.sleep(seconds)
             if job is None:
                 record = self.journal.get(job_id) if job_id else None
                 if record is not None and record.state in ("pending", "running"):
