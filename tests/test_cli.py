@@ -1,6 +1,7 @@
 """The command line as a user runs it: real processes, exit codes, stdout/stderr."""
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ ROOT = Path(__file__).parent.parent
 CREDS = {"API_ID": "12345", "API_HASH": "0123456789abcdef0123456789abcdef"}
 
 
-def voicebot(*args, env=None, tmp_path=None, entry=("-m", "voicebot")):
+def voicebot(*args, env=None, tmp_path=None, entry=("-m", "voicebot"), timeout=300):
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("API_", "WHISPER_", "DATA_DIR"))}
     if tmp_path is not None:
         clean.update(DATA_DIR=str(tmp_path / "data"), TEMP_DIR=str(tmp_path / "temp"))
@@ -28,7 +29,7 @@ def voicebot(*args, env=None, tmp_path=None, entry=("-m", "voicebot")):
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
-        timeout=300,
+        timeout=timeout,
     )
 
 
@@ -174,3 +175,38 @@ def test_missing_credentials_are_asked_for_on_a_terminal(tmp_path):
         os.close(master)
     assert env_file.read_text() == f"API_ID=12345\nAPI_HASH={CREDS['API_HASH']}\n"
     assert env_file.stat().st_mode & 0o777 == 0o600
+
+
+def _nothing_listens() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_transcribe_gives_up_when_no_server_answers(tmp_path):
+    url = f"http://127.0.0.1:{_nothing_listens()}/v1"
+    env = {"WHISPER_ENGINE": "openai", "WHISPER_URL": url, "ONESHOT_TIMEOUT_SECONDS": "1"}
+    # Before ONESHOT_TIMEOUT_SECONDS it waited for a server forever (the bot's behaviour).
+    done = voicebot("transcribe", str(FIXTURES / "hello.ogg"), env=env, tmp_path=tmp_path, timeout=90)
+    assert done.returncode == 1, done.stderr
+    (line,) = [line for line in done.stderr.splitlines() if line.startswith("voicebot:")]
+    assert url.removeprefix("http://") in line and "ONESHOT_TIMEOUT_SECONDS" in line
+    assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_doctor_stops_checking_servers_after_the_oneshot_timeout(tmp_path):
+    """Two servers that accept connections and never answer: the first check uses up the
+    second's time, and doctor says so instead of waiting 10 s more on each."""
+    with socket.socket() as first, socket.socket() as second:
+        for silent in (first, second):
+            silent.bind(("127.0.0.1", 0))
+            silent.listen()
+        names = [f"127.0.0.1:{s.getsockname()[1]}/v1" for s in (first, second)]
+        env = {**CREDS, "WHISPER_ENGINE": "openai", "ONESHOT_TIMEOUT_SECONDS": "1",
+               "WHISPER_URL": ",".join(f"http://{name}" for name in names)}  # fmt: skip
+        done = voicebot("doctor", env=env, tmp_path=tmp_path, timeout=90)
+    assert done.returncode == 1, done.stdout
+    assert f"FAIL {names[0]}: " in done.stdout
+    assert f"FAIL {names[1]}: not checked: ONESHOT_TIMEOUT_SECONDS (1 s) ran out" in done.stdout
+    assert "Traceback" not in done.stderr

@@ -183,10 +183,15 @@ def _transcribe(args) -> int:
             failed += 1
     if decoded:
         from voicebot.engine.loader import load_engine
+        from voicebot.engine.remote.pool import AllDown
 
-        engine = load_engine(settings)
+        engine = load_engine(settings, one_shot=True)  # no server for ONESHOT_TIMEOUT_SECONDS: AllDown
         for path, samples in decoded:
-            result = engine.transcribe(samples, settings.whisper_language)
+            try:
+                result = engine.transcribe(samples, settings.whisper_language)
+            except AllDown as exc:
+                print(f"voicebot: {exc}; gave up (ONESHOT_TIMEOUT_SECONDS)", file=sys.stderr)
+                return EXIT_FAILED
             if result.no_speech:
                 print(f"voicebot: {path}: no speech detected", file=sys.stderr)
                 continue
@@ -290,7 +295,10 @@ def _doctor(args) -> int:
 
 
 def _doctor_endpoints(settings: Settings, report) -> int:
-    """Each server: reachable, the model served, a 1 s test clip transcribed. Returns problems."""
+    """Each server: reachable, the model served, a 1 s test clip transcribed. Returns problems.
+
+    All of it within ONESHOT_TIMEOUT_SECONDS: each request gets at most what is left of it
+    (and 10 s), and a server not reached by then is reported unchecked."""
     import time
 
     import numpy as np
@@ -302,17 +310,31 @@ def _doctor_endpoints(settings: Settings, report) -> int:
     engine = load_remote_engine(settings, fallback=False)
     clip = (0.1 * np.sin(2 * np.pi * 440 * np.arange(16_000) / 16_000)).astype(np.float32)  # 1 s tone
     failed = 0
+    limit = settings.oneshot_timeout_s
+    deadline = time.monotonic() + limit
+
+    def left() -> float:
+        return max(0.1, min(10.0, deadline - time.monotonic()))
+
     for endpoint in engine.pool.endpoints:
         name, client = display_name(endpoint.url), endpoint.client
+        if time.monotonic() >= deadline:
+            report(False, f"{name}: not checked: ONESHOT_TIMEOUT_SECONDS ({limit:g} s) ran out", "raise it")
+            failed += 1
+            continue
         try:
-            client.ping(timeout=10)
+            client.ping(timeout=left())
         except EndpointError as exc:
-            report(False, f"{name}: {exc}", "start the server, or fix WHISPER_URL")
+            report(
+                False,
+                f"{name}: {exc}",
+                f"start the server, or fix WHISPER_URL (doctor waits ONESHOT_TIMEOUT_SECONDS, {limit:g} s, in all)",
+            )
             failed += 1
             continue
         report(True, f"{name}: reachable")
         try:
-            models = client.models(timeout=10)
+            models = client.models(timeout=left())
         except EndpointError as exc:
             models = None
             report(False, f"{name}: cannot list models: {exc}", "check WHISPER_API_KEY")

@@ -63,6 +63,7 @@ class Settings:
     whisper_fallback: str = "none"  # "local": transcribe here while every server is down
     whisper_fallback_model: str = "small"
     whisper_timeout_s: float = 60.0  # one request (one chunk of at most ~30 s of audio)
+    oneshot_timeout_s: float = 120.0  # transcribe/doctor: how long to wait for any server
     whisper_model: str = "small"  # remote engines: the model name sent to the server
     whisper_device: str = "auto"
     whisper_compute_type: str = "auto"
@@ -280,6 +281,7 @@ def _parse(r: _Reader, require_telegram: bool) -> Settings:
         whisper_fallback=r.choice("WHISPER_FALLBACK", "none", FALLBACKS),
         whisper_fallback_model=r.str("WHISPER_FALLBACK_MODEL", "small"),
         whisper_timeout_s=r.float("WHISPER_TIMEOUT_SECONDS", 60.0),
+        oneshot_timeout_s=r.float("ONESHOT_TIMEOUT_SECONDS", 120.0),
         # Remote: empty = the server's own default (the OpenAI client then sends whisper-1).
         whisper_model=r.str("WHISPER_MODEL", "small" if engine == "local" else ""),
         whisper_device=r.choice("WHISPER_DEVICE", "auto", DEVICES),

@@ -25,9 +25,11 @@ from voicebot.engine.base import Transcriber
 from voicebot.errors import ConfigError
 
 
-def load_engine(settings: Settings) -> Transcriber:
+def load_engine(settings: Settings, *, one_shot: bool = False) -> Transcriber:
     """The engine ``WHISPER_ENGINE`` names, ready to use. Only the local engine imports
-    faster-whisper, and only when chosen: a remote-only image has none.
+    faster-whisper, and only when chosen: a remote-only image has none. ``one_shot`` (a
+    command that must end): a remote engine waits at most ONESHOT_TIMEOUT_SECONDS for a
+    server, then raises :class:`~voicebot.engine.remote.pool.AllDown`; the bot waits forever.
 
     Raises :class:`~voicebot.errors.ModelError` when the engine cannot be set up, and
     :class:`~voicebot.errors.ConfigError` when this installation lacks the local engine.
@@ -41,7 +43,7 @@ def load_engine(settings: Settings) -> Transcriber:
                 "set WHISPER_ENGINE=openai or wyoming and WHISPER_URL",
             )
         return local.load_local_engine(settings)
-    engine = load_remote_engine(settings)
+    engine = load_remote_engine(settings, one_shot=one_shot)
     logger.warning(
         "WHISPER_ENGINE={}: audio is sent to {} for transcription (it leaves this machine)",
         settings.whisper_engine,
@@ -50,11 +52,13 @@ def load_engine(settings: Settings) -> Transcriber:
     return engine
 
 
-def load_remote_engine(settings: Settings, *, fallback: bool = True) -> remote.RemoteTranscriber:
+def load_remote_engine(
+    settings: Settings, *, fallback: bool = True, one_shot: bool = False
+) -> remote.RemoteTranscriber:
     """The remote engine for ``settings``; ``fallback=False`` leaves the local fallback out
     (``doctor`` checks only the servers)."""
     local = _local_fallback(settings) if fallback and settings.whisper_fallback == "local" else None
-    return remote.build(settings, detector=detector_factory(), fallback=local)
+    return remote.build(settings, detector=detector_factory(), fallback=local, one_shot=one_shot)
 
 
 def detector_factory() -> Callable[[], SpeechDetector]:

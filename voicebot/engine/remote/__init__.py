@@ -31,10 +31,15 @@ __all__ = ["RemoteTranscriber", "build"]
 
 
 def build(
-    settings: Settings, *, detector: Callable[[], SpeechDetector], fallback: Callable[[], Transcriber] | None
+    settings: Settings,
+    *,
+    detector: Callable[[], SpeechDetector],
+    fallback: Callable[[], Transcriber] | None,
+    one_shot: bool = False,
 ) -> RemoteTranscriber:
     """The remote engine for ``settings`` (WHISPER_ENGINE=openai or wyoming). Checks nothing
-    on the network: an unreachable server is waited for (or fallen back from), not fatal."""
+    on the network: an unreachable server is waited for (or fallen back from), not fatal;
+    ``one_shot`` (``transcribe``) waits at most ONESHOT_TIMEOUT_SECONDS for one."""
     if settings.whisper_engine == "openai":
         clients = [
             OpenAIClient(
@@ -47,7 +52,10 @@ def build(
             WyomingClient(url, model=settings.whisper_model, timeout=settings.whisper_timeout_s)
             for url in settings.whisper_urls
         ]
-    pool = EndpointPool([Endpoint(url, client) for url, client in zip(settings.whisper_urls, clients)])
+    pool = EndpointPool(
+        [Endpoint(url, client) for url, client in zip(settings.whisper_urls, clients)],
+        give_up_after=settings.oneshot_timeout_s if one_shot else None,
+    )
     return RemoteTranscriber(
         pool, kind=settings.whisper_engine, model_name=settings.whisper_model, fallback=fallback, detector=detector
     )

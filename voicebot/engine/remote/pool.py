@@ -51,7 +51,8 @@ class EndpointError(VoicebotError):
 
 
 class AllDown(VoicebotError):
-    """Every server is down (benched after failing) and the caller asked not to wait."""
+    """Every server is down (benched after failing) and the caller asked not to wait, or
+    waited ``give_up_after`` seconds (a one-shot command)."""
 
 
 def display_name(url: str) -> str:
@@ -89,7 +90,9 @@ class EndpointPool:
 
     ``capacity``: requests in flight per endpoint. ``attempts``: failed tries of one request
     that reached a server (5xx, timeout) before giving up; unreachable servers do not count,
-    since waiting for them to come back is the point (``wait=True``).
+    since waiting for them to come back is the point (``wait=True``). ``give_up_after``: how
+    long one call waits with every server down before :class:`AllDown` (None: forever, as the
+    bot does: its jobs are journaled; a one-shot command must end).
     """
 
     def __init__(
@@ -98,6 +101,7 @@ class EndpointPool:
         *,
         capacity: int = 1,
         attempts: int = 4,
+        give_up_after: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
         if not endpoints:
@@ -105,6 +109,7 @@ class EndpointPool:
         self.endpoints = endpoints
         self.capacity = capacity
         self.attempts = attempts
+        self.give_up_after = give_up_after
         self._clock = clock
         self._lock = threading.Condition()
         self._closed = threading.Event()
@@ -125,8 +130,9 @@ class EndpointPool:
             text = pool.call(lambda c: c.transcribe(chunk, "en"), what="chunk 3")
         """
         tries = 0
+        deadline = None if self.give_up_after is None else self._clock() + self.give_up_after
         while True:
-            endpoint = self._acquire(wait=wait)
+            endpoint = self._acquire(wait=wait, deadline=deadline)
             started = self._clock()
             try:
                 result = request(endpoint.client)
@@ -175,7 +181,7 @@ class EndpointPool:
 
     # -- scheduling ----------------------------------------------------------------------
 
-    def _acquire(self, *, wait: bool) -> Endpoint:
+    def _acquire(self, *, wait: bool, deadline: float | None = None) -> Endpoint:
         with self._lock:
             while True:
                 self._check_open()
@@ -212,6 +218,11 @@ class EndpointPool:
                 if down:
                     if not wait:
                         raise AllDown("every transcription server is down")
+                    if deadline is not None and now >= deadline:
+                        raise AllDown(
+                            f"no transcription server answered in {self.give_up_after:g} s: "
+                            + "; ".join(f"{e.name} ({e.last_error or e.bench_reason})" for e in self.endpoints)
+                        )
                     if not self._said_all_down:
                         logger.warning(
                             "every transcription server is down or failing; waiting for one to "
@@ -220,6 +231,8 @@ class EndpointPool:
                         self._said_all_down = True
                 # Wake when the first bench ends, or when a request finishes (notify).
                 until = min((e.benched_until for e in self.endpoints if e.benched_until > now), default=now + 1)
+                if deadline is not None:
+                    until = min(until, deadline)
                 self._lock.wait(timeout=min(max(until - now, 0.01), 1.0))
 
     def _probe(self, endpoint: Endpoint) -> bool:

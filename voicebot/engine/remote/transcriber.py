@@ -101,6 +101,8 @@ class RemoteTranscriber(Transcriber):
                 lambda client: client.transcribe(chunk_samples, language), wait=self.fallback is None, what=what
             )
         except AllDown:
+            if self.fallback is None:  # a one-shot command's wait ran out: it ends here
+                raise
             engine = self.fallback()
             logger.warning("{}: every server is down; transcribing locally", what)
             info, segments = engine.stream(chunk_samples, language)
