@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable
 
 from loguru import logger
@@ -26,6 +27,7 @@ from voicebot.config import Settings
 from voicebot.core.assembly import build_core
 from voicebot.core.backfill import backfill
 from voicebot.core.dispatch import Dispatch
+from voicebot.core.health import Wedged, wedged
 from voicebot.core.jobs.queue import THREAD_PREFIX
 from voicebot.core.pipeline import Pipeline
 from voicebot.engine.base import Transcriber
@@ -35,7 +37,6 @@ from voicebot.messages import IncomingMessage, Reaction
 from voicebot.state import State
 from voicebot.storage import TempDir, exclusive_lock, prepare_data_dir, write_heartbeat
 
-HEARTBEAT_SECONDS = 30
 JOURNAL_DAYS = 30
 STOP_GRACE_SECONDS = 5  # docker stop waits 10 s before SIGKILL: drain, then leave time to exit
 
@@ -167,10 +168,42 @@ class Bot:
             self.pipeline.reconnected()
 
     async def _beat(self, client) -> None:
+        """Write the heartbeat every HEARTBEAT_SECONDS while connected, unless a job is wedged.
+
+        A blocked event loop stops it too: this runs on the loop."""
+        withheld: Wedged | None = None
         while True:
-            if client.is_connected():
+            stuck = self._stuck()
+            if stuck is not None and withheld is None:
+                job = stuck.job
+                logger.error(
+                    "heartbeat withheld: job chat={} msg={} has run {:.0f}s, past its limit of {:.0f}s "
+                    "(max of STUCK_JOB_SECONDS and STUCK_JOB_FACTOR × {:.1f}s of audio); `voicebot health` "
+                    "fails until it ends, and a restart resumes it from the journal",
+                    job.chat_id,
+                    job.message_id,
+                    stuck.ran_s,
+                    stuck.limit_s,
+                    job.audio_s or 0.0,
+                )
+            elif stuck is None and withheld is not None:
+                logger.info("heartbeat resumed: no job is past its limit")
+            withheld = stuck
+            if stuck is None and client.is_connected():
                 await asyncio.to_thread(write_heartbeat, self.settings.data_dir)
-            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await asyncio.sleep(self.settings.heartbeat_s)
+
+    def _stuck(self) -> Wedged | None:
+        if self.pipeline is None:
+            return None
+        servers = self.engine.endpoints() if self.engine is not None else []
+        return wedged(
+            self.pipeline.running_jobs(),
+            time.monotonic(),
+            floor_s=self.settings.stuck_job_s,
+            factor=self.settings.stuck_job_factor,
+            servers_down=bool(servers) and all(s.state not in ("ok", "busy") for s in servers),
+        )
 
 
 async def run(settings: Settings) -> None:

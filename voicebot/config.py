@@ -101,6 +101,10 @@ class Settings:
     backfill_hours: float = 24.0  # 0: no backfill
     backfill_per_chat: int = 20
 
+    heartbeat_s: float = 30.0  # how often the heartbeat file is written (read by `voicebot health`)
+    stuck_job_s: float = 600.0  # a job past max(this, stuck_job_factor × its audio) withholds it
+    stuck_job_factor: float = 10.0
+
     @property
     def remote(self) -> bool:
         """Audio leaves this machine: it is sent to the servers in WHISPER_URL."""
@@ -263,6 +267,11 @@ def _parse(r: _Reader, require_telegram: bool) -> Settings:
         (deliver_to,) = targets
     engine = r.choice("WHISPER_ENGINE", "local", ENGINES)
     urls = _urls(r, engine)
+    heartbeat = r.float("HEARTBEAT_SECONDS", 30.0)
+    if heartbeat > 60:  # the image's health check allows 120 s: two beats
+        raise ConfigError(
+            "HEARTBEAT_SECONDS", f"must be at most 60 (health --max-age 120 allows two), got {heartbeat:g}"
+        )
     level = r.str("LOG_LEVEL", "INFO").upper()
     if level not in ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"):
         raise ConfigError("LOG_LEVEL", f"must be DEBUG, INFO, WARNING or ERROR; got {level!r}")
@@ -315,6 +324,9 @@ def _parse(r: _Reader, require_telegram: bool) -> Settings:
         attach_txt_above=r.int("ATTACH_TXT_ABOVE", 3000),
         backfill_hours=r.float("BACKFILL_HOURS", 24.0, allow_zero=True),
         backfill_per_chat=r.int("BACKFILL_PER_CHAT", 20),
+        heartbeat_s=heartbeat,
+        stuck_job_s=r.float("STUCK_JOB_SECONDS", 600.0),
+        stuck_job_factor=r.float("STUCK_JOB_FACTOR", 10.0),
     )
 
 

@@ -22,6 +22,7 @@ implements the ports the controls use (``Admission``, ``StatusView``, recovery's
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 
@@ -30,6 +31,7 @@ from loguru import logger
 from voicebot.audio import open_recording
 from voicebot.config import Settings
 from voicebot.core.delivery import CAPTION, REPLY, Answer, Deferred, Delivery, GaveUp
+from voicebot.core.health import RunningJob
 from voicebot.core.jobs.job import Job, Stats
 from voicebot.core.jobs.queue import JobQueue
 from voicebot.core.jobs.recovery import Recovery
@@ -80,6 +82,7 @@ class Pipeline:
         self.delivery = Delivery(settings, chat, state.journal, self.say, owner_id)
         self.ticker = Ticker(settings.progress_interval_s)
         self._stopping = threading.Event()  # seen by the worker threads between segments
+        self._running: dict[int, RunningJob] = {}  # id(job) → what the heartbeat's rule reads
         self.recovery = Recovery(self, state.journal, self.delivery, chat, self.say)  # self: its JobSink
 
     def start(self) -> None:
@@ -168,6 +171,10 @@ class Pipeline:
         """Queue a job that comes back (recovery's :class:`~voicebot.core.jobs.recovery.JobSink`)."""
         return self.queue.submit(job)
 
+    def running_jobs(self) -> tuple[RunningJob, ...]:
+        """The jobs workers are on now, since when and how long their audio is (read-only)."""
+        return tuple(self._running.values())
+
     def status(self) -> Status:
         """A snapshot for ``.status`` (the :class:`~voicebot.core.ports.StatusView` port)."""
         return Status(
@@ -191,6 +198,7 @@ class Pipeline:
                 self.state.journal.start(job.job_id)
             except StateError:  # finished meanwhile (delivered from the cache, say): nothing to do
                 return
+        self._running[id(job)] = RunningJob(job.msg.chat_id, job.msg.message_id, time.monotonic())
         try:
             await self._work(job)
         except Interrupted:
@@ -204,6 +212,8 @@ class Pipeline:
                 "job chat={} msg={} failed unexpectedly", job.msg.chat_id, job.msg.message_id
             )
             await self.give_up(job, str(exc), self.say("failed"))
+        finally:
+            self._running.pop(id(job), None)
 
     async def _work(self, job: Job) -> None:
         msg = job.msg
@@ -293,6 +303,9 @@ class Pipeline:
         # engine leaves nothing behind.
         prefer = self.state.chats.get(msg.chat_id).language
         duration = samples.duration
+        running = self._running.get(id(job))
+        if running is not None and duration:
+            self._running[id(job)] = dataclasses.replace(running, audio_s=duration)
         logger.debug("transcribing {:.1f}s of audio for chat={} msg={}", duration or -1, msg.chat_id, msg.message_id)
         progress = Progress(duration or 0.0, self._stopping, asyncio.get_running_loop())
         ticker = None
