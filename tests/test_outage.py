@@ -63,3 +63,30 @@ async def test_telegram_unreachable_longer_than_telethons_retries(fakegram, mode
         assert await asyncio.wait_for(bot.process.wait(), 30) == 0
     finally:
         await bot.stop()
+
+
+async def test_connect_to_an_unreachable_telegram_is_one_clear_error(fakegram):
+    from voicebot import telegram
+    from voicebot.errors import Unreachable
+
+    user = fakegram.create_user("Owner", username="owner")
+    client = fakegram.client_for(user, connection_retries=0)  # Telethon's own retries: none here
+    await fakegram.go_offline()
+    with pytest.raises(Unreachable, match="Telegram is unreachable"):
+        await telegram.connect(client)  # at start: one line and exit 1, not a traceback
+
+
+async def test_a_session_logged_out_while_running_ends_stay_connected_with_not_logged_in(fakegram):
+    """Reconnecting cannot cure a revoked session: stay_connected raises (run exits 2, never 0)."""
+    from voicebot import telegram
+    from voicebot.errors import NotLoggedIn
+
+    user = fakegram.create_user("Owner", username="owner")
+    client = fakegram.client_for(user, catch_up=True)
+    await telegram.connect(client)
+    staying = asyncio.create_task(telegram.stay_connected(client, first_delay=0.05))
+    await fakegram.wait_online(user)
+    fakegram.terminate_sessions(user)
+    fakegram.drop_connections(user)  # Telethon reconnects, then finds itself logged out
+    with pytest.raises(NotLoggedIn):
+        await asyncio.wait_for(staying, 60)

@@ -56,17 +56,25 @@ async def connect(client: TelegramClient) -> types.User:
     AUTH_KEY_UNREGISTERED, SESSION_REVOKED…, core.telegram.org/api/errors#401-unauthorized).
     A bot never asks for a phone number: ``login`` does that, at a terminal.
     """
+    reason = ""
     try:
         await client.connect()
         me = await client.get_me()  # None on any 401 (client/users.py)
+        if me is None:
+            try:
+                await client(functions.updates.GetStateRequest())  # to name Telegram's reason
+            except errors.RPCError as exc:
+                reason = f" ({rpc_error(exc).name})"
     except (ConnectionError, OSError, TimeoutError) as exc:  # Telethon's retries are spent
         raise Unreachable(f"Telegram is unreachable ({type(exc).__name__}: {exc})") from None
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():  # we are being stopped
+            raise
+        # Not us: Telethon's update loop met the 401 first and disconnected, cancelling our
+        # request (client/updates.py, _update_loop; a lost network fails it with ConnectionError).
+        me = None
     if me is None:
-        try:
-            await client(functions.updates.GetStateRequest())  # to name Telegram's reason
-            reason = ""
-        except errors.RPCError as exc:
-            reason = f" ({rpc_error(exc).name})"
         await client.disconnect()
         raise NotLoggedIn(f"not logged in{reason}: {LOGIN_HINT}")
     return me
@@ -93,7 +101,9 @@ async def stay_connected(
     requests are re-sent), and from its give-up on this loop reconnects with a capped backoff,
     one log line when Telegram is lost and one when it is back. ``on_back`` runs then.
     """
-    await client(functions.updates.GetStateRequest())  # as run_until_disconnected: we want updates
+    # No updates.getState first, as run_until_disconnected sends: connect() with catch_up=True
+    # already asks for the difference (client/updates.py, _update_loop), and a disconnect would
+    # cancel that request under us.
     while True:
         try:
             await client.disconnected
