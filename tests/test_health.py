@@ -135,3 +135,40 @@ async def test_a_wedged_worker_makes_health_fail_until_it_ends(fakegram, tmp_pat
         engine.release.set()
         logger.remove(sink)
         await bot.stop()
+
+
+@pytest.mark.wire
+async def test_a_worker_stuck_twice_past_its_limit_ends_the_bot_non_zero(fakegram, tmp_path, two_second_voice):
+    """Docker's restart policy ignores "unhealthy" (only Swarm acts on it): the bot ends itself."""
+    engine = WedgedEngine()
+    env = {"HEARTBEAT_SECONDS": "0.2", "STUCK_JOB_SECONDS": "2", "STUCK_JOB_FACTOR": "1"}  # limit: 2 s
+    bot = RunningBot(fakegram, engine, tmp_path / "bot", env)
+    await bot.start()
+    try:
+        alice = fakegram.create_user("Alice", username="alice")
+        fakegram.send_message(alice, bot.user, voice=two_second_voice.read_bytes(), duration=2)
+        assert await asyncio.to_thread(engine.entered.wait, 30)
+        assert not bot.bot.wedged.done()  # stuck, but not yet twice past the limit
+        reason = await asyncio.wait_for(bot.bot.wedged, 60)
+        assert "msg=" in str(reason) and "journal" in str(reason)
+        record = next(r for r in bot.bot.state.journal.unfinished())  # resumed by the next start
+        assert record.state == "running"
+    finally:
+        engine.release.set()
+        await bot.stop()
+
+
+def test_run_ending_on_a_wedged_worker_exits_1_with_one_line(tmp_path, monkeypatch, capsys):
+    from voicebot import app
+    from voicebot.errors import WorkerWedged
+
+    async def wedged_run(settings):
+        raise WorkerWedged("job chat=1 msg=2 is stuck (9s, twice past its limit of 4s)")
+
+    monkeypatch.setattr(app, "run", wedged_run)
+    env = {"API_ID": "1", "API_HASH": "0" * 32, "DATA_DIR": str(tmp_path)}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["--env-file", "/nonexistent", "run"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == ["voicebot: job chat=1 msg=2 is stuck (9s, twice past its limit of 4s)"]

@@ -32,7 +32,7 @@ from voicebot.core.jobs.queue import THREAD_PREFIX
 from voicebot.core.pipeline import Pipeline
 from voicebot.engine.base import Transcriber
 from voicebot.engine.loader import load_engine
-from voicebot.errors import LOGIN_HINT, NotLoggedIn
+from voicebot.errors import LOGIN_HINT, NotLoggedIn, WorkerWedged
 from voicebot.messages import IncomingMessage, Reaction
 from voicebot.state import State
 from voicebot.storage import TempDir, exclusive_lock, prepare_data_dir, write_heartbeat
@@ -91,6 +91,7 @@ class Bot:
         self._handlers: list = []
         self._heartbeat: asyncio.Task | None = None
         self._backfill: asyncio.Task | None = None
+        self._wedged: asyncio.Future[WorkerWedged] | None = None
 
     async def start(self, client, *, load: Callable[[], Awaitable[Transcriber]] | None = None):
         """Serve ``client`` from now on; returns the account's user.
@@ -188,10 +189,27 @@ class Bot:
                 )
             elif stuck is None and withheld is not None:
                 logger.info("heartbeat resumed: no job is past its limit")
+            if stuck is not None and stuck.ran_s >= 2 * stuck.limit_s and not self.wedged.done():
+                # Docker's restart policy does not act on "unhealthy" (only Swarm does): past twice
+                # the limit the bot ends itself, non-zero, and is restarted like after a crash.
+                self.wedged.set_result(
+                    WorkerWedged(
+                        f"job chat={stuck.job.chat_id} msg={stuck.job.message_id} is stuck "
+                        f"({stuck.ran_s:.0f}s, twice past its limit of {stuck.limit_s:.0f}s); "
+                        "exiting so the next start resumes it from the journal"
+                    )
+                )
             withheld = stuck
             if stuck is None and client.is_connected():
                 await asyncio.to_thread(write_heartbeat, self.settings.data_dir)
             await asyncio.sleep(self.settings.heartbeat_s)
+
+    @property
+    def wedged(self) -> asyncio.Future[WorkerWedged]:
+        """Resolved (with why) once a job is stuck twice past its limit: ``run`` then exits non-zero."""
+        if self._wedged is None:
+            self._wedged = asyncio.get_running_loop().create_future()
+        return self._wedged
 
     def _stuck(self) -> Wedged | None:
         if self.pipeline is None:
@@ -239,7 +257,7 @@ async def run(settings: Settings) -> None:
         # run raises too: an unrequested end never exits 0 (systemd's Restart=on-failure).
         connected = asyncio.ensure_future(telegram.stay_connected(client, on_back=bot.telegram_back))
         stopping = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({connected, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({connected, stopping, bot.wedged}, return_when=asyncio.FIRST_COMPLETED)
         failed = connected.done()
         logger.info("stopping")
         connected.cancel()
@@ -250,12 +268,14 @@ async def run(settings: Settings) -> None:
             await client.disconnect()
         if failed:
             connected.result()  # its error, for the CLI's one line and exit code
+        if bot.wedged.done():
+            raise bot.wedged.result()
         with contextlib.suppress(asyncio.CancelledError):
             await connected
 
 
-def abandon_running_work(wait: float = 2.0) -> None:
-    """Exit now even if a worker thread is still inside the engine.
+def abandon_running_work(wait: float = 2.0, code: int = 0) -> None:
+    """Exit now with ``code`` even if a worker thread is still inside the engine (else return).
 
     The journal already records its job as unfinished, so it resumes on the next start;
     waiting for it (what the interpreter would do) could outlast ``docker stop``'s 10 s.
@@ -268,4 +288,4 @@ def abandon_running_work(wait: float = 2.0) -> None:
         logger.complete()
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(0)
+        os._exit(code)

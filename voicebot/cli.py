@@ -38,14 +38,19 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(["run"])
     try:
         return args.handler(args)
-    except ConfigError as exc:
-        print(f"voicebot: configuration error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except VoicebotError as exc:
-        print(f"voicebot: {exc}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(exc, NotLoggedIn) else EXIT_FAILED
+        return _report(exc)
     except KeyboardInterrupt:
         return 130
+
+
+def _report(exc: VoicebotError) -> int:
+    """One line on stderr for ``exc``; returns the exit code it means."""
+    if isinstance(exc, ConfigError):
+        print(f"voicebot: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"voicebot: {exc}", file=sys.stderr)
+    return EXIT_USAGE if isinstance(exc, NotLoggedIn) else EXIT_FAILED
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -115,7 +120,13 @@ def _run(args) -> int:
     setup_logging(settings.log_level, secrets=_secrets(settings))
     from voicebot import app  # imports Telethon and the engine only for commands that need them
 
-    asyncio.run(app.run(settings))
+    try:
+        asyncio.run(app.run(settings))
+    except VoicebotError as exc:
+        # Logged out or a wedged worker: a thread stuck in the engine must not keep us from exiting.
+        code = _report(exc)
+        app.abandon_running_work(code=code)
+        return code
     app.abandon_running_work()
     return EXIT_OK
 

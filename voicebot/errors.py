@@ -68,6 +68,11 @@ class NotLoggedIn(VoicebotError):
     another device): ``run`` says how to log in and exits 2."""
 
 
+class WorkerWedged(VoicebotError):
+    """A job has run twice past its limit (``voicebot.core.health``): the bot exits non-zero so
+    its supervisor (Docker's restart policy, systemd) starts it again and the journal resumes."""
+
+
 class LoginFailed(VoicebotError):
     """An interactive login gave up: too many wrong codes, a long flood wait, Ctrl+D."""
 
