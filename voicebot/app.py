@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 
 from loguru import logger
 
-from voicebot import telegram
+from voicebot import metrics, telegram
 from voicebot.config import Settings
 from voicebot.core.assembly import build_core
 from voicebot.core.backfill import backfill
@@ -30,7 +30,7 @@ from voicebot.core.jobs.queue import THREAD_PREFIX
 from voicebot.core.pipeline import Pipeline
 from voicebot.engine.base import Transcriber
 from voicebot.engine.loader import load_engine
-from voicebot.errors import LOGIN_HINT, NotLoggedIn
+from voicebot.errors import LOGIN_HINT, ConfigError, NotLoggedIn
 from voicebot.messages import IncomingMessage, Reaction
 from voicebot.state import State
 from voicebot.storage import TempDir, exclusive_lock, prepare_data_dir, write_heartbeat
@@ -90,6 +90,7 @@ class Bot:
         self._handlers: list = []
         self._heartbeat: asyncio.Task | None = None
         self._backfill: asyncio.Task | None = None
+        self.metrics: metrics.Server | None = None
 
     async def start(self, client, *, load: Callable[[], Awaitable[Transcriber]] | None = None):
         """Serve ``client`` from now on; returns the account's user.
@@ -98,7 +99,17 @@ class Bot:
         it starts (Telethon's catch-up replays what came while we were down) is lost; it waits
         in the intake until the pipeline exists. A session that is not logged in raises
         :class:`NotLoggedIn` before ``load`` (the engine: minutes on a first start) begins.
-        Then what a crash left unfinished is resumed, and backfill looks for anything missed."""
+        Then what a crash left unfinished is resumed, and backfill looks for anything missed.
+        With ``METRICS_PORT`` set, the metrics are served first (a port in use is a
+        :class:`ConfigError` before anything else happens)."""
+        self._serve_metrics()
+        try:
+            return await self._start(client, load)
+        except BaseException:
+            await self._stop_metrics()
+            raise
+
+    async def _start(self, client, load: Callable[[], Awaitable[Transcriber]] | None):
         temp = TempDir(self.settings.temp_dir)
         temp.prepare()
         self._client = client
@@ -160,6 +171,22 @@ class Bot:
         await self.pipeline.stop()
         self.state.close()
         self.pipeline = None
+        await self._stop_metrics()
+
+    def _serve_metrics(self) -> None:
+        host, port = self.settings.metrics_host, self.settings.metrics_port
+        if not port or self.metrics is not None:
+            return
+        try:
+            self.metrics = metrics.start(host, port)
+        except OSError as exc:
+            raise ConfigError("METRICS_PORT", f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from exc
+        logger.info("metrics at {}", self.metrics.url)
+
+    async def _stop_metrics(self) -> None:
+        if self.metrics is not None:
+            server, self.metrics = self.metrics, None
+            await asyncio.to_thread(server.stop)  # its shutdown polls: not on the loop
 
     async def _beat(self, client) -> None:
         while True:
@@ -193,6 +220,8 @@ async def run(settings: Settings) -> None:
                 f"{settings.whisper_engine} servers {', '.join(e.name for e in engine.endpoints())}: "
                 f"audio leaves this machine"
             )
+        if bot.metrics is not None:
+            where += f"; metrics at {bot.metrics.url}"
         logger.info("voicebot is running as {} (id {}); {}", me.first_name, me.id, where)
         disconnected = asyncio.ensure_future(client.run_until_disconnected())
         stopping = asyncio.ensure_future(stop.wait())
