@@ -263,3 +263,41 @@ async def test_every_documented_metric_is_scraped_with_its_type_and_none_undocum
     assert scraped == documented
     units = ("_total", "_seconds", "_jobs", "_ratio")  # events counted, a time, a number of jobs, a ratio
     assert len(rows) >= 16 and all(name.endswith(units) for name, _ in rows), rows
+
+
+async def test_the_docs_example_queries_run(bot, prometheus):
+    """Every PromQL example in docs/metrics.md is valid, and answers once the bot was scraped
+    twice (rate() needs two samples); the speech-server ones need a remote engine's requests."""
+    await prometheus.sample("voicebot_queue_waiting_jobs", after=bot.started)
+    await prometheus.sample("voicebot_queue_waiting_jobs", after=time.time())  # a second scrape
+    text = "\n".join(re.findall(r"```promql\n(.*?)```", DOCS.read_text(), re.S))
+    queries: list[str] = []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        if line.startswith(" ") and queries:  # a continuation of the query above
+            queries[-1] += " " + line.strip()
+        else:
+            queries.append(line)
+    assert len(queries) >= 10
+    unanswered = [q for q in queries if not await prometheus.query(q)]  # an invalid one raises
+    assert all("voicebot_endpoint_" in q for q in unanswered), unanswered
+
+
+def test_the_docs_alert_rules_pass_promtool(tmp_path):
+    """The alert rules in docs/metrics.md, checked by the promtool that comes with Prometheus."""
+    (rules,) = [b for b in re.findall(r"```yaml\n(.*?)```", DOCS.read_text(), re.S) if b.startswith("groups:")]
+    (tmp_path / "voicebot-alerts.yml").write_text(rules)
+    promtool = shutil.which("promtool") or "/usr/bin/promtool"
+    checked = subprocess.run(
+        [promtool, "check", "rules", str(tmp_path / "voicebot-alerts.yml")], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    names = set(re.findall(r"alert: (\w+)", rules))
+    assert {
+        "VoicebotDown",
+        "VoicebotNotScraped",
+        "VoicebotJobsFailing",
+        "VoicebotQueueGrowing",
+        "VoicebotTooSlow",
+    } <= names
