@@ -70,6 +70,8 @@ class RunningBot:
         if self.bot is not None:
             await self.bot.pipeline.queue.stop()
             self.bot.state.close()
+            if self.bot.metrics is not None:  # a dead process serves nothing: the port is free again
+                self.bot.metrics.stop()
             await self.client.disconnect()
             self.bot = None
 

@@ -10,7 +10,7 @@ from telethon import TelegramClient, errors, functions
 from telethon.sessions import MemorySession
 from telethon.tl import types
 
-from voicebot import telegram
+from voicebot import metrics, telegram
 from voicebot.config import load_settings
 from voicebot.core.pipeline import Pipeline
 from voicebot.formatting import say, utf16_len
@@ -236,7 +236,8 @@ async def test_over_the_cap_is_refused_without_download(tmp_path, engine, client
 
 def test_only_one_place_imports_each_library():
     """telethon only under voicebot/telegram/, the local engine's libraries only under
-    voicebot/engine/local/, each remote client library in its one client module."""
+    voicebot/engine/local/, each remote client library in its one client module, and
+    prometheus_client only in voicebot/metrics.py."""
     import pathlib
     import re
 
@@ -255,6 +256,7 @@ def test_only_one_place_imports_each_library():
             ("ctranslate2", True),
             ("openai", False),
             ("wyoming", False),
+            ("prometheus_client", False),
         )
     }
     assert importers == {
@@ -263,6 +265,7 @@ def test_only_one_place_imports_each_library():
         "ctranslate2": ["engine/local"],
         "openai": ["engine/remote/openai_client.py"],
         "wyoming": ["engine/remote/wyoming_client.py"],
+        "prometheus_client": ["metrics.py"],
     }
 
 
@@ -354,6 +357,7 @@ async def test_rpc_errors_keep_telegrams_names(client, error, name):
 async def test_every_flood_error_is_waited_out_and_counted(client, error):
     chat = telegram.TelethonChat(client, OWNER_ID)
     calls = []
+    waited = metrics.REGISTRY.get_sample_value("voicebot_flood_waits_total", {"action": "waited"})
 
     async def once():
         calls.append(1)
@@ -362,18 +366,21 @@ async def test_every_flood_error_is_waited_out_and_counted(client, error):
         return "ok"
 
     assert await chat._call("send", once) == "ok" and chat.flood_waits == 1
+    assert metrics.REGISTRY.get_sample_value("voicebot_flood_waits_total", {"action": "waited"}) == waited + 1
 
 
 async def test_a_flood_wait_over_the_cap_goes_back_to_the_journal(client):
     from voicebot.errors import Kind, RateLimited
 
     chat = telegram.TelethonChat(client, OWNER_ID)
+    raised = metrics.REGISTRY.get_sample_value("voicebot_flood_waits_total", {"action": "raised"})
 
     async def slow_mode():
         raise errors.SlowModeWaitError(None, capture=3600)
 
     with pytest.raises(RateLimited) as info:
         await chat._call("send", slow_mode)
+    assert metrics.REGISTRY.get_sample_value("voicebot_flood_waits_total", {"action": "raised"}) == raised + 1
     assert (info.value.name, info.value.seconds, info.value.kind) == ("SLOWMODE_WAIT_X", 3600, Kind.WAIT)
 
 

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 
 from loguru import logger
 
-from voicebot import telegram
+from voicebot import metrics, telegram
 from voicebot.config import Settings
 from voicebot.core.assembly import build_core
 from voicebot.core.backfill import backfill
@@ -32,7 +32,7 @@ from voicebot.core.jobs.queue import THREAD_PREFIX
 from voicebot.core.pipeline import Pipeline
 from voicebot.engine.base import Transcriber
 from voicebot.engine.loader import load_engine
-from voicebot.errors import LOGIN_HINT, NotLoggedIn, WorkerWedged
+from voicebot.errors import LOGIN_HINT, ConfigError, NotLoggedIn, WorkerWedged
 from voicebot.messages import IncomingMessage, Reaction
 from voicebot.state import State
 from voicebot.storage import TempDir, exclusive_lock, prepare_data_dir, write_heartbeat
@@ -92,6 +92,7 @@ class Bot:
         self._heartbeat: asyncio.Task | None = None
         self._backfill: asyncio.Task | None = None
         self._wedged: asyncio.Future[WorkerWedged] | None = None
+        self.metrics: metrics.Server | None = None
 
     async def start(self, client, *, load: Callable[[], Awaitable[Transcriber]] | None = None):
         """Serve ``client`` from now on; returns the account's user.
@@ -100,7 +101,17 @@ class Bot:
         it starts (Telethon's catch-up replays what came while we were down) is lost; it waits
         in the intake until the pipeline exists. A session that is not logged in raises
         :class:`NotLoggedIn` before ``load`` (the engine: minutes on a first start) begins.
-        Then what a crash left unfinished is resumed, and backfill looks for anything missed."""
+        Then what a crash left unfinished is resumed, and backfill looks for anything missed.
+        With ``METRICS_PORT`` set, the metrics are served first (a port in use is a
+        :class:`ConfigError` before anything else happens)."""
+        self._serve_metrics()
+        try:
+            return await self._start(client, load)
+        except BaseException:
+            await self._stop_metrics()
+            raise
+
+    async def _start(self, client, load: Callable[[], Awaitable[Transcriber]] | None):
         temp = TempDir(self.settings.temp_dir)
         temp.prepare()
         self._client = client
@@ -162,6 +173,22 @@ class Bot:
         await self.pipeline.stop()
         self.state.close()
         self.pipeline = None
+        await self._stop_metrics()
+
+    def _serve_metrics(self) -> None:
+        host, port = self.settings.metrics_host, self.settings.metrics_port
+        if not port or self.metrics is not None:
+            return
+        try:
+            self.metrics = metrics.start(host, port)
+        except OSError as exc:
+            raise ConfigError("METRICS_PORT", f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from exc
+        logger.info("metrics at {}", self.metrics.url)
+
+    async def _stop_metrics(self) -> None:
+        if self.metrics is not None:
+            server, self.metrics = self.metrics, None
+            await asyncio.to_thread(server.stop)  # its shutdown polls: not on the loop
 
     def telegram_back(self) -> None:
         """Telegram is reachable again: jobs waiting out the outage go now, not at their timer."""
@@ -252,6 +279,8 @@ async def run(settings: Settings) -> None:
                 f"{settings.whisper_engine} servers {', '.join(e.name for e in engine.endpoints())}: "
                 f"audio leaves this machine"
             )
+        if bot.metrics is not None:
+            where += f"; metrics at {bot.metrics.url}"
         logger.info("voicebot is running as {} (id {}); {}", me.first_name, me.id, where)
         # Reconnects for as long as it takes; it ends only by raising (logged out), and then
         # run raises too: an unrequested end never exits 0 (systemd's Restart=on-failure).

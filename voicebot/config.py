@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import unicodedata
@@ -104,6 +105,8 @@ class Settings:
     heartbeat_s: float = 30.0  # how often the heartbeat file is written (read by `voicebot health`)
     stuck_job_s: float = 600.0  # a job past max(this, stuck_job_factor × its audio) withholds it
     stuck_job_factor: float = 10.0
+    metrics_port: int = 0  # 0: no metrics endpoint
+    metrics_host: str = "127.0.0.1"  # loopback unless told otherwise
 
     @property
     def remote(self) -> bool:
@@ -327,7 +330,36 @@ def _parse(r: _Reader, require_telegram: bool) -> Settings:
         heartbeat_s=heartbeat,
         stuck_job_s=r.float("STUCK_JOB_SECONDS", 600.0),
         stuck_job_factor=r.float("STUCK_JOB_FACTOR", 10.0),
+        metrics_port=_metrics_port(r),
+        metrics_host=_metrics_host(r),
     )
+
+
+def _metrics_port(r: _Reader) -> int:
+    """METRICS_PORT: empty (the default) serves no metrics; otherwise a TCP port."""
+    if not r.str("METRICS_PORT", ""):
+        return 0
+    port = r.int("METRICS_PORT", 0)
+    if not 1 <= port <= 65535:
+        raise ConfigError("METRICS_PORT", f"must be a TCP port from 1 to 65535 (or empty for off), got {port}")
+    return port
+
+
+def _metrics_host(r: _Reader) -> str:
+    """METRICS_HOST: the address the metrics endpoint listens on, an IP address or a host name."""
+    host = r.str("METRICS_HOST", "127.0.0.1")
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        return str(ipaddress.ip_address(bare))
+    except ValueError:
+        pass
+    if len(host) > 253 or not re.fullmatch(
+        r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*", host
+    ):
+        raise ConfigError(
+            "METRICS_HOST", f"must be an IP address (127.0.0.1, 0.0.0.0, ::) or a host name, got {host!r}"
+        )
+    return host
 
 
 def _urls(r: _Reader, engine: str) -> tuple[str, ...]:

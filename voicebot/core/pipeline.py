@@ -28,6 +28,7 @@ import time
 
 from loguru import logger
 
+from voicebot import metrics
 from voicebot.audio import open_recording
 from voicebot.config import Settings
 from voicebot.core.delivery import CAPTION, REPLY, Answer, Deferred, Delivery, GaveUp
@@ -88,6 +89,7 @@ class Pipeline:
     def start(self) -> None:
         """Start the workers; call inside the running event loop."""
         self.queue.start()
+        metrics.watch_queue(self.queue)
 
     async def drain(self) -> None:
         """Wait until every accepted job is delivered (deferred ones wait in the journal)."""
@@ -99,6 +101,7 @@ class Pipeline:
         self._stopping.set()
         self.recovery.stop()
         await self.queue.stop()
+        metrics.unwatch_queue(self.queue)
 
     def say(self, key: str, **values: object) -> str:
         return say(key, self.settings.ui_language, prefix=self.settings.command_prefix, **values)
@@ -137,11 +140,13 @@ class Pipeline:
         job = Job(answer, notice=notice, failure=decision.reason if refused else None)
         if notice is not None:
             logger.info("refused message {} in chat {}: {}", msg.message_id, msg.chat_id, decision.reason)
+            metrics.job("refused")
             await self._complete(job, notice, notice=True)
             return False
         cached = self._cached(job)
         if cached is not None:
             self.stats.cache_hits += 1
+            metrics.job("cached")
             logger.info("cache hit for message {} in chat {}", msg.message_id, msg.chat_id)
             await self._complete(job, cached)
             return True
@@ -150,6 +155,7 @@ class Pipeline:
                 "queue full ({}); refused message {} in chat {}", self.queue.waiting, msg.message_id, msg.chat_id
             )
             job.notice, job.failure = self.say("queue_full"), "queue full"
+            metrics.job("queue_full")
             await self._complete(job, job.notice, notice=True)
             return False
         # The placeholder travels while the job downloads: its round trip is not on the critical path.
@@ -222,6 +228,8 @@ class Pipeline:
             return
         cached = self._cached(job)
         if cached is not None:
+            if not job.retries:  # a deferred job coming back was counted when it was decided
+                metrics.job("cached")
             await self._complete(job, cached)
             return
         if not job.answer.sent.get("1") and job.opening is None and job.answer.target != CAPTION:
@@ -230,7 +238,7 @@ class Pipeline:
             await self._landed(job)
             if "1" in job.answer.sent:
                 await self.delivery.open(job.answer, self.say("placeholder"))
-        started = time.monotonic()
+        started = job.started = time.monotonic()
         try:
             result = await self._transcribe(job)
         except (Interrupted, StateError):
@@ -251,6 +259,8 @@ class Pipeline:
         self.stats.jobs_done += 1
         self.stats.audio_seconds += result.duration
         self.stats.busy_seconds += took
+        metrics.transcribed(audio_s=result.duration, took_s=took)
+        metrics.job("no_speech" if result.no_speech else "done")
         logger.info(
             "job chat={} msg={} audio={:.1f}s took={:.2f}s rtf={:.2f} lang={} p={:.2f}{}",
             msg.chat_id,
@@ -281,7 +291,8 @@ class Pipeline:
                 return
             await self._complete(job, self.say("no_speech"), notice=True)
             return
-        await self._complete(job, result.text)
+        if await self._complete(job, result.text):
+            self._words_shown(job)
 
     def _cached(self, job: Job) -> str | None:
         media = job.msg.media
@@ -332,6 +343,8 @@ class Pipeline:
             if not job.answer.private:
                 html += "\n" + escape(text)
             await self.delivery.progress(job.answer, html)
+            if text and not job.answer.private and "1" in job.answer.sent:
+                self._words_shown(job)
 
         if "1" in job.answer.sent:
             await self.ticker.run(progress, show)
@@ -350,18 +363,25 @@ class Pipeline:
 
     # -- the end of a job --------------------------------------------------------------
 
-    async def _complete(self, job: Job, text: str, *, notice: bool = False) -> None:
-        """Deliver and close the job in the journal: done, deferred, or given up."""
+    async def _complete(self, job: Job, text: str, *, notice: bool = False) -> bool:
+        """Deliver and close the job in the journal: done (True), deferred, or given up."""
         await self._landed(job)
         try:
             await self.delivery.deliver(job.answer, text, notice=notice)
         except Deferred as exc:
             await self.recovery.defer(job, exc.seconds, exc.reason, outage=exc.outage)
-            return
+            return False
         except GaveUp as exc:
             await self.give_up(job, str(exc), self.say("undeliverable", reason=str(exc)))
-            return
+            return False
         self._journal_done(job)
+        return True
+
+    def _words_shown(self, job: Job) -> None:
+        """The job's first words reached the user: their latency, once per job."""
+        if job.started is not None and not job.words_shown:
+            job.words_shown = True
+            metrics.first_words(time.monotonic() - job.started)
 
     def _journal_done(self, job: Job) -> None:
         if not job.job_id:
@@ -374,6 +394,7 @@ class Pipeline:
     async def _fail(self, job: Job, exc: Exception) -> None:
         """The recording itself failed: tell the sender why, and finish the job."""
         self.stats.jobs_failed += 1
+        metrics.job("failed")
         if isinstance(exc, TooLongError):
             text = self.say("too_long", minutes=exc.args[0] / 60, limit_minutes=self.settings.max_duration_s / 60)
         elif isinstance(exc, AudioError):
@@ -399,6 +420,7 @@ class Pipeline:
 
     async def give_up(self, job: Job, reason: str, html: str) -> None:
         logger.warning("gave up on message {} in chat {}: {}", job.msg.message_id, job.msg.chat_id, reason)
+        metrics.given_up()
         if job.job_id:
             self.state.journal.fail(job.job_id, reason[:200])
         await self.delivery.give_up(job.answer, html)

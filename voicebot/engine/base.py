@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from loguru import logger
 
+from voicebot import metrics
 from voicebot.audio import SAMPLE_RATE
 
 # Whisper's own thresholds (openai/whisper transcribe.py). A segment with a high
@@ -170,13 +171,16 @@ class Transcriber(abc.ABC):
                     on_segment(segment)
         finally:
             _close(segments)
-        return Transcription(
+        result = Transcription(
             text=" ".join(s.text for s in kept if s.text).strip(),
             language=info.language,
             language_probability=info.language_probability,
             duration=duration_of(samples) or info.duration,
             segments=tuple(kept),
         )
+        if result.no_speech:
+            metrics.guard("silence")
+        return result
 
     def concurrency(self) -> int:
         """Jobs worth running at once: 1 on CPU (they would only share cores), 2 on CUDA."""
@@ -220,7 +224,18 @@ def compression_ratio(text: str) -> float:
 
 def hallucinated(segment: Segment) -> bool:
     """Whisper's no-speech and repetition-loop signals say this segment is not speech."""
-    return segment.no_speech_prob > NO_SPEECH_DROP or segment.compression_ratio > COMPRESSION_RATIO_DROP
+    return hallucination(segment) is not None
+
+
+def hallucination(segment: Segment, *, sure_of_speech: bool = False) -> str | None:
+    """Which guard drops ``segment``: ``"compression_ratio"`` (a repetition loop),
+    ``"no_speech_prob"`` (Whisper hears no speech; not when ``sure_of_speech``), or None.
+    The names are those of ``voicebot_guard_hits_total``."""
+    if segment.compression_ratio > COMPRESSION_RATIO_DROP:
+        return "compression_ratio"
+    if segment.no_speech_prob > NO_SPEECH_DROP and not sure_of_speech:
+        return "no_speech_prob"
+    return None
 
 
 # Languages Whisper's detector mixes up; within a group a pinned language beats an unsure guess.

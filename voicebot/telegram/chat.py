@@ -19,6 +19,7 @@ from telethon import TelegramClient, errors, functions, utils
 from telethon.tl import types
 from telethon.tl.custom import Message
 
+from voicebot import metrics
 from voicebot.errors import DownloadError, RateLimited, TelegramError
 from voicebot.messages import ChatKind, Dialog, IncomingMessage, Sent
 
@@ -51,8 +52,10 @@ class TelethonChat:
             except errors.FloodError as exc:
                 seconds = flood_seconds(exc)
                 if cap is not None and seconds > cap:
+                    metrics.flood_wait(seconds, waited=False)
                     raise RateLimited(seconds, rpc_error(exc).name) from exc
                 self.flood_waits += 1
+                metrics.flood_wait(seconds, waited=True)
                 logger.warning("flood wait of {:.0f}s on {}; waiting ({} since start)", seconds, what, self.flood_waits)
                 await asyncio.sleep(seconds + 0.5)
             except (errors.RPCError, ConnectionError, TimeoutError) as exc:

@@ -24,6 +24,8 @@ class Job:
     failure: str | None = None  # with a notice: why the job ends as failed once it is delivered
     opening: asyncio.Task | None = None  # the placeholder on its way, while the work starts
     retries: int = 0
+    started: float | None = None  # monotonic time the worker began it (download), for first-words latency
+    words_shown: bool = False  # its first words have reached the user (progress or the transcript)
 
     @property
     def msg(self) -> IncomingMessage:

@@ -16,8 +16,10 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar
@@ -39,6 +41,7 @@ class JobQueue(Generic[T]):
         self._queue: asyncio.Queue[T] = asyncio.Queue(maxsize=maxsize)
         self._tasks: list[asyncio.Task] = []
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=THREAD_PREFIX)
+        self._since: collections.deque[float] = collections.deque()  # when each waiting job came, in order
         self.running = 0
         self.done = 0
 
@@ -46,6 +49,15 @@ class JobQueue(Generic[T]):
     def waiting(self) -> int:
         """Jobs submitted but not started."""
         return self._queue.qsize()
+
+    @property
+    def oldest_wait(self) -> float:
+        """Seconds the oldest waiting job has waited; 0.0 when none waits. Safe to read from
+        another thread (the metrics server's)."""
+        try:
+            return max(time.monotonic() - self._since[0], 0.0)
+        except IndexError:
+            return 0.0
 
     @property
     def busy(self) -> bool:
@@ -62,6 +74,7 @@ class JobQueue(Generic[T]):
             self._queue.put_nowait(job)
         except asyncio.QueueFull:
             return False
+        self._since.append(time.monotonic())
         return True
 
     async def run_blocking(self, fn: Callable[..., R], *args, **kwargs) -> R:
@@ -86,6 +99,8 @@ class JobQueue(Generic[T]):
         while True:
             job = await self._queue.get()
             self.running += 1
+            with contextlib.suppress(IndexError):
+                self._since.popleft()
             try:
                 await self._handler(job)
             except asyncio.CancelledError:

@@ -24,6 +24,7 @@ from typing import Protocol
 
 from loguru import logger
 
+from voicebot import metrics
 from voicebot.core.delivery import REPLY, Answer, Delivery
 from voicebot.core.ports import Chat
 from voicebot.errors import Kind, TelegramError
@@ -76,6 +77,7 @@ class Recovery:
             await self.sink.give_up(job, f"{reason}; {MAX_RETRIES} retries", self.say("failed"))
             return
         logger.info("message {} in chat {} waits {:.0f}s: {}", job.msg.message_id, job.msg.chat_id, seconds, reason)
+        metrics.deferred()
         if job.job_id:
             self.journal.defer(job.job_id, time.time() + seconds)
         self._later(job.job_id, job, seconds, outage=outage)

@@ -25,19 +25,19 @@ from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import TranscriptionOptions
 from loguru import logger
 
+from voicebot import metrics
 from voicebot.audio import SAMPLE_RATE
 from voicebot.audio.chunking import Chunk, speech_chunks
 from voicebot.audio.streaming import WINDOW, SpeechStream, prefetched, windows
 from voicebot.config import Settings
 from voicebot.engine.base import (
-    COMPRESSION_RATIO_DROP,
-    NO_SPEECH_DROP,
     Audio,
     Segment,
     StreamInfo,
     Transcriber,
     choose_language,
     duration_of,
+    hallucination,
 )
 from voicebot.errors import ModelError, TranscriptionError
 
@@ -280,7 +280,11 @@ class FasterWhisperTranscriber(Transcriber):
         """
         text = text.strip()
         unsure = not self.vad or avg_logprob < NO_SPEECH_SURE_LOGPROB
-        if not text or (no_speech_prob > NO_SPEECH_DROP and unsure) or compression_ratio > COMPRESSION_RATIO_DROP:
+        segment = Segment(round(start, 3), round(end, 3), text, no_speech_prob, avg_logprob, compression_ratio)
+        guard = hallucination(segment, sure_of_speech=not unsure) if text else None
+        if guard:
+            metrics.guard(guard)
+        if not text or guard:
             logger.debug(
                 "dropped segment {:.1f}-{:.1f}s (no_speech={:.2f}, logprob={:.2f}, ratio={:.2f})",
                 start,
@@ -290,7 +294,7 @@ class FasterWhisperTranscriber(Transcriber):
                 compression_ratio,
             )
             return None
-        return Segment(round(start, 3), round(end, 3), text, no_speech_prob, avg_logprob, compression_ratio)
+        return segment
 
     def _batched(self, stream: SpeechStream, language: str, quick: bool) -> Iterator[Segment]:
         """Chunks (≤ 30 s, cut in pauses) decoded ``batch_size`` at a time: faster-whisper's

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from loguru import logger
 
+from voicebot import metrics
 from voicebot.engine.base import EndpointStatus
 from voicebot.errors import Interrupted, TranscriptionError, VoicebotError
 
@@ -53,6 +54,15 @@ class EndpointError(VoicebotError):
 class AllDown(VoicebotError):
     """Every server is down (benched after failing) and the caller asked not to wait, or
     waited ``give_up_after`` seconds (a one-shot command)."""
+
+
+def error_kind(exc: EndpointError) -> str:
+    """What a failed request says about its server, as ``voicebot_endpoint_errors_total`` labels it."""
+    if exc.retry_after is not None:
+        return "rate_limited"
+    if not exc.retry:
+        return "refused"
+    return "down" if exc.down else "failing"
 
 
 def display_name(url: str) -> str:
@@ -138,6 +148,7 @@ class EndpointPool:
                 result = request(endpoint.client)
             except EndpointError as exc:
                 self._release(endpoint, exc)
+                metrics.request(endpoint.name, error=error_kind(exc))
                 logger.warning("{} on {} failed: {}", what, endpoint.name, exc)
                 if not exc.retry:
                     raise TranscriptionError(f"{endpoint.name}: {exc}") from exc
@@ -149,7 +160,9 @@ class EndpointPool:
                 self._release(endpoint, None, counted=False)
                 raise
             self._release(endpoint, None)
-            logger.debug("{} on {} took {:.2f}s", what, endpoint.name, self._clock() - started)
+            took = self._clock() - started
+            metrics.request(endpoint.name, took)
+            logger.debug("{} on {} took {:.2f}s", what, endpoint.name, took)
             return result
 
     def status(self) -> list[EndpointStatus]:

@@ -28,9 +28,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 from loguru import logger
 
+from voicebot import metrics
 from voicebot.audio import SAMPLE_RATE
 from voicebot.audio.chunking import EnergyDetector, SpeechDetector, speech_chunks
-from voicebot.engine.base import EndpointStatus, Segment, StreamInfo, Transcriber, choose_language, hallucinated
+from voicebot.engine.base import EndpointStatus, Segment, StreamInfo, Transcriber, choose_language, hallucination
 
 from .pool import AllDown, EndpointPool
 from .wire import Heard
@@ -161,7 +162,10 @@ class _Run:
                     start = chunk.time(min(max(s.start, 0.0), chunk.duration))
                     end = chunk.time(min(max(s.end, s.start), chunk.duration), end=True)
                     segment = Segment(start, end, s.text.strip(), s.no_speech_prob, s.avg_logprob, s.compression_ratio)
-                    if not segment.text or hallucinated(segment):
+                    guard = hallucination(segment) if segment.text else None
+                    if guard:
+                        metrics.guard(guard)
+                    if not segment.text or guard:
                         logger.debug(
                             "dropped segment {:.1f}-{:.1f}s (no_speech={:.2f}, ratio={:.2f})",
                             segment.start,
