@@ -36,6 +36,7 @@ from voicebot.core.jobs.recovery import Recovery
 from voicebot.core.ports import Chat, Status
 from voicebot.core.progress import Progress, Ticker
 from voicebot.core.selection import Action, decide
+from voicebot.core.vocabulary import vocabulary_for
 from voicebot.engine.base import Transcriber, Transcription
 from voicebot.errors import (
     AudioError,
@@ -284,7 +285,9 @@ class Pipeline:
             samples = await self.queue.run_blocking(open_recording, path, max_duration_s=self.settings.max_duration_s)
         # The file is gone before the slow part (the open recording reads on): a crash in the
         # engine leaves nothing behind.
-        prefer = self.state.chats.get(msg.chat_id).language
+        here = self.state.chats.get(msg.chat_id)
+        languages = here.languages or self.settings.whisper_languages
+        vocabulary = await vocabulary_for(msg, self.settings, here, self.chat)
         duration = samples.duration
         logger.debug("transcribing {:.1f}s of audio for chat={} msg={}", duration or -1, msg.chat_id, msg.message_id)
         progress = Progress(duration or 0.0, self._stopping, asyncio.get_running_loop())
@@ -296,7 +299,9 @@ class Pipeline:
                 self.transcriber.transcribe,
                 samples,
                 self.settings.whisper_language,
-                prefer=prefer,
+                prefer=here.language,
+                languages=languages,
+                vocabulary=vocabulary,
                 on_segment=progress.add,
             )
         finally:
