@@ -288,6 +288,8 @@ class Pipeline:
         here = self.state.chats.get(msg.chat_id)
         languages = here.languages or self.settings.whisper_languages
         vocabulary = await vocabulary_for(msg, self.settings, here, self.chat)
+        if vocabulary:
+            logger.debug("vocabulary for chat={}: {} term(s)", msg.chat_id, len(vocabulary))  # names stay out of logs
         duration = samples.duration
         logger.debug("transcribing {:.1f}s of audio for chat={} msg={}", duration or -1, msg.chat_id, msg.message_id)
         progress = Progress(duration or 0.0, self._stopping, asyncio.get_running_loop())
