@@ -16,7 +16,8 @@ from voicebot.engine.remote.pool import Endpoint, EndpointPool
 from voicebot.engine.remote.transcriber import RemoteTranscriber
 from voicebot.engine.remote.wire import Heard
 from voicebot.errors import ConfigError
-from voicebot.messages import ChatKind, IncomingMessage
+from voicebot.formatting import say
+from voicebot.messages import ChatKind, IncomingMessage, Media, MediaKind
 from voicebot.state import State
 from voicebot.state.chat_settings import ChatSettings
 
@@ -115,6 +116,24 @@ def test_chat_settings_keep_one_pin_or_one_set_and_terms(tmp_path):
     with State(tmp_path / "state.db") as state:  # survives a restart
         state.chats.add_terms(2, ["Tbilisi"])
         assert state.chats.get(2).vocabulary == ("Tbilisi",)
+
+
+def test_a_version_2_files_chat_settings_read_as_before(tmp_path):
+    """The previous release's rows (.auto, .lang) survive migration 3, with no set and no terms."""
+    import sqlite3
+
+    from voicebot.state.db import MIGRATIONS
+
+    conn = sqlite3.connect(tmp_path / "old.db")
+    conn.executescript(f"BEGIN; {MIGRATIONS[0]}; {MIGRATIONS[1]}; PRAGMA user_version = 2; COMMIT;")
+    conn.execute("INSERT INTO chat_settings (chat_id, auto, language) VALUES (42, 0, 'uk')")
+    conn.commit()
+    conn.close()
+    with State(tmp_path / "old.db") as state:
+        assert state.chats.get(42) == ChatSettings(auto=False, language="uk")
+        state.chats.add_terms(42, ["Siobhan"])
+        state.chats.set_auto(42, None)
+        assert state.chats.get(42) == ChatSettings(language="uk", vocabulary=("Siobhan",))
 
 
 # -- the in-set choice ------------------------------------------------------------------
@@ -239,3 +258,46 @@ def test_doctor_says_wyoming_has_no_vocabulary(tmp_path):
     done = voicebot("doctor", env={**env, "VOCABULARY": "Siobhan"}, tmp_path=tmp_path)
     assert "Wyoming has no field for it" in done.stdout, done.stdout
     assert "Wyoming has no field" not in voicebot("doctor", env=env, tmp_path=tmp_path).stdout
+
+
+# -- through the pipeline, in memory ------------------------------------------------------
+
+
+class Hears(Transcriber):
+    """Says "words" in the first language allowed, and keeps what each voice was given."""
+
+    def __init__(self):
+        self.given = []
+
+    def stream(self, samples, language=None):
+        return StreamInfo(language or "en", 1.0, 1.0), iter([Segment(0.0, 1.0, "words")])
+
+    def stream_choosing(self, samples, language=None, *, prefer=None, languages=(), vocabulary=()):
+        self.given.append({"prefer": prefer, "languages": languages, "vocabulary": vocabulary})
+        return self.stream(samples, language)
+
+
+async def test_the_chats_commands_and_settings_reach_the_engine(tmp_path):
+    from .test_commands import command
+    from .test_pipeline import make, run
+
+    engine = Hears()
+    env = {"VOCABULARY": "Grafana", "VOCABULARY_CONTACTS": "true", "WHISPER_LANGUAGES": "ru,uk"}
+    pipeline, chat, _ = make(tmp_path, engine, {1: "hello.ogg", 2: "hello.ogg"}, **env)
+    chat.contact_names = ["Bob Tbilisi"]
+    vocab, lang = command(10, ".vocab add Siobhan Llandudno"), command(11, ".lang en,de")
+
+    def voice(message_id, chat_id):
+        media = Media(MediaKind.VOICE, size=20_000, duration=4, document_id=900 + message_id)
+        return chat.add(IncomingMessage(chat_id, message_id, ChatKind.PRIVATE, 5, False, media, sender_name="Alice"))
+
+    await run(pipeline, chat.add(vocab), chat.add(lang), voice(1, vocab.chat_id), voice(2, 77))
+    assert chat.messages[10] == say("vocab_added", "en", prefix=".", terms="Siobhan, Llandudno")
+    assert chat.messages[11] == say("langs_set", "en", prefix=".", languages="en, de")
+    here, other = engine.given
+    assert here == {
+        "prefer": None,
+        "languages": ("en", "de"),  # the chat's set wins over WHISPER_LANGUAGES
+        "vocabulary": ("Siobhan", "Llandudno", "Alice", "Grafana", "Bob Tbilisi"),
+    }
+    assert other == {"prefer": None, "languages": ("ru", "uk"), "vocabulary": ("Alice", "Grafana", "Bob Tbilisi")}
