@@ -285,13 +285,14 @@ async def test_the_chats_commands_and_settings_reach_the_engine(tmp_path):
     env = {"VOCABULARY": "Grafana", "VOCABULARY_CONTACTS": "true", "WHISPER_LANGUAGES": "ru,uk"}
     pipeline, chat, _ = make(tmp_path, engine, {1: "hello.ogg", 2: "hello.ogg"}, **env)
     chat.contact_names = ["Bob Tbilisi"]
-    vocab, lang = command(10, ".vocab add Siobhan Llandudno"), command(11, ".lang en,de")
+    vocab, lang, help_ = command(10, ".vocab add Siobhan Llandudno"), command(11, ".lang en,de"), command(12, ".help")
 
     def voice(message_id, chat_id):
         media = Media(MediaKind.VOICE, size=20_000, duration=4, document_id=900 + message_id)
         return chat.add(IncomingMessage(chat_id, message_id, ChatKind.PRIVATE, 5, False, media, sender_name="Alice"))
 
-    await run(pipeline, chat.add(vocab), chat.add(lang), voice(1, vocab.chat_id), voice(2, 77))
+    await run(pipeline, chat.add(vocab), chat.add(lang), chat.add(help_), voice(1, vocab.chat_id), voice(2, 77))
+    assert ".vocab add" in chat.messages[12] and ".lang ru,en" in chat.messages[12]
     assert chat.messages[10] == say("vocab_added", "en", prefix=".", terms="Siobhan, Llandudno")
     assert chat.messages[11] == say("langs_set", "en", prefix=".", languages="en, de")
     here, other = engine.given
@@ -301,3 +302,17 @@ async def test_the_chats_commands_and_settings_reach_the_engine(tmp_path):
         "vocabulary": ("Siobhan", "Llandudno", "Alice", "Grafana", "Bob Tbilisi"),
     }
     assert other == {"prefer": None, "languages": ("ru", "uk"), "vocabulary": ("Alice", "Grafana", "Bob Tbilisi")}
+
+
+def test_an_openai_compatible_server_hears_the_names_through_the_prompt(openai_server, names_voice):
+    """faster-whisper-server reads the request's ``prompt`` as Whisper's initial prompt."""
+    from voicebot.engine.loader import load_engine
+
+    remote_settings = settings(WHISPER_ENGINE="openai", WHISPER_URL=openai_server.url, WHISPER_TIMEOUT_SECONDS="600")
+    engine = load_engine(remote_settings)
+    try:
+        assert len(names_in(engine.transcribe(names_voice).text)) <= 1
+        heard = engine.transcribe(names_voice, vocabulary=NAMES).text
+    finally:
+        engine.close()
+    assert names_in(heard) == set(NAMES), heard
