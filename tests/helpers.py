@@ -88,6 +88,8 @@ class MemoryChat:
         self.fail_downloads = 0
         self.flood_on_progress = 0.0  # raise RateLimited(this) on progress edits
         self.dialog_list: list = []  # voicebot.messages.Dialog rows for backfill
+        self.member_names: dict[int, list[str]] = {}  # chat id → its members' names (small groups)
+        self.contact_names: list[str] = []
         self.calls: dict[str, int] = {}
         self._faults: list[list] = []  # [method, error, times, where]
         self._ids = itertools.count(10_000)
@@ -199,6 +201,15 @@ class MemoryChat:
         self.calls["history"] = self.calls.get("history", 0) + 1
         found = [m for m in self.known.values() if m.chat_id == chat_id and m.date >= since]
         return sorted(found, key=lambda m: -m.message_id)[:limit]
+
+    async def members(self, msg: IncomingMessage, limit: int) -> list[str]:
+        self._fault("members")
+        names = self.member_names.get(msg.chat_id, [])
+        return list(names) if len(names) <= limit else []
+
+    async def contacts(self) -> list[str]:
+        self._fault("contacts")
+        return list(self.contact_names)
 
     def link(self, chat_id: int, message_id: int, *, username=None, topic_id=None) -> str | None:
         return f"https://t.me/c/{chat_id}/{message_id}"

@@ -193,13 +193,19 @@ def _transcribe(args) -> int:
             )
             failed += 1
     if decoded:
+        from voicebot.engine.base import budgeted
         from voicebot.engine.loader import load_engine
         from voicebot.engine.remote.pool import AllDown
 
         engine = load_engine(settings, one_shot=True)  # no server for ONESHOT_TIMEOUT_SECONDS: AllDown
         for path, samples in decoded:
             try:
-                result = engine.transcribe(samples, settings.whisper_language)
+                result = engine.transcribe(
+                    samples,
+                    settings.whisper_language,
+                    languages=settings.whisper_languages,
+                    vocabulary=budgeted(settings.vocabulary),
+                )
             except AllDown as exc:
                 print(f"voicebot: {exc}; gave up (ONESHOT_TIMEOUT_SECONDS)", file=sys.stderr)
                 return EXIT_FAILED
@@ -263,6 +269,9 @@ def _doctor(args) -> int:
     else:
         report(False, f"session {session} does not exist", "run `python -m voicebot login`")
 
+    if settings.vocabulary and settings.whisper_engine == "wyoming":
+        # Not a failure: the bot runs, only without the vocabulary.
+        print("note VOCABULARY is set, but Wyoming has no field for it: it is not used with WHISPER_ENGINE=wyoming")
     if settings.remote:
         _doctor_endpoints(settings, report)  # report() counts the problems
         if settings.whisper_fallback == "none":

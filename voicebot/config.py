@@ -69,6 +69,9 @@ class Settings:
     whisper_device: str = "auto"
     whisper_compute_type: str = "auto"
     whisper_language: str | None = None
+    whisper_languages: tuple[str, ...] = ()  # detection stays inside this set; () = any language
+    vocabulary: tuple[str, ...] = ()  # names and terms recognition is biased toward, every chat
+    vocabulary_contacts: bool = False  # the owner's contacts' names join each chat's vocabulary
     whisper_beam_size: int = 5
     whisper_threads: int = 0
     whisper_vad: bool = True
@@ -256,6 +259,14 @@ def _parse(r: _Reader, require_telegram: bool) -> Settings:
         raise ConfigError(
             "WHISPER_LANGUAGE", f"must be a language code like en, ru, de (or empty for auto); got {language!r}"
         )
+    languages = _languages(r.str("WHISPER_LANGUAGES", ""))
+    if languages is None:
+        raise ConfigError(
+            "WHISPER_LANGUAGES", "must be comma-separated language codes like ru,uk,en (or empty for any)"
+        )
+    vocabulary = tuple(dict.fromkeys(t.strip() for t in r.str("VOCABULARY", "").split(",") if t.strip()))
+    if any(len(t) > 64 for t in vocabulary):
+        raise ConfigError("VOCABULARY", "each comma-separated term must be at most 64 characters")
     prefix = r.str("COMMAND_PREFIX", ".")
     if len(prefix) > 3 or any(c.isalnum() or c.isspace() for c in prefix):
         raise ConfigError("COMMAND_PREFIX", f"must be 1-3 punctuation characters like . or !, got {prefix!r}")
@@ -299,6 +310,9 @@ def _parse(r: _Reader, require_telegram: bool) -> Settings:
         whisper_device=r.choice("WHISPER_DEVICE", "auto", DEVICES),
         whisper_compute_type=r.choice("WHISPER_COMPUTE_TYPE", "auto", COMPUTE_TYPES),
         whisper_language=language_or_none,
+        whisper_languages=languages,
+        vocabulary=vocabulary,
+        vocabulary_contacts=r.bool("VOCABULARY_CONTACTS", False),
         whisper_beam_size=r.int("WHISPER_BEAM_SIZE", 5, minimum=1),
         whisper_threads=r.int("WHISPER_THREADS", 0),
         whisper_vad=r.bool("WHISPER_VAD", True),
@@ -360,6 +374,22 @@ def _metrics_host(r: _Reader) -> str:
             "METRICS_HOST", f"must be an IP address (127.0.0.1, 0.0.0.0, ::) or a host name, got {host!r}"
         )
     return host
+
+
+def _languages(text: str) -> tuple[str, ...] | None:
+    """``ru, UK,en`` → ``('ru', 'uk', 'en')`` (order kept, duplicates dropped); ``None`` if any
+    item is not a language code. Empty or ``auto``: ``()``, any language.
+
+    Example::
+
+        _languages("ru,uk,en")   # ('ru', 'uk', 'en')
+    """
+    items = [item.strip().lower() for item in text.split(",") if item.strip()]
+    if items in ([], ["auto"]):
+        return ()
+    if not all(re.fullmatch(r"[a-z]{2,3}", item) for item in items):
+        return None
+    return tuple(dict.fromkeys(items))
 
 
 def _urls(r: _Reader, engine: str) -> tuple[str, ...]:

@@ -45,6 +45,11 @@ _TEXTS = {
         "lang_set": "🌐 language for this chat: {language}",
         "lang_auto": "🌐 language for this chat: auto-detect",
         "bad_lang": "⚠️ not a language code: {language} (examples: en, ru, uk, de, auto)",
+        "langs_set": "🌐 languages for this chat: {languages} (the most probable of them is used)",
+        "vocab_list": "📖 vocabulary of this chat: {terms}",
+        "vocab_empty": "📖 this chat has no vocabulary of its own (add names: {prefix}vocab add NAME…)",
+        "vocab_added": "📖 added; vocabulary of this chat: {terms}",
+        "vocab_removed": "📖 removed; vocabulary of this chat: {terms}",
         "usage": "⚠️ usage: {usage}",
         "endpoint": "• {name}: {state} ({done} done, {failed} failed{detail})",
         "status": (
@@ -60,7 +65,8 @@ _TEXTS = {
             "{prefix}t — reply to a voice/video note/audio/video: transcribe it now\n"
             "{prefix}srt — reply to a transcribed voice: subtitles with timestamps\n"
             "{prefix}auto on|off|default — automatic transcription in this chat\n"
-            "{prefix}lang CODE|auto — language of this chat (e.g. {prefix}lang uk)\n"
+            "{prefix}lang CODE|CODES|auto — language of this chat ({prefix}lang uk), or a set ({prefix}lang ru,en)\n"
+            "{prefix}vocab add WORDS|remove WORDS|list — names and terms to hear right in this chat\n"
             "{prefix}find WORDS — search past transcripts\n"
             "{prefix}status — queue, model, uptime, speed\n"
             "{prefix}help — this list"
@@ -94,6 +100,11 @@ _TEXTS = {
         "lang_set": "🌐 язык этого чата: {language}",
         "lang_auto": "🌐 язык этого чата: определять автоматически",
         "bad_lang": "⚠️ это не код языка: {language} (например: en, ru, uk, de, auto)",
+        "langs_set": "🌐 языки этого чата: {languages} (берётся самый вероятный из них)",
+        "vocab_list": "📖 словарь этого чата: {terms}",
+        "vocab_empty": "📖 у этого чата нет своего словаря (добавить имена: {prefix}vocab add ИМЯ…)",
+        "vocab_added": "📖 добавлено; словарь этого чата: {terms}",
+        "vocab_removed": "📖 удалено; словарь этого чата: {terms}",
         "usage": "⚠️ использование: {usage}",
         "endpoint": "• {name}: {state} (готово {done}, ошибок {failed}{detail})",
         "status": (
@@ -109,7 +120,8 @@ _TEXTS = {
             "{prefix}t — ответом на голосовое/кружок/аудио/видео: расшифровать сейчас\n"
             "{prefix}srt — ответом на расшифрованное голосовое: субтитры с метками времени\n"
             "{prefix}auto on|off|default — автоматическая расшифровка в этом чате\n"
-            "{prefix}lang КОД|auto — язык этого чата (например, {prefix}lang uk)\n"
+            "{prefix}lang КОД|КОДЫ|auto — язык этого чата ({prefix}lang uk) или набор ({prefix}lang ru,en)\n"
+            "{prefix}vocab add СЛОВА|remove СЛОВА|list — имена и термины, которые в этом чате надо слышать верно\n"
             "{prefix}find СЛОВА — поиск по прошлым расшифровкам\n"
             "{prefix}status — очередь, модель, время работы, скорость\n"
             "{prefix}help — этот список"

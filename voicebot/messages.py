@@ -57,6 +57,7 @@ class IncomingMessage:
     text: str = ""
     chat_username: str | None = None
     sender_name: str = ""
+    chat_title: str = ""  # a group's or channel's title; a private chat's is the user's name
     date: float = 0.0  # Unix time
     reply_to: int | None = None  # id of the message this one replies to
     topic_id: int | None = None  # forum topic (its first message's id); replies must stay in it

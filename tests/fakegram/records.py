@@ -186,6 +186,7 @@ class UserRecord:
     read_inbox: dict[DialogKey, int] = field(default_factory=dict)
     read_outbox: dict[DialogKey, int] = field(default_factory=dict)
     blocked: set[int] = field(default_factory=set)  # users this user blocked
+    contacts: list[int] = field(default_factory=list)  # users in this user's address book, in order
     random_ids: set[int] = field(default_factory=set)  # of the messages this user sent
     pinned: list[DialogKey] = field(default_factory=list)  # newest pin first
     folders: dict[DialogKey, int] = field(default_factory=dict)  # dialog -> folder id (1 = archive)

@@ -152,6 +152,19 @@ def resolve_username(ctx: RpcContext, request: functions.contacts.ResolveUsernam
     return types.contacts.ResolvedPeer(peer=types.PeerUser(found.id), chats=[], users=[world.user_tl(found, ctx.user)])
 
 
+@handles(functions.contacts.GetContactsRequest)
+def get_contacts(ctx: RpcContext, request: functions.contacts.GetContactsRequest) -> TLObject:
+    """core.telegram.org/method/contacts.getContacts: the address book, ``contacts.contacts``
+    (``contacts.contactsNotModified`` when ``hash`` matches, which a hash of 0 never does)."""
+    world, user = ctx.world, ctx.user
+    ids = [i for i in user.contacts if i in world.users]
+    return types.contacts.Contacts(
+        contacts=[types.Contact(user_id=i, mutual=user.id in world.users[i].contacts) for i in ids],
+        saved_count=0,
+        users=[world.user_tl(world.users[i], user) for i in ids],
+    )
+
+
 @handles(functions.contacts.BlockRequest)
 def block(ctx: RpcContext, request: functions.contacts.BlockRequest) -> bool:
     blocked = ctx.world.resolve_peer(ctx.user, request.id)

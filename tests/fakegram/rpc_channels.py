@@ -79,6 +79,25 @@ def get_participant(ctx: RpcContext, request: functions.channels.GetParticipantR
     )
 
 
+@handles(functions.channels.GetParticipantsRequest)
+def get_participants(ctx: RpcContext, request: functions.channels.GetParticipantsRequest) -> TLObject:
+    """core.telegram.org/method/channels.getParticipants: a supergroup's members to its members;
+    a broadcast channel's subscribers only to its admins (400 CHAT_ADMIN_REQUIRED); kicked users
+    and outsiders of a private one get 406 CHANNEL_PRIVATE (access_channel). ``count`` is the
+    total, whatever ``offset``/``limit`` return (channelParticipantsRecent order: join date)."""
+    world, user = ctx.world, ctx.user
+    channel = _channel(ctx, request.channel)
+    participant = world.access_channel(user, channel)
+    if channel.broadcast and (participant is None or not participant.is_admin):
+        raise RpcFail(400, "CHAT_ADMIN_REQUIRED")
+    members = sorted((p for p in channel.participants.values() if p.is_member), key=lambda p: -p.date)
+    page = members[max(request.offset, 0) : max(request.offset, 0) + max(min(request.limit, 200), 0)]
+    users, chats = world.entities_tl(user, [p.user_id for p in page], [])
+    return types.channels.ChannelParticipants(
+        count=len(members), participants=[participant_tl(channel, p, user) for p in page], chats=chats, users=users
+    )
+
+
 @handles(functions.channels.GetMessagesRequest)
 def get_channel_messages(ctx: RpcContext, request: functions.channels.GetMessagesRequest) -> TLObject:
     world = ctx.world

@@ -67,6 +67,11 @@ class Scenario:
         (a bot gets USER_IS_BLOCKED), ``blocker``'s own sends get YOU_BLOCKED_USER."""
         (blocker.blocked.add if blocking else blocker.blocked.discard)(blocked.id)
 
+    def add_contact(self, user: UserRecord, contact: UserRecord) -> None:
+        """``user`` saves ``contact`` in the address book (contacts.addContact), as listed by contacts.getContacts."""
+        if contact.id not in user.contacts:
+            user.contacts.append(contact.id)
+
     def delete_account(self, user: UserRecord) -> None:
         """The account is deleted: it shows as ``deleted``, sending to it is INPUT_USER_DEACTIVATED,
         its own sessions get 401 USER_DEACTIVATED."""

@@ -39,6 +39,7 @@ from voicebot.core.jobs.recovery import Recovery
 from voicebot.core.ports import Chat, Status
 from voicebot.core.progress import Progress, Ticker
 from voicebot.core.selection import Action, decide
+from voicebot.core.vocabulary import vocabulary_for
 from voicebot.engine.base import Transcriber, Transcription
 from voicebot.errors import (
     AudioError,
@@ -312,7 +313,11 @@ class Pipeline:
             samples = await self.queue.run_blocking(open_recording, path, max_duration_s=self.settings.max_duration_s)
         # The file is gone before the slow part (the open recording reads on): a crash in the
         # engine leaves nothing behind.
-        prefer = self.state.chats.get(msg.chat_id).language
+        here = self.state.chats.get(msg.chat_id)
+        languages = here.languages or self.settings.whisper_languages
+        vocabulary = await vocabulary_for(msg, self.settings, here, self.chat)
+        if vocabulary:
+            logger.debug("vocabulary for chat={}: {} term(s)", msg.chat_id, len(vocabulary))  # names stay out of logs
         duration = samples.duration
         running = self._running.get(id(job))
         if running is not None and duration:
@@ -327,7 +332,9 @@ class Pipeline:
                 self.transcriber.transcribe,
                 samples,
                 self.settings.whisper_language,
-                prefer=prefer,
+                prefer=here.language,
+                languages=languages,
+                vocabulary=vocabulary,
                 on_segment=progress.add,
             )
         finally:

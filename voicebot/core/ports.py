@@ -68,6 +68,13 @@ class Chat(Protocol):
     async def history(self, chat_id: int, since: float, limit: int) -> list[IncomingMessage]:
         """Up to ``limit`` messages of a chat newer than ``since``, newest first."""
 
+    async def members(self, msg: IncomingMessage, limit: int) -> list[str]:
+        """The names of the members of ``msg``'s group, or ``[]`` when it has more than
+        ``limit`` (or is not a group). Cached per chat for a while: a voice costs no request."""
+
+    async def contacts(self) -> list[str]:
+        """The names of the owner's contacts (``contacts.getContacts``), cached for a while."""
+
     def link(
         self, chat_id: int, message_id: int, *, username: str | None = None, topic_id: int | None = None
     ) -> str | None:

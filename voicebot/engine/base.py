@@ -16,8 +16,9 @@ Example::
 from __future__ import annotations
 
 import abc
+import unicodedata
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,10 +116,19 @@ class Transcriber(abc.ABC):
         """
 
     def stream_choosing(
-        self, samples: Audio, language: str | None = None, *, prefer: str | None = None
+        self,
+        samples: Audio,
+        language: str | None = None,
+        *,
+        prefer: str | None = None,
+        languages: Sequence[str] = (),
+        vocabulary: Sequence[str] = (),
     ) -> tuple[StreamInfo, Iterator[Segment]]:
         """:meth:`stream`, in the chat's pinned language ``prefer`` when detection is unsure
-        between confusable languages (see :func:`choose_language`).
+        between confusable languages (see :func:`choose_language`), and inside ``languages``
+        when a set is given (see :func:`choose_in_set`). ``vocabulary``: names and terms to
+        bias recognition toward, most specific first (:func:`prompt_text`); an engine that
+        cannot use it ignores it.
 
         This default streams again in the chosen language, so it reads blocks into one
         array first. An engine that settles the language before transcribing (the local
@@ -126,17 +136,17 @@ class Transcriber(abc.ABC):
 
         Example::
 
-            info, segments = engine.stream_choosing(samples, prefer="uk")
+            info, segments = engine.stream_choosing(samples, prefer="uk", languages=("ru", "uk"))
         """
-        if language is not None or not prefer:
+        if language is not None or not (prefer or languages):
             return self.stream(samples, language)
         if not isinstance(samples, np.ndarray):
             samples = gather(samples)
         info, segments = self.stream(samples, None)
-        chosen = choose_language(info.language, info.language_probability, prefer)
+        chosen, _ = choose_in_set(info.language, info.language_probability, languages, prefer)
         if chosen == info.language:
             return info, segments
-        logger.debug("detected {} ({:.2f}); using the chat's {}", info.language, info.language_probability, chosen)
+        logger.debug("detected {} ({:.2f}); using {}", info.language, info.language_probability, chosen)
         _close(segments)
         return self.stream(samples, chosen)
 
@@ -146,15 +156,18 @@ class Transcriber(abc.ABC):
         language: str | None = None,
         *,
         prefer: str | None = None,
+        languages: Sequence[str] = (),
+        vocabulary: Sequence[str] = (),
         on_segment: Callable[[Segment], None] | None = None,
     ) -> Transcription:
         """Transcribe ``samples`` to the end.
 
-        ``language`` forces a language. Without it the language is detected, and
-        ``prefer`` (a chat's pinned language) wins when detection is unsure between
-        confusable languages (see :func:`choose_language`). ``on_segment`` is called
-        with each segment as it is recognised, for live progress; an exception it raises
-        (shutdown) stops the transcription and closes the input.
+        ``language`` forces a language. Without it the language is detected, inside
+        ``languages`` when that set is not empty, and ``prefer`` (a chat's pinned language)
+        wins when detection is unsure between confusable languages (see
+        :func:`choose_in_set`). ``vocabulary`` biases recognition toward those names and
+        terms. ``on_segment`` is called with each segment as it is recognised, for live
+        progress; an exception it raises (shutdown) stops the transcription and closes the input.
 
         Example::
 
@@ -162,7 +175,9 @@ class Transcriber(abc.ABC):
             result.no_speech   # True for silence or noise
         """
         source = samples if self.reads_blocks or isinstance(samples, np.ndarray) else gather(samples)
-        info, segments = self.stream_choosing(source, language, prefer=prefer)
+        info, segments = self.stream_choosing(
+            source, language, prefer=prefer, languages=tuple(languages), vocabulary=tuple(vocabulary)
+        )
         kept = []
         try:
             for segment in segments:
@@ -251,6 +266,8 @@ CONFUSABLE = (
     {"nl", "af"},
 )
 UNSURE_BELOW = 0.8
+# Whisper's prompt holds 224 tokens (max_length // 2 - 1); the vocabulary keeps a margin below it.
+BUDGET_TOKENS = 200
 
 
 def choose_language(detected: str, probability: float, pinned: str | None) -> str:
@@ -270,3 +287,92 @@ def choose_language(detected: str, probability: float, pinned: str | None) -> st
     if any(detected in group and pinned in group for group in CONFUSABLE):
         return pinned
     return detected
+
+
+def choose_in_set(
+    detected: str,
+    probability: float,
+    languages: Sequence[str],
+    pinned: str | None,
+    probabilities: Mapping[str, float] | None = None,
+) -> tuple[str, float]:
+    """The language to transcribe in, and its probability, when detection must stay inside
+    ``languages`` (empty: any language, :func:`choose_language` alone).
+
+    With the detector's ``probabilities`` of every language (the local engine), the most
+    probable language of the set wins, with its own probability. Without them (servers
+    report one language), a detection outside the set yields the chat's ``pinned`` language
+    if it is in the set, else the set's first one, with probability 0.0. Then, inside the set,
+    an unsure detection confusable with ``pinned`` yields ``pinned`` (:func:`choose_language`).
+
+    Example::
+
+        choose_in_set("de", 0.6, ("ru", "en"), None, {"de": 0.6, "en": 0.3, "ru": 0.1})  # ('en', 0.3)
+        choose_in_set("de", 0.0, ("ru", "en"), "en")                                   # ('en', 0.0)
+    """
+    if languages and detected not in languages:
+        if probabilities:
+            detected = max(languages, key=lambda code: probabilities.get(code, 0.0))
+            probability = probabilities.get(detected, 0.0)
+        else:
+            detected = pinned if pinned in languages else languages[0]
+            probability = 0.0
+    chosen = choose_language(detected, probability, pinned if not languages or pinned in languages else None)
+    return chosen, (probability if chosen == detected else 1.0)
+
+
+def prompt_text(vocabulary: Sequence[str]) -> str:
+    """The vocabulary as Whisper's prompt: the terms, comma-separated (faster-whisper's
+    ``hotwords``, the OpenAI API's ``prompt``).
+
+    Example::
+
+        prompt_text(["Siobhan", "Llandudno"])   # 'Siobhan, Llandudno'
+    """
+    return ", ".join(term.strip() for term in vocabulary if term.strip())
+
+
+def cost(term: str) -> int:
+    """A term's estimated tokens: its characters / 4, rounded up, plus one for the comma
+    (Whisper's BPE averages about 4 characters of English a token; names cost more, so the
+    budget keeps a margin below the prompt's 224).
+
+    Example::
+
+        cost("Llandudno")   # 4
+    """
+    return -(-len(term) // 4) + 1
+
+
+def clean(name: str) -> str:
+    """A display name without emoji, symbols or control characters, spaces squeezed.
+
+    Example::
+
+        clean("Alice 🌸 Smith")   # 'Alice Smith'
+    """
+    kept = "".join(c for c in name if not unicodedata.category(c).startswith(("S", "C")))
+    return " ".join(kept.split())
+
+
+def budgeted(*groups: Iterable[str], budget: int = BUDGET_TOKENS) -> tuple[str, ...]:
+    """The terms of ``groups``, in order, each once (any case), while they fit in ``budget``
+    tokens. A term that does not fit is skipped; a shorter one after it may still fit.
+
+    Example::
+
+        budgeted(["Anna", "anna"], ["Bob"], budget=4)   # ('Anna', 'Bob')
+    """
+    seen: set[str] = set()
+    kept: list[str] = []
+    left = budget
+    for group in groups:
+        for term in group:
+            term = clean(term)
+            key = term.casefold()
+            if not term or key in seen or cost(term) > left:
+                continue
+            seen.add(key)
+            kept.append(term)
+            left -= cost(term)
+    return tuple(kept)

@@ -1,26 +1,33 @@
-"""Per-chat settings the owner sets with ``.auto`` and ``.lang``, kept in the state database.
+"""Per-chat settings the owner sets with ``.auto``, ``.lang`` and ``.vocab``, kept in the state database.
 
 Example::
 
     chats = ChatSettingsStore(db)
     chats.set_auto(42, False)
-    chats.get(42)   # ChatSettings(auto=False, language=None)
+    chats.get(42)   # ChatSettings(auto=False, language=None, languages=(), vocabulary=())
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from .db import Database
 
+MAX_TERMS = 100  # a chat's own vocabulary; the prompt budget cuts far sooner anyway
+_COLUMNS = ("auto", "language", "languages", "vocabulary")
+
 
 @dataclass(frozen=True)
 class ChatSettings:
-    """Per-chat overrides. ``None`` means "follow the global configuration"."""
+    """Per-chat overrides. ``None`` / empty means "follow the global configuration"."""
 
     auto: bool | None = None  # automatic transcription on/off for this chat
     language: str | None = None  # pinned Whisper language code; None = detect
+    languages: tuple[str, ...] = ()  # detect within these (.lang ru,en); () = WHISPER_LANGUAGES
+    vocabulary: tuple[str, ...] = ()  # the chat's own terms (.vocab), oldest first
 
 
 class ChatSettingsStore:
@@ -30,17 +37,24 @@ class ChatSettingsStore:
         self._db = db
 
     def get(self, chat_id: int) -> ChatSettings:
-        """The chat's overrides; all ``None`` for a chat never configured.
+        """The chat's overrides; all ``None`` / empty for a chat never configured.
 
         Example::
 
-            chats.get(42)   # ChatSettings(auto=None, language=None)
+            chats.get(42)   # ChatSettings(auto=None, language=None, languages=(), vocabulary=())
         """
-        row = self._db.one("SELECT auto, language FROM chat_settings WHERE chat_id = ?", (chat_id,))
+        row = self._db.one(
+            "SELECT auto, language, languages, vocabulary FROM chat_settings WHERE chat_id = ?", (chat_id,)
+        )
         if row is None:
             return ChatSettings()
-        auto, language = row
-        return ChatSettings(auto=None if auto is None else bool(auto), language=language)
+        auto, language, languages, vocabulary = row
+        return ChatSettings(
+            auto=None if auto is None else bool(auto),
+            language=language,
+            languages=tuple(languages.split(",")) if languages else (),
+            vocabulary=tuple(json.loads(vocabulary)) if vocabulary else (),
+        )
 
     def set_auto(self, chat_id: int, on: bool | None) -> None:
         """Turn automatic transcription on/off in this chat; ``None`` follows the config again.
@@ -50,10 +64,11 @@ class ChatSettingsStore:
             chats.set_auto(42, False)
             chats.get(42).auto   # False
         """
-        self._set(chat_id, "auto", None if on is None else int(bool(on)))
+        self._set(chat_id, auto=None if on is None else int(bool(on)))
 
     def set_language(self, chat_id: int, code: str | None) -> None:
         """Pin the chat's language (stored lower-case, e.g. ``"ru"``); ``None`` or ``""`` = detect.
+        A language set the chat had is dropped: one pin or one set, never both.
 
         The code is not checked here: the transcriber knows which codes exist.
 
@@ -63,17 +78,63 @@ class ChatSettingsStore:
             chats.get(42).language   # 'ru'
         """
         value = code.strip().lower() if code is not None else None
-        self._set(chat_id, "language", value or None)
+        self._set(chat_id, language=value or None, languages=None)
 
-    def _set(self, chat_id: int, column: str, value: Any) -> None:
-        assert column in ("auto", "language")  # a fixed name, never from a message
+    def set_languages(self, chat_id: int, codes: Iterable[str]) -> None:
+        """Detect within ``codes`` in this chat (lower-case, order kept); empty = follow the
+        config. A pinned language the chat had is dropped.
+
+        Example::
+
+            chats.set_languages(42, ["ru", "EN"])
+            chats.get(42).languages   # ('ru', 'en')
+        """
+        items = list(dict.fromkeys(c.strip().lower() for c in codes if c.strip()))
+        self._set(chat_id, language=None, languages=",".join(items) or None)
+
+    def add_terms(self, chat_id: int, terms: Iterable[str]) -> tuple[str, ...]:
+        """Add ``terms`` to the chat's vocabulary (a term already there, in any case, is not
+        added twice; at most :data:`MAX_TERMS`, the oldest dropped first). Returns the vocabulary.
+
+        Example::
+
+            chats.add_terms(42, ["Siobhan", "Llandudno"])   # ('Siobhan', 'Llandudno')
+        """
+        current = list(self.get(chat_id).vocabulary)
+        known = {t.casefold() for t in current}
+        for term in terms:
+            term = " ".join(term.split())
+            if term and term.casefold() not in known:
+                current.append(term)
+                known.add(term.casefold())
+        current = current[-MAX_TERMS:]
+        self._set(chat_id, vocabulary=json.dumps(current, ensure_ascii=False) if current else None)
+        return tuple(current)
+
+    def remove_terms(self, chat_id: int, terms: Iterable[str]) -> tuple[str, ...]:
+        """Remove ``terms`` (any case) from the chat's vocabulary. Returns what is left.
+
+        Example::
+
+            chats.remove_terms(42, ["siobhan"])   # ('Llandudno',)
+        """
+        gone = {" ".join(t.split()).casefold() for t in terms}
+        left = [t for t in self.get(chat_id).vocabulary if t.casefold() not in gone]
+        self._set(chat_id, vocabulary=json.dumps(left, ensure_ascii=False) if left else None)
+        return tuple(left)
+
+    def _set(self, chat_id: int, **values: Any) -> None:
+        assert set(values) <= set(_COLUMNS)  # fixed names, never from a message
+        columns = ", ".join(values)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in values)
         with self._db.tx() as conn:
             conn.execute(
-                f"INSERT INTO chat_settings (chat_id, {column}) VALUES (?, ?) "
-                f"ON CONFLICT (chat_id) DO UPDATE SET {column} = excluded.{column}",
-                (chat_id, value),
+                f"INSERT INTO chat_settings (chat_id, {columns}) VALUES (?{', ?' * len(values)}) "
+                f"ON CONFLICT (chat_id) DO UPDATE SET {updates}",
+                (chat_id, *values.values()),
             )
             # A chat back on all defaults needs no row.
             conn.execute(
-                "DELETE FROM chat_settings WHERE chat_id = ? AND auto IS NULL AND language IS NULL", (chat_id,)
+                "DELETE FROM chat_settings WHERE chat_id = ? AND " + " AND ".join(f"{c} IS NULL" for c in _COLUMNS),
+                (chat_id,),
             )

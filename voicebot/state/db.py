@@ -112,6 +112,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;
     DROP TABLE seen;
     """,
+    # 3: per-chat recognition hints: a language set (.lang ru,en) and a vocabulary (.vocab).
+    # Old rows read as "no set, no terms" (NULL).
+    """
+    ALTER TABLE chat_settings ADD COLUMN languages TEXT;   -- NULL = none; 'ru,en' = detect within these
+    ALTER TABLE chat_settings ADD COLUMN vocabulary TEXT;  -- NULL = none; JSON ["term", ...]
+    """,
 ]
 
 

@@ -10,6 +10,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -23,11 +24,12 @@ from voicebot import metrics
 from voicebot.errors import DownloadError, RateLimited, TelegramError
 from voicebot.messages import ChatKind, Dialog, IncomingMessage, Sent
 
-from .convert import describe, from_token
+from .convert import describe, display_name, from_token
 from .errors import flood_seconds, rpc_error, translate
 
 T = TypeVar("T")
 MAX_FLOOD_WAIT = 300  # seconds slept through in place; longer waits go back to the journal
+NAMES_TTL = 3600.0  # seconds a group's member names and the contacts' names are kept
 
 
 class TelethonChat:
@@ -44,6 +46,7 @@ class TelethonChat:
         self.me_id = me_id
         self.flood_waits = 0
         self._peers: dict[int, object] = {}  # chat id → input peer, from messages we were handed
+        self._names: dict[object, tuple[float, list[str]]] = {}  # chat id or "contacts" → (when, names)
 
     async def _call(self, what: str, call: Callable[[], Awaitable[T]], *, cap: float | None = MAX_FLOOD_WAIT) -> T:
         while True:
@@ -249,6 +252,62 @@ class TelethonChat:
         messages = await self._call("history", lambda: self.client.get_messages(peer, limit=limit))
         return [describe(m) for m in messages if isinstance(m, Message) and m.date and m.date.timestamp() >= since]
 
+    async def members(self, msg: IncomingMessage, limit: int) -> list[str]:
+        """A basic group's members from ``messages.getFullChat`` (core.telegram.org/method/messages.getFullChat),
+        a supergroup's from ``channels.getParticipants`` with ``channelParticipantsRecent``
+        (core.telegram.org/method/channels.getParticipants; its ``count`` says whether the group
+        is small). A refusal (hidden members, CHAT_ADMIN_REQUIRED…) or a flood wait is kept as
+        "no names" for :data:`NAMES_TTL`: a voice never waits for this."""
+
+        async def fetch() -> list[str]:
+            peer = await self._input(msg.chat_id, msg.ref, msg.peer)
+            if isinstance(peer, types.InputPeerChat):
+                request = functions.messages.GetFullChatRequest(peer.chat_id)
+                full = await self._call("members", lambda: self.client(request), cap=0)
+                participants = getattr(full.full_chat.participants, "participants", None)  # Forbidden: none
+                if participants is None or len(participants) > limit:
+                    return []
+                ids = {p.user_id for p in participants}
+                return _names(u for u in full.users if u.id in ids)
+            if isinstance(peer, types.InputPeerChannel):
+                request = functions.channels.GetParticipantsRequest(
+                    channel=types.InputChannel(peer.channel_id, peer.access_hash),
+                    filter=types.ChannelParticipantsRecent(),
+                    offset=0,
+                    limit=limit + 1,
+                    hash=0,
+                )
+                result = await self._call("members", lambda: self.client(request), cap=0)
+                if not isinstance(result, types.channels.ChannelParticipants) or result.count > limit:
+                    return []
+                return _names(result.users)
+            return []
+
+        return await self._cached(msg.chat_id, fetch)
+
+    async def contacts(self) -> list[str]:
+        """``contacts.getContacts`` with hash 0, the full list (core.telegram.org/method/contacts.getContacts)."""
+
+        async def fetch() -> list[str]:
+            request = functions.contacts.GetContactsRequest(hash=0)
+            result = await self._call("contacts", lambda: self.client(request), cap=0)
+            return _names(getattr(result, "users", []))
+
+        return await self._cached("contacts", fetch)
+
+    async def _cached(self, key: object, fetch: Callable[[], Awaitable[list[str]]]) -> list[str]:
+        now = time.monotonic()
+        cached = self._names.get(key)
+        if cached is not None and now - cached[0] < NAMES_TTL:
+            return cached[1]
+        try:
+            names = await fetch()
+        except TelegramError as exc:
+            logger.debug("no names for {}: {}", key, exc)
+            names = []
+        self._names[key] = (now, names)
+        return names
+
     def link(
         self, chat_id: int, message_id: int, *, username: str | None = None, topic_id: int | None = None
     ) -> str | None:
@@ -259,3 +318,14 @@ class TelethonChat:
             return None  # basic groups have no message links
         base = f"https://t.me/{username}" if username else f"https://t.me/c/{real_id}"
         return f"{base}/{topic_id}/{message_id}" if topic_id else f"{base}/{message_id}"
+
+
+def _names(users) -> list[str]:
+    """Display names of real people: not ourselves, not deleted accounts, not bots."""
+    return [
+        name
+        for u in users
+        if isinstance(u, types.User) and not (u.is_self or u.deleted or u.bot)
+        for name in [display_name(u)]
+        if name
+    ]

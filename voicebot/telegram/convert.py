@@ -45,6 +45,7 @@ def describe(message: Message) -> IncomingMessage:
         text=message.message or "",
         chat_username=getattr(chat, "username", None),
         sender_name=display_name(message.sender),
+        chat_title=display_name(chat),
         date=message.date.timestamp() if message.date else 0.0,
         reply_to=reply.reply_to_msg_id if reply is not None and reply.reply_to_msg_id != topic_id else None,
         topic_id=topic_id,

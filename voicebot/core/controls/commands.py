@@ -1,7 +1,7 @@
 """The owner's commands, typed in any chat from the owner's own account.
 
 ``.t`` (reply to a voice) transcribes on demand (so does the owner's reaction, see
-:mod:`.reactions`); ``.auto``, ``.lang`` set per-chat preferences; ``.status``, ``.find``,
+:mod:`.reactions`); ``.auto``, ``.lang``, ``.vocab`` set per-chat preferences; ``.status``, ``.find``,
 ``.srt``, ``.help`` answer. The command message is edited into the answer, so chats stay
 clean, except where the answer would show the other party what happens in other chats
 (``.find`` snippets, ``.status`` totals): typed anywhere but Saved Messages, those answers go
@@ -144,14 +144,46 @@ async def auto(c: Commands, call: Call) -> str:
 
 @command("lang")
 async def lang(c: Commands, call: Call) -> str:
-    code = call.args.lower()
-    if code in ("auto", ""):
+    """``.lang uk`` pins one language (it wins an unsure detection between confusable ones);
+    ``.lang ru,en`` keeps detection inside a set; ``.lang auto`` clears both."""
+    text = call.args.lower()
+    if text in ("auto", ""):
         c.state.chats.set_language(call.msg.chat_id, None)
         return c.say("lang_auto")
-    if not re.fullmatch(r"[a-z]{2,3}", code):
-        return c.say("bad_lang", language=call.args[:20])
-    c.state.chats.set_language(call.msg.chat_id, code)
-    return c.say("lang_set", language=code)
+    codes = [code.strip() for code in re.split(r"[,\s]+", text) if code.strip()]
+    bad = next((code for code in codes if not re.fullmatch(r"[a-z]{2,3}", code)), None)
+    if bad is not None:
+        return c.say("bad_lang", language=bad[:20])
+    codes = list(dict.fromkeys(codes))
+    if len(codes) == 1:
+        c.state.chats.set_language(call.msg.chat_id, codes[0])
+        return c.say("lang_set", language=codes[0])
+    c.state.chats.set_languages(call.msg.chat_id, codes)
+    return c.say("langs_set", languages=", ".join(codes))
+
+
+@command("vocab")
+async def vocab(c: Commands, call: Call) -> str:
+    """``.vocab add Siobhan, Llandudno`` / ``.vocab remove Siobhan`` / ``.vocab list``: the
+    chat's own terms, first in every voice's vocabulary. Terms are separated by commas, or by
+    spaces when there is no comma (``.vocab add Siobhan Llandudno``)."""
+    verb, _, rest = call.args.partition(" ")
+    verb = verb.lower()
+    separator = "," if "," in rest else None
+    terms = [t.strip() for t in rest.split(separator) if t.strip()][:50]
+    chat_id = call.msg.chat_id
+    if verb == "list" and not rest:
+        current = c.state.chats.get(chat_id).vocabulary
+    elif verb == "add" and terms:
+        current = c.state.chats.add_terms(chat_id, (t[:64] for t in terms))
+    elif verb == "remove" and terms:
+        current = c.state.chats.remove_terms(chat_id, terms)
+    else:
+        return c.usage("vocab add WORDS|remove WORDS|list")
+    if not current:
+        return c.say("vocab_empty")
+    key = {"list": "vocab_list", "add": "vocab_added", "remove": "vocab_removed"}[verb]
+    return c.say(key, terms=", ".join(current))
 
 
 @command("status", private=True)

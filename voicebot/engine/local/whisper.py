@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,9 +35,10 @@ from voicebot.engine.base import (
     Segment,
     StreamInfo,
     Transcriber,
-    choose_language,
+    choose_in_set,
     duration_of,
     hallucination,
+    prompt_text,
 )
 from voicebot.errors import ModelError, TranscriptionError
 
@@ -130,12 +131,20 @@ class FasterWhisperTranscriber(Transcriber):
         return self.stream_choosing(samples, language)
 
     def stream_choosing(
-        self, samples: Audio, language: str | None = None, *, prefer: str | None = None
+        self,
+        samples: Audio,
+        language: str | None = None,
+        *,
+        prefer: str | None = None,
+        languages: Sequence[str] = (),
+        vocabulary: Sequence[str] = (),
     ) -> tuple[StreamInfo, Iterator[Segment]]:
         """Decode, find speech and transcribe as one flow: the first window starts as soon as
         its speech is decoded, not after the whole file. The language (detected on the
-        first 30 s of speech, as faster-whisper does) and ``prefer`` are settled before the
-        first window, so the input is read once.
+        first 30 s of speech, as faster-whisper does, then the most probable one inside
+        ``languages`` by the detector's probabilities) and ``prefer`` are settled before the
+        first window, so the input is read once. ``vocabulary`` goes to every window as
+        faster-whisper's ``hotwords``.
         """
         multilingual = self._model.model.is_multilingual
         if not multilingual and language not in (None, "en"):
@@ -157,30 +166,34 @@ class FasterWhisperTranscriber(Transcriber):
             elif not multilingual:
                 language, probability = "en", 1.0
             else:
-                language, probability = self._detect(stream)
-                chosen = choose_language(language, probability, prefer)
-                if chosen != language:
-                    logger.debug("detected {} ({:.2f}); using the chat's {}", language, probability, chosen)
-                    language, probability = chosen, 1.0
+                detected, p, probabilities = self._detect(stream)
+                language, probability = choose_in_set(detected, p, tuple(languages), prefer, probabilities)
+                if language != detected:
+                    logger.debug("detected {} ({:.2f}); using {} ({:.2f})", detected, p, language, probability)
         except BaseException:
             stream.close()
             raise
         info = StreamInfo(language, probability, duration or 0.0)
+        hotwords = prompt_text(vocabulary) or None
         if self.batch_size > 1:
-            return info, self._batched(stream, language, quick)
-        return info, self._sequential(stream, language, quick)
+            return info, self._batched(stream, language, quick, hotwords)
+        return info, self._sequential(stream, language, quick, hotwords)
 
-    def _detect(self, stream: SpeechStream) -> tuple[str, float]:
+    def _detect(self, stream: SpeechStream) -> tuple[str, float, dict[str, float]]:
+        """The detected language, its probability, and every language's (faster-whisper's
+        ``all_language_probs``, from the last 30 s it looked at)."""
         stream.fill(WINDOW)
         if not stream.length:
-            return "en", 0.0  # no speech at all: nothing will be transcribed in any language
+            return "en", 0.0, {}  # no speech at all: nothing will be transcribed in any language
         try:
-            language, probability, _ = self._model.detect_language(audio=stream.read(0, min(WINDOW, stream.length)))
+            language, probability, everything = self._model.detect_language(
+                audio=stream.read(0, min(WINDOW, stream.length))
+            )
         except RuntimeError as exc:
             raise TranscriptionError(str(exc)) from exc
-        return language, probability
+        return language, probability, dict(everything or ())
 
-    def _setup(self, language: str) -> tuple[Tokenizer, TranscriptionOptions]:
+    def _setup(self, language: str, hotwords: str | None = None) -> tuple[Tokenizer, TranscriptionOptions]:
         """faster-whisper's tokenizer and options, exactly as its ``transcribe()`` builds them."""
         _, info = self._model.transcribe(
             np.zeros(SAMPLE_RATE // 10, dtype=np.float32),
@@ -189,17 +202,24 @@ class FasterWhisperTranscriber(Transcriber):
             vad_filter=False,
             # Feeding back the previous text is what turns one hallucination into a loop.
             condition_on_previous_text=False,
+            # Hint phrases before every window (get_prompt); ignored beside a prefix, and we set none.
+            hotwords=hotwords,
         )
         tokenizer = Tokenizer(
             self._model.hf_tokenizer, self._model.model.is_multilingual, task="transcribe", language=language
         )
         return tokenizer, info.transcription_options
 
-    def _sequential(self, stream: SpeechStream, language: str, quick: bool) -> Iterator[Segment]:
+    def _sequential(
+        self, stream: SpeechStream, language: str, quick: bool, hotwords: str | None = None
+    ) -> Iterator[Segment]:
         """Whisper's own sliding window (faster-whisper's ``generate_segments``), one window
-        at a time over the speech as it arrives."""
-        tokenizer, options = self._setup(language)
-        prompt = self._model.get_prompt(tokenizer, [], without_timestamps=options.without_timestamps)
+        at a time over the speech as it arrives. ``hotwords`` go before every window, as
+        faster-whisper's ``get_prompt`` places them (after ``<|startofprev|>``)."""
+        tokenizer, options = self._setup(language, hotwords)
+        prompt = self._model.get_prompt(
+            tokenizer, [], without_timestamps=options.without_timestamps, prefix=None, hotwords=options.hotwords
+        )
         loudest = [-np.inf]  # the spectrogram's maximum so far (see _window)
 
         def decode(audio: np.ndarray, start: int, stop: int):
@@ -296,11 +316,13 @@ class FasterWhisperTranscriber(Transcriber):
             return None
         return segment
 
-    def _batched(self, stream: SpeechStream, language: str, quick: bool) -> Iterator[Segment]:
+    def _batched(
+        self, stream: SpeechStream, language: str, quick: bool, hotwords: str | None = None
+    ) -> Iterator[Segment]:
         """Chunks (≤ 30 s, cut in pauses) decoded ``batch_size`` at a time: faster-whisper's
         ``BatchedInferencePipeline``, fed as chunks arrive. The first chunk goes alone when
         ``quick``, so the first words do not wait for a whole batch."""
-        tokenizer, options = self._setup(language)
+        tokenizer, options = self._setup(language, hotwords)  # generate_segment_batched reads options.hotwords
         # One pass per chunk, no seeking back: with timestamps, an unfinished last sentence
         # would be dropped, so text only, one segment per chunk (faster-whisper's batched default).
         options = dataclasses.replace(options, without_timestamps=True)

@@ -45,9 +45,13 @@ class OpenAIClient:
         # A key is required by the client even where the server wants none.
         self._client = openai.OpenAI(base_url=self.base_url, api_key=api_key or "none", timeout=timeout, max_retries=0)
 
-    def transcribe(self, samples: np.ndarray, language: str | None) -> Heard:
-        """Send 16 kHz mono ``samples`` as a WAV file; raises :class:`EndpointError`."""
-        extra = {"language": language} if language else {}
+    def transcribe(self, samples: np.ndarray, language: str | None, prompt: str = "") -> Heard:
+        """Send 16 kHz mono ``samples`` as a WAV file; raises :class:`EndpointError`.
+        ``prompt``: the vocabulary, in the API's ``prompt`` field (text the model reads as
+        what came before, so its names and spellings are preferred)."""
+        extra: dict[str, str] = {"language": language} if language else {}
+        if prompt:
+            extra["prompt"] = prompt
         try:
             response = self._client.audio.transcriptions.create(
                 model=self.model, file=("voice.wav", wav(samples), "audio/wav"), response_format="verbose_json", **extra

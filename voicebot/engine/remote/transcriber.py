@@ -10,8 +10,11 @@ four servers takes about a quarter of the time. Silence between chunks is never 
 Language: a forced language goes with every chunk. Otherwise the first chunk's detection
 decides, as Whisper's does (it detects on the first 30 s), with the chat's pinned language
 winning an unsure detection (:func:`~voicebot.engine.choose_language`); servers report no
-probability, which counts as unsure. Chunks already sent without a language and heard in
-another one are sent again in the decided language.
+probability, which counts as unsure. With a language set (``WHISPER_LANGUAGES``, ``.lang ru,en``),
+a first chunk heard in a language outside it decides the chat's pinned language if that is in
+the set, else the set's first one (servers give no probabilities to rank the set by). Chunks
+already sent without a language and heard in another one are sent again in the decided language.
+The vocabulary goes with every chunk as the OpenAI API's ``prompt``; Wyoming has no such field.
 
 Example::
 
@@ -22,7 +25,7 @@ Example::
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -31,7 +34,15 @@ from loguru import logger
 from voicebot import metrics
 from voicebot.audio import SAMPLE_RATE
 from voicebot.audio.chunking import EnergyDetector, SpeechDetector, speech_chunks
-from voicebot.engine.base import EndpointStatus, Segment, StreamInfo, Transcriber, choose_language, hallucination
+from voicebot.engine.base import (
+    EndpointStatus,
+    Segment,
+    StreamInfo,
+    Transcriber,
+    choose_in_set,
+    hallucination,
+    prompt_text,
+)
 
 from .pool import AllDown, EndpointPool
 from .wire import Heard
@@ -74,13 +85,19 @@ class RemoteTranscriber(Transcriber):
         return self.stream_choosing(samples, language)
 
     def stream_choosing(
-        self, samples: np.ndarray, language: str | None = None, *, prefer: str | None = None
+        self,
+        samples: np.ndarray,
+        language: str | None = None,
+        *,
+        prefer: str | None = None,
+        languages: Sequence[str] = (),
+        vocabulary: Sequence[str] = (),
     ) -> tuple[StreamInfo, Iterator[Segment]]:
         duration = len(samples) / SAMPLE_RATE
         chunks = list(speech_chunks(samples, detector=self.detector(), max_s=self.max_chunk_s))
         if not chunks:  # nothing above the silence gate: no request at all
             return StreamInfo(language or "", 0.0, duration), iter(())
-        run = _Run(self, chunks, language, prefer)
+        run = _Run(self, chunks, language, prefer, tuple(languages), tuple(vocabulary))
         return StreamInfo(run.language, run.probability, duration), run.segments()
 
     def concurrency(self) -> int:
@@ -95,27 +112,41 @@ class RemoteTranscriber(Transcriber):
         self.pool.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    def heard(self, chunk_samples: np.ndarray, language: str | None, what: str) -> Heard:
+    def heard(
+        self, chunk_samples: np.ndarray, language: str | None, what: str, vocabulary: Sequence[str] = ()
+    ) -> Heard:
         """One chunk through the pool, or locally when every server is down and fallback is on."""
+        prompt = {"prompt": prompt_text(vocabulary)} if vocabulary else {}
         try:
             return self.pool.call(
-                lambda client: client.transcribe(chunk_samples, language), wait=self.fallback is None, what=what
+                lambda client: client.transcribe(chunk_samples, language, **prompt),
+                wait=self.fallback is None,
+                what=what,
             )
         except AllDown:
             if self.fallback is None:  # a one-shot command's wait ran out: it ends here
                 raise
             engine = self.fallback()
             logger.warning("{}: every server is down; transcribing locally", what)
-            info, segments = engine.stream(chunk_samples, language)
+            info, segments = engine.stream_choosing(chunk_samples, language, vocabulary=vocabulary)
             return Heard(info.language, info.language_probability, tuple(segments))
 
 
 class _Run:
     """One voice's chunks in flight: at most ``window`` at once, delivered in order."""
 
-    def __init__(self, engine: RemoteTranscriber, chunks: list, forced: str | None, prefer: str | None):
+    def __init__(
+        self,
+        engine: RemoteTranscriber,
+        chunks: list,
+        forced: str | None,
+        prefer: str | None,
+        languages: tuple[str, ...] = (),
+        vocabulary: tuple[str, ...] = (),
+    ):
         self.engine, self.chunks = engine, chunks
         self.forced, self.prefer = forced, prefer
+        self.languages, self.vocabulary = languages, vocabulary
         self.decided: str | None = forced
         self.language, self.probability = forced or "", 0.0
         self.sent_with: dict[int, str | None] = {}
@@ -146,7 +177,7 @@ class _Run:
         elif not detected:  # the server says no language (Wyoming): the chat's pin stands in
             language = self.prefer or ""
         else:
-            language = choose_language(detected, self.probability, self.prefer) if self.prefer else detected
+            language, _ = choose_in_set(detected, self.probability, self.languages, self.prefer)
             if language != detected:
                 logger.debug("detected {} (p={:.2f}); using the chat's {}", detected, self.probability, language)
         with self._lock:
@@ -182,7 +213,7 @@ class _Run:
         """A chunk sent before the language was decided and heard in another one is sent again."""
         if self.sent_with[i] is None and self.decided and heard.language != self.decided:
             logger.debug("chunk {} was heard as {}; again in {}", i + 1, heard.language, self.decided)
-            return self.engine.heard(self.chunks[i].samples, self.decided, self._what(i))
+            return self.engine.heard(self.chunks[i].samples, self.decided, self._what(i), self.vocabulary)
         return heard
 
     def _submit_next(self) -> None:
@@ -198,7 +229,7 @@ class _Run:
 
     def _work(self, i: int, language: str | None) -> None:
         try:
-            heard = self.engine.heard(self.chunks[i].samples, language, self._what(i))
+            heard = self.engine.heard(self.chunks[i].samples, language, self._what(i), self.vocabulary)
             if i == 0:
                 self._decide(heard)
             self.results[i].set_result(heard)

@@ -43,8 +43,9 @@ class WyomingClient:
         self.model = model or None  # None: the server's loaded model
         self.timeout = timeout
 
-    def transcribe(self, samples: np.ndarray, language: str | None) -> Heard:
-        """Stream ``samples`` and wait for the transcript; raises :class:`EndpointError`."""
+    def transcribe(self, samples: np.ndarray, language: str | None, prompt: str = "") -> Heard:
+        """Stream ``samples`` and wait for the transcript; raises :class:`EndpointError`.
+        ``prompt`` is not sent: Wyoming's ``transcribe`` event has no field for it."""
         pcm = pcm16(samples)
         events = [
             Transcribe(name=self.model, language=language).event(),
