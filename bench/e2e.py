@@ -324,7 +324,7 @@ async def bench(engine, model_path: str, rounds: int, burst: int, short: bool = 
     }
 
 
-async def bench_long(engine, rounds: int, minutes: tuple[float, ...]) -> list[dict]:
+async def bench_long(engine, rounds: int, minutes: tuple[float, ...], label: str = "") -> list[dict]:
     """Long voices over the loopback Telegram vs bare faster-whisper, interleaved."""
     bare_model = engine._model
     rows = []
@@ -366,7 +366,7 @@ async def bench_long(engine, rounds: int, minutes: tuple[float, ...]) -> list[di
                     )
                     r = rows[-1]
                     print(
-                        f"  {engine.model_name.rsplit('/', 1)[-1]} {r['minutes']:>4} min round: first words "
+                        f"  {label} {r['minutes']:>4} min round: first words "
                         f"{r['first']:6.2f}s ({r['after_download']:5.2f}s after download), total {r['total']:6.2f}s, "
                         f"bare {r['bare']:6.2f}s (its first segment {r['bare_first']:5.2f}s), "
                         f"load {os.getloadavg()[0]:.2f}",
@@ -415,27 +415,38 @@ def model_dir(model: str) -> str:
     return model
 
 
-def report(label: str, result: dict | None, summary: list[dict]) -> dict[str, float]:
-    """Print one model's figures; return its headline figures."""
-    print(f"== {label}")
+def report_short(label: str, result: dict) -> dict[str, float]:
+    """Print one model's short voices, burst, commands, memory and WER (as soon as measured)."""
+    print(f"== {label}: short voices, burst, .status, memory, WER", flush=True)
+    for name, bare, bot in result["per_file"]:
+        print(f"  {name:14} bare {bare:6.2f}s  bot {bot:6.2f}s  ratio {bot / bare:5.2f}")
+    print(f"fixed overhead per voice: {result['fixed_overhead_ms']:.0f} ms")
+    print(f"burst: {result['burst_seconds']:.1f}s vs bare {result['burst_bare_seconds']:.1f}s")
+    print(f"commands during burst: {result['commands']}, median {result['command_median_ms']:.0f} ms")
+    print(
+        f"peak RSS: bot process {result['bot_peak_rss_mb']:.0f} MB, "
+        f"bare model process {result['bare_peak_rss_mb']:.0f} MB"
+    )
+    for language, w in result["wer"].items():
+        print(f"WER {language}: bot {w['bot']:.3f}, bare {w['bare']:.3f}")
+    print(
+        f"{label}: overhead_ratio={result['overhead_ratio']:.3f} burst_ratio={result['burst_ratio']:.3f} "
+        f"command_p95_ms={result['command_p95_ms']:.0f} (load average {os.getloadavg()[0]:.2f})",
+        flush=True,
+    )
+    figures = {
+        "overhead_ratio": result["overhead_ratio"],
+        "burst_ratio": result["burst_ratio"],
+        "command_p95_ms": result["command_p95_ms"],
+    }
+    figures.update({f"wer_{language}": w["bot"] for language, w in result["wer"].items()})
+    return figures
+
+
+def report(label: str, summary: list[dict]) -> dict[str, float]:
+    """Print one model's long voices; return their headline figures."""
+    print(f"== {label}: long voices")
     figures: dict[str, float] = {}
-    if result is not None:
-        for name, bare, bot in result["per_file"]:
-            print(f"  {name:14} bare {bare:6.2f}s  bot {bot:6.2f}s  ratio {bot / bare:5.2f}")
-        print(f"fixed overhead per voice: {result['fixed_overhead_ms']:.0f} ms")
-        print(f"burst: {result['burst_seconds']:.1f}s vs bare {result['burst_bare_seconds']:.1f}s")
-        print(f"commands during burst: {result['commands']}, median {result['command_median_ms']:.0f} ms")
-        print(
-            f"peak RSS: bot process {result['bot_peak_rss_mb']:.0f} MB, bare model process "
-            f"{result['bare_peak_rss_mb']:.0f} MB"
-        )
-        for language, w in result["wer"].items():
-            print(f"WER {language}: bot {w['bot']:.3f}, bare {w['bare']:.3f}")
-        figures.update(
-            overhead_ratio=result["overhead_ratio"],
-            burst_ratio=result["burst_ratio"],
-            command_p95_ms=result["command_p95_ms"],
-        )
     print(
         "| voice | first words | after download | total | bare total | bare first segment | share "
         "| total ÷ bare | after download ÷ bare first | WER bot / bare |"
@@ -451,9 +462,6 @@ def report(label: str, result: dict | None, summary: list[dict]) -> dict[str, fl
     for s in summary:
         figures[f"total_ratio_{s['minutes']:g}min"] = s["total_ratio"]
         figures[f"first_ratio_{s['minutes']:g}min"] = s["first_ratio"]
-    if result is not None:
-        for language, w in result["wer"].items():
-            figures[f"wer_{language}"] = w["bot"]
     return figures
 
 
@@ -493,11 +501,11 @@ def main() -> None:
     for model in args.model or ["tiny.en", "base"]:
         label, path = model_label(model), model_dir(model)
         engine = load_engine(path)
-        result = None
+        figures: dict[str, float] = {}
         if not args.long_only:
-            result = asyncio.run(bench(engine, path, args.rounds, args.burst, short=args.short))
-        rows = asyncio.run(bench_long(engine, args.rounds, tuple(args.minutes)))
-        figures = report(label, result, summarize_long(rows))
+            figures = report_short(label, asyncio.run(bench(engine, path, args.rounds, args.burst, short=args.short)))
+        rows = asyncio.run(bench_long(engine, args.rounds, tuple(args.minutes), label))
+        figures.update(report(label, summarize_long(rows)))
         line += [f"{label}/{k}={v:.0f}" if k.endswith("_ms") else f"{label}/{k}={v:.3f}" for k, v in figures.items()]
         del engine
     load = os.getloadavg()
