@@ -163,6 +163,15 @@ def bare_run(model, path: Path) -> tuple[float, float, str]:
     return first or total, total, " ".join(texts)
 
 
+def complete(inbox: Inbox, message_id: int) -> bool:
+    """The whole answer is there: final, and every part of a split one ("(1/3) " … "(3/3) ")."""
+    texts = inbox.replies_to(message_id)
+    if not transcribed(inbox, message_id):
+        return False
+    split = re.match(r"\((\d+)/(\d+)\) ", texts[0])
+    return split is None or sum(bool(re.match(rf"\(\d+/{split[2]}\) ", t)) for t in texts) >= int(split[2])
+
+
 def transcript(inbox: Inbox, message_id: int) -> str:
     """The bot's final answer to ``message_id``, its parts joined without their "(1/3) " marks."""
     parts = inbox.replies_to(message_id)
@@ -180,7 +189,7 @@ async def long_voice(client, inbox: Inbox, to: str, path: Path, downloaded: dict
     def seen() -> bool:
         if not first and any(t.startswith("🎙") and "\n" in t for t in inbox.replies_to(sent.id)):
             first.append(time.perf_counter() - started)
-        return transcribed(inbox, sent.id)
+        return complete(inbox, sent.id)
 
     await inbox.wait(seen, timeout=1800)
     total = time.perf_counter() - started
@@ -211,7 +220,7 @@ async def send_and_wait(client, inbox: Inbox, to: str, path: Path) -> tuple[floa
     sent = await client.send_file(
         to, path, voice_note=True, attributes=[DocumentAttributeAudio(duration=5, voice=True)]
     )
-    await inbox.wait(lambda: transcribed(inbox, sent.id), timeout=600)
+    await inbox.wait(lambda: complete(inbox, sent.id), timeout=600)
     return time.perf_counter() - started, transcript(inbox, sent.id)
 
 
