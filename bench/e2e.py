@@ -23,7 +23,7 @@ both from PyPI packages, tests/models.py), each against bare faster-whisper on i
 
     python bench/e2e.py                   # both models, 1 round, 1/5/20 min voices
     python bench/e2e.py --quick           # both models, burst of 10, 1 min voice only
-    python bench/e2e.py --short           # smoke run, about a minute (tests/test_bench.py)
+    python bench/e2e.py --short           # smoke run, 2-4 min on 2 busy cores (tests/test_bench.py)
     python bench/e2e.py --model tiny.en --model /path/to/model --rounds 3
     python bench/e2e.py --long-only --rounds 2   # just the long voices
 
