@@ -151,3 +151,40 @@ async def test_kill_9_at_random_moments_during_a_burst_every_voice_answered_once
     summary = {k: v for k, v in result.items() if k != "log"}
     assert result["answered_once"] == result["voices"] == 20, (seed, summary, result["log"].read_text()[-5000:])
     assert result["not_final"] == 0, (seed, summary)
+
+
+async def test_a_first_start_killed_before_journaling_anything_loses_no_voice(fakegram, model_path, tmp_path):
+    """The very first start on a session with no saved update state (made without `login`)
+    is killed -9 after Telegram pushed it a voice but before it journaled anything: it is
+    frozen (SIGSTOP) the moment it is online, so that is certain, not a race. Telethon saves
+    its update state only on a clean disconnect or a minute's keepalive (client/updates.py),
+    and the journal is empty, so the next start took itself for the very first: getState from
+    now, no backfill, the voice lost for good (the kill soak's early kills lost every voice).
+    The next start must answer it once, and a voice sent to it live as well."""
+    owner = fakegram.create_user("Owner", username="owner")
+    alice = await fakegram.new_user("Alice", username="alice")
+    inbox = Inbox(alice, owner.id)
+    await alice.get_dialogs()
+    bot = await BotProcess(fakegram, owner, tmp_path / "bot", model_path).start()
+    try:
+        bot.process.send_signal(signal.SIGSTOP)  # online (it fetched its update state), frozen
+        lost = await send_voice(alice, "owner", FIXTURES / "hello.ogg")  # pushed to the frozen one
+        bot.process.kill()
+        assert await bot.process.wait() == -signal.SIGKILL
+        started = bot.log.read_text().count("voicebot is running")
+        await bot.start()
+        deadline = time.monotonic() + 120
+        while bot.log.read_text().count("voicebot is running") == started:
+            assert time.monotonic() < deadline and bot.process.returncode is None, bot.log.read_text()
+            await asyncio.sleep(0.1)
+        live = await send_voice(alice, "owner", FIXTURES / "weather.ogg")
+        done = lambda: transcribed(inbox, lost.id) and transcribed(inbox, live.id)  # noqa: E731
+        try:
+            await inbox.wait(done, timeout=120)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{bot.log.read_text()[-3000:]}") from None
+        await asyncio.sleep(2)  # a duplicate would show up now
+        assert [len(inbox.replies_to(m.id)) for m in (lost, live)] == [1, 1]
+        assert "hello" in inbox.replies_to(lost.id)[0].lower()
+    finally:
+        await bot.stop()

@@ -59,6 +59,7 @@ async def connect(client: TelegramClient) -> types.User:
     reason = ""
     try:
         await client.connect()
+        keep_update_state(client)  # before any await: no update of this start is handled yet
         me = await client.get_me()  # None on any 401 (client/users.py)
         if me is None:
             try:
@@ -78,6 +79,33 @@ async def connect(client: TelegramClient) -> types.User:
         await client.disconnect()
         raise NotLoggedIn(f"not logged in{reason}: {LOGIN_HINT}")
     return me
+
+
+def keep_update_state(client: TelegramClient) -> None:
+    """Save the update state this connection starts from in the session file, now.
+
+    A session without saved state (made without ``login``, or whose every start so far was
+    killed) starts from Telegram's current state (``updates.getState`` in ``_on_login``,
+    client/auth.py), and Telethon saves its state only on a clean disconnect or a minute's
+    keepalive (``_save_states_and_entities``, client/telegrambaseclient.py, client/updates.py).
+    A kill -9 before either left nothing, so the next start began from *its* current state,
+    and voices this one had been pushed but not yet journaled were history, not updates:
+    lost for good, as backfill skips what looks like the very first start. Saved now, the
+    next start's catch-up (``updates.getDifference``, core.telegram.org/api/updates) replays
+    everything since; the journal answers what was already handled.
+
+    Called straight after ``connect()``, before any await: the update loop has not run yet,
+    so no update past this state was handed to a handler (a state saved after one had been
+    would skip it on the next start). A session with saved state just saves it again.
+    """
+    box = client._message_box  # Telethon keeps it private; the session has no public setter for it
+    if box.is_empty():  # not logged in: no state to keep
+        return
+    ss, cs = box.session_state()
+    client.session.set_update_state(0, types.updates.State(**ss, unread_count=0))
+    for channel_id, pts in cs.items():
+        client.session.set_update_state(channel_id, types.updates.State(pts, 0, ss["date"], 0, unread_count=0))
+    client.session.save()
 
 
 async def stay_connected(
