@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 import tempfile
 import time
@@ -108,7 +109,9 @@ async def demo(model: str) -> dict:
                 # v1 answered by a reply; v2 (.auto off) by the owner's .t, edited in place
                 "transcripts": sum(
                     any(
-                        words in t.lower() for i, t in inbox.texts.items() if not senders.get(i, "").startswith("Alice")
+                        words in " ".join(re.findall(r"\w+", t.lower()))  # "Hello, world" is "hello world"
+                        for i, t in inbox.texts.items()
+                        if not senders.get(i, "").startswith("Alice")
                     )
                     for words in ("sunny and warm", "hello world")
                 ),

