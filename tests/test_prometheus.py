@@ -143,9 +143,9 @@ class Gate(Transcriber):
         self.open.wait(WAIT_S)
         return self.engine.stream(samples, language)
 
-    def stream_choosing(self, samples, language=None, *, prefer=None):
+    def stream_choosing(self, samples, language=None, **choosing):  # prefer, languages, vocabulary
         self.open.wait(WAIT_S)
-        return self.engine.stream_choosing(samples, language, prefer=prefer)
+        return self.engine.stream_choosing(samples, language, **choosing)
 
 
 @pytest.fixture
