@@ -18,31 +18,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.helpers import wer, words
+
 FIXTURES = ROOT / "tests/fixtures"
 NAMES = ("Siobhan", "Xochitl", "Nguyen", "Llandudno", "Tbilisi")
 QUICK = ("hello.ogg", "weather.ogg")
 FULL = (*QUICK, "video_note.mp4", "long.ogg")
-
-
-def words(text: str) -> list[str]:
-    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    """Word error rate: word-level edit distance / reference length (as tests/helpers.py)."""
-    ref, hyp = words(reference), words(hypothesis)
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
-    return row[-1] / max(1, len(ref))
 
 
 def transcribe(files: list[Path], model: str, vocabulary: str) -> dict[str, str]:
