@@ -186,4 +186,4 @@ def update_status(ctx: RpcContext, request: Any) -> bool:
 # endregion
 
 # The other handler modules register themselves on import.
-from . import rpc_auth, rpc_channels, rpc_files, rpc_messages  # noqa: E402,F401
+from . import rpc_auth, rpc_channels, rpc_files, rpc_messages, rpc_search  # noqa: E402,F401

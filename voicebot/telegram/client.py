@@ -108,10 +108,31 @@ def keep_update_state(client: TelegramClient) -> None:
     client.session.save()
 
 
+async def seed_channel_states(client: TelegramClient) -> int:
+    """Read the whole dialog list once, right after sign-in, so Telethon stores every channel's pts;
+    returns how many channels it holds.
+
+    Telethon's ``_on_login`` loads only the account's state (client/auth.py), and it catches a
+    channel up only from a pts it stored: for one it has none of, ``updateChannelTooLong`` is
+    ignored (_updates/messagebox.py, ``try_begin_get_diff``). Each dialog of ``messages.getDialogs``
+    carries its channel's pts, which Telethon's dialog iterator stores (client/dialogs.py,
+    ``try_set_channel_state``); the disconnect after login writes them to the session. Without
+    this, nothing sent in a supergroup between ``login`` and the first ``run`` is caught up."""
+    channels = 0
+    try:
+        async for dialog in client.iter_dialogs():
+            channels += bool(dialog.is_channel)
+    except errors.RPCError as exc:  # backfill still covers what this would
+        logger.warning("could not read the dialog list after login: {}", rpc_error(exc).name)
+    except ConnectionError as exc:
+        logger.warning("could not read the dialog list after login: {}", exc)
+    return channels
+
+
 async def stay_connected(
     client: TelegramClient,
     *,
-    on_back: Callable[[], None] | None = None,
+    on_back: Callable[[float], None] | None = None,
     first_delay: float = RECONNECT_FIRST_S,
     max_delay: float = RECONNECT_MAX_S,
 ) -> NoReturn:
@@ -127,7 +148,8 @@ async def stay_connected(
     (client/updates.py) returns: about 35 s of refused connections and the bot was over. Its
     loop has a fixed delay and no word of the state, so a short blip stays Telethon's (pending
     requests are re-sent), and from its give-up on this loop reconnects with a capped backoff,
-    one log line when Telegram is lost and one when it is back. ``on_back`` runs then.
+    one log line when Telegram is lost and one when it is back. ``on_back`` runs then, with
+    the seconds Telegram was away.
     """
     # No updates.getState first, as run_until_disconnected sends: connect() with catch_up=True
     # already asks for the difference (client/updates.py, _update_loop), and a disconnect would
@@ -156,6 +178,7 @@ async def stay_connected(
             except Unreachable as exc:
                 logger.debug("still unreachable after {:.0f} s: {}", time.monotonic() - lost, exc)
                 delay = min(delay * 2, max_delay)
-        logger.info("Telegram back after {:.0f} s", time.monotonic() - lost)
+        away = time.monotonic() - lost
+        logger.info("Telegram back after {:.0f} s", away)
         if on_back is not None:
-            on_back()
+            on_back(away)
