@@ -56,7 +56,7 @@ async def backfill(
         state.marks.keep(WATCHING_SINCE, time.time()) - CLOCK_MARGIN_S,  # unmarked: the watch begins now
     )
     kinds = frozenset(k for k in MediaKind if kind_enabled(k, settings))
-    queued = pauses = 0
+    queued = pauses = read = 0
     try:
         async for dialog in chat.dialogs():
             if dialog.last_date < since:
@@ -76,6 +76,7 @@ async def backfill(
                         raise
                     logger.info("backfill paused {:.0f}s by a flood limit", exc.seconds)
                     await asyncio.sleep(exc.seconds)
+            read += 1
             for msg in reversed(found):  # oldest first, as they arrived
                 if not state.journal.handled(msg.chat_id, msg.message_id):
                     queued += await admit.accept(msg)
@@ -83,4 +84,5 @@ async def backfill(
         logger.warning("backfill stopped early: {}", exc)
     if queued:
         logger.info("backfill: {} voice(s) that arrived while the bot was down", queued)
+    logger.debug("backfill done: {} chat(s) searched, {:.0f} s back", read, time.time() - since)
     return queued
