@@ -93,6 +93,7 @@ class Bot:
         self._heartbeat: asyncio.Task | None = None
         self._backfill: asyncio.Task | None = None
         self._chat = None
+        self._gap_backfills: set[asyncio.Task] = set()
         self._wedged: asyncio.Future[WorkerWedged] | None = None
         self.metrics: metrics.Server | None = None
 
@@ -161,14 +162,26 @@ class Bot:
         await intake.open(core.dispatch)
         self._chat = chat
         self._backfill = asyncio.create_task(backfill(self.settings, self.state, chat, admit=self.pipeline))
+        telegram.watch_channel_gaps(client, self._channel_gap)
         return me
+
+    def _channel_gap(self, chat_id: int) -> None:
+        """Telethon skipped a gap of more than 100 events in this channel: look for its voices."""
+        if self.pipeline is None:
+            return
+        logger.info("chat {}: too much missed to replay; looking for its recordings", chat_id)
+        task = asyncio.get_running_loop().create_task(
+            backfill(self.settings, self.state, self._chat, admit=self.pipeline, only=chat_id)
+        )
+        self._gap_backfills.add(task)
+        task.add_done_callback(self._gap_backfills.discard)
 
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """Take no new work, give running jobs ``grace`` seconds to deliver, then stop."""
         if self.pipeline is None:
             return
         telegram.detach(self._client, self._handlers)
-        for task in (self._backfill, self._heartbeat):
+        for task in (self._backfill, self._heartbeat, *self._gap_backfills):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):

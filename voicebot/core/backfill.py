@@ -45,10 +45,16 @@ CLOCK_MARGIN_S = 60  # our clock against Telegram's message dates: a minute earl
 
 
 async def backfill(
-    settings: Settings, state: State, chat: Chat, admit: Admission, *, since: float | None = None
+    settings: Settings,
+    state: State,
+    chat: Chat,
+    admit: Admission,
+    *,
+    since: float | None = None,
+    only: int | None = None,
 ) -> int:
     """Queue the recordings since ``since`` (default: ``BACKFILL_HOURS`` ago) that no job exists
-    for, never older than the watch; return how many."""
+    for, never older than the watch, in every chat or ``only`` in that one; return how many."""
     if not settings.backfill_hours:
         return 0
     since = max(
@@ -59,6 +65,8 @@ async def backfill(
     queued = pauses = read = 0
     try:
         async for dialog in chat.dialogs():
+            if only is not None and dialog.chat_id != only:
+                continue
             if dialog.last_date < since:
                 if dialog.pinned:
                     continue  # pinned dialogs are ordered by the owner, not by date

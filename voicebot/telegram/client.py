@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from loguru import logger
-from telethon import TelegramClient, errors, functions
+from telethon import TelegramClient, errors, functions, utils
 from telethon.tl import types
 
 from voicebot import __version__
@@ -29,9 +29,23 @@ RECONNECT_FIRST_S = 1.0  # our own retries, once Telethon's are spent: 1 s, 2 s,
 RECONNECT_MAX_S = 60.0
 
 
-def make_client(settings: Settings, session: object | None = None) -> TelegramClient:
+class Client(TelegramClient):
+    """Telethon's client, telling :func:`watch_channel_gaps` of the gaps it gives up on. Its
+    update loop asks for a channel's difference through ``self(...)`` (client/updates.py), so
+    the answer passes here; nothing else changes."""
+
+    on_channel_gap: Callable[[int], None] | None = None
+
+    async def __call__(self, request, *args, **kwargs):
+        result = await super().__call__(request, *args, **kwargs)
+        if isinstance(result, types.updates.ChannelDifferenceTooLong) and self.on_channel_gap is not None:
+            self.on_channel_gap(utils.get_peer_id(types.PeerChannel(request.channel.channel_id)))
+        return result
+
+
+def make_client(settings: Settings, session: object | None = None) -> Client:
     """A client on the session file in the data dir (or on ``session``, e.g. a StringSession)."""
-    return TelegramClient(
+    return Client(
         session if session is not None else str(settings.session_path),
         settings.api_id,
         settings.api_hash,
@@ -106,6 +120,14 @@ def keep_update_state(client: TelegramClient) -> None:
     for channel_id, pts in cs.items():
         client.session.set_update_state(channel_id, types.updates.State(pts, 0, ss["date"], 0, unread_count=0))
     client.session.save()
+
+
+def watch_channel_gaps(client: TelegramClient, on_gap: Callable[[int], None]) -> None:
+    """Call ``on_gap(chat_id)`` whenever Telegram answers a channel's catch-up with
+    ``channelDifferenceTooLong`` (more than the 100 events Telethon asks for: _updates/messagebox.py),
+    which Telethon applies by moving the pts on and returning no messages at all: whatever was in
+    the gap is the caller's to find (backfill). ``client`` must come from :func:`make_client`."""
+    client.on_channel_gap = on_gap
 
 
 async def seed_channel_states(client: TelegramClient) -> int:
