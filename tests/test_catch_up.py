@@ -78,6 +78,34 @@ async def test_a_gap_of_more_than_100_events_while_connected_is_backfilled(fakeg
         await asyncio.sleep(2)  # a duplicate would arrive now
         (text,) = inbox.replies_to(voice)
         assert wer(EXPECTED["hello.ogg"], text) <= 0.25, text
-        assert "too much missed to replay" in bot.log.read_text()
+        assert "chat -100" in bot.log.read_text() and "too much missed to replay" in bot.log.read_text()
+    finally:
+        await bot.stop()
+
+
+async def test_a_private_gap_too_long_to_replay_while_connected_is_backfilled(fakegram, model_path, tmp_path):
+    """The account's own difference past the server's limit is updates.differenceTooLong:
+    Telethon takes the new pts and returns nothing (_updates/messagebox.py). The bot hears of
+    it and searches every chat."""
+    owner = fakegram.create_user("Owner", username="owner")
+    alice = await fakegram.new_user("Alice", username="alice")
+    inbox = Inbox(alice, owner.id)
+    await alice.get_dialogs()
+    bot = BotProcess(fakegram, owner, tmp_path / "bot", model_path)
+    await bot.start()
+    try:
+        await bot.wait_for_log("voicebot is running")
+        fakegram.limit_difference(20)
+        assert fakegram.drop_connections(owner) >= 1
+        voice = fakegram.send_message(
+            fakegram.user_of(alice), owner, voice=(FIXTURES / "hello.ogg").read_bytes(), duration=5
+        )
+        for n in range(30):
+            fakegram.send_message(fakegram.user_of(alice), owner, f"chatter {n}")
+        await inbox.wait(lambda: transcribed(inbox, voice), timeout=180)
+        await asyncio.sleep(2)  # a duplicate would arrive now
+        (text,) = inbox.replies_to(voice)
+        assert wer(EXPECTED["hello.ogg"], text) <= 0.25, text
+        assert "every chat: too much missed to replay" in bot.log.read_text()
     finally:
         await bot.stop()

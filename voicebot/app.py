@@ -165,11 +165,14 @@ class Bot:
         telegram.watch_channel_gaps(client, self._channel_gap)
         return me
 
-    def _channel_gap(self, chat_id: int) -> None:
-        """Telethon skipped a gap of more than 100 events in this channel: look for its voices."""
+    def _channel_gap(self, chat_id: int | None) -> None:
+        """Telethon skipped a gap too long to replay in this channel (more than 100 events), or in
+        the account's own updates (``None``): look for the voices in it."""
         if self.pipeline is None:
             return
-        logger.info("chat {}: too much missed to replay; looking for its recordings", chat_id)
+        logger.info(
+            "{}: too much missed to replay; looking for recordings", f"chat {chat_id}" if chat_id else "every chat"
+        )
         task = asyncio.get_running_loop().create_task(
             backfill(self.settings, self.state, self._chat, admit=self.pipeline, only=chat_id)
         )

@@ -109,7 +109,7 @@ def get_state(ctx: RpcContext, request: Any) -> types.updates.State:
 
 @handles(functions.updates.GetDifferenceRequest)
 def get_difference(ctx: RpcContext, request: functions.updates.GetDifferenceRequest) -> TLObject:
-    return ctx.world.difference(ctx.user, request.pts, ctx.marks)
+    return ctx.world.difference(ctx.user, request.pts, ctx.marks, request.pts_total_limit)
 
 
 @handles(functions.users.GetUsersRequest)

@@ -34,12 +34,15 @@ class Client(TelegramClient):
     update loop asks for a channel's difference through ``self(...)`` (client/updates.py), so
     the answer passes here; nothing else changes."""
 
-    on_channel_gap: Callable[[int], None] | None = None
+    on_channel_gap: Callable[[int | None], None] | None = None
 
     async def __call__(self, request, *args, **kwargs):
         result = await super().__call__(request, *args, **kwargs)
-        if isinstance(result, types.updates.ChannelDifferenceTooLong) and self.on_channel_gap is not None:
-            self.on_channel_gap(utils.get_peer_id(types.PeerChannel(request.channel.channel_id)))
+        if self.on_channel_gap is not None:
+            if isinstance(result, types.updates.ChannelDifferenceTooLong):
+                self.on_channel_gap(utils.get_peer_id(types.PeerChannel(request.channel.channel_id)))
+            elif isinstance(result, types.updates.DifferenceTooLong):  # the account's own: every chat
+                self.on_channel_gap(None)
         return result
 
 
@@ -122,11 +125,12 @@ def keep_update_state(client: TelegramClient) -> None:
     client.session.save()
 
 
-def watch_channel_gaps(client: TelegramClient, on_gap: Callable[[int], None]) -> None:
+def watch_channel_gaps(client: TelegramClient, on_gap: Callable[[int | None], None]) -> None:
     """Call ``on_gap(chat_id)`` whenever Telegram answers a channel's catch-up with
     ``channelDifferenceTooLong`` (more than the 100 events Telethon asks for: _updates/messagebox.py),
-    which Telethon applies by moving the pts on and returning no messages at all: whatever was in
-    the gap is the caller's to find (backfill). ``client`` must come from :func:`make_client`."""
+    and ``on_gap(None)`` for the account's ``differenceTooLong``. Telethon applies both by moving
+    the pts on and returning no messages at all: whatever was in the gap is the caller's to find
+    (backfill). ``client`` must come from :func:`make_client`."""
     client.on_channel_gap = on_gap
 
 
