@@ -16,6 +16,7 @@ from voicebot.llm import LlmClient, LlmError
 from .llm_server import LlmFaultProxy, LlmServer
 from .servers import free_port
 from .terminal import ROOT
+from .test_login import API_HASH, API_ID, alices_account, logged_in_session, voicebot
 
 pytestmark = pytest.mark.llm
 
@@ -186,3 +187,30 @@ def test_doctor_says_the_key_is_wrong_without_showing_it(keyed_server, tmp_path)
     (failed,) = [line for line in done.stdout.splitlines() if line.startswith("FAIL LLM")]
     assert "401" in failed
     assert wrong not in done.stdout + done.stderr and KEY not in done.stdout + done.stderr
+
+
+# -- the running bot's startup line -------------------------------------------------------------
+
+
+@pytest.fixture
+def telegram():
+    """The fake Telegram in a thread, with our app (as tests/test_login.py has it)."""
+    from .fakegram import ServerThread
+    from .fakegram.handshake import trust_server_key
+
+    trust_server_key()
+    with ServerThread() as thread:
+        thread.call(thread.server.register_app, API_ID, API_HASH)
+        yield thread
+
+
+@pytest.mark.wire
+def test_the_startup_log_says_where_transcripts_go_and_never_the_key(telegram, tmp_path, model_path):
+    """`run` at DEBUG, with a key: the line names the LLM's host, and the key is nowhere."""
+    alice = alices_account(telegram, tmp_path)
+    logged_in_session(telegram, alice, tmp_path / "data")
+    env = {"LLM_URL": "http://llm.internal:11434/v1", "LLM_MODEL": "llama3.2", "LLM_API_KEY": KEY}
+    with voicebot(tmp_path, "run", WHISPER_MODEL=model_path, LOG_LEVEL="DEBUG", **env) as bot:
+        line = bot.expect("voicebot is running as Alice", timeout=120) + bot.expect("\n")
+        assert "transcripts are sent to the LLM at llm.internal:11434: text leaves this machine" in line
+        assert KEY not in bot.screen
