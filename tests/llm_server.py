@@ -7,7 +7,8 @@
   CUDA or BLAS; the built wheel is kept in ``wheels/`` there, so a new venv is made in seconds.
   ``python3 -m tests.llm_server install`` does it (``.ci/setup``), or the first test.
 - :func:`tiny_model`: a llama-architecture GGUF (``gguf`` package) with random weights: two
-  layers, 64 wide, a 350-token SentencePiece-style vocabulary (characters, bytes). Hundreds
+  layers, 64 wide, a SentencePiece-style vocabulary of ~900 tokens (bytes, characters, common
+  English words). Hundreds
   of tokens take milliseconds; what it says is noise: tests check wiring, not words.
 - :class:`LlmServer`: the server process. :class:`LlmFaultProxy`: in front of it, kills it
   mid-request, drops the connection, holds a request past the client's timeout, answers 500
@@ -156,19 +157,36 @@ def _build(into: Path) -> None:
 N_EMBD, N_LAYER, N_HEAD, N_FF, N_CTX = 64, 2, 4, 128, 8192
 
 
+# Common words, whole: with every ▁-prefix of each in the vocabulary, SentencePiece's merges
+# build them, so English text is a token a word or so (prompt processing grows with tokens).
+WORDS = """the and to of in is it you that was for on are with as his they be at one have this from
+or had by but what some we can out other were all there when up use your how said an each she
+which do their time if will way about many then them would like so these her make see him two has
+look more day could go come did no most people my over know than call first who may down been now
+find any new work part take get place made where after back little only year came show every good
+me give our under name very through just great think say help line before move right old too same
+tell does set three want well also small end put home read hand large even here must big high
+such why ask change went kind off need house try again point world near hello weather today
+tomorrow rain sunny cold warm voice message summary transcript please meeting thanks okay yes""".split()
+
+
 def _vocabulary() -> tuple[list[bytes], list[float], list[int]]:
     """SentencePiece-style: <unk> <s> </s>, the 256 byte tokens (anything else falls back to
-    them), then printable ASCII with ▁ for the space."""
+    them), printable ASCII with ▁ for the space, ▁ and a letter, and the words above."""
     from gguf import TokenType
 
     tokens = [b"<unk>", b"<s>", b"</s>"]
     types = [TokenType.UNKNOWN, TokenType.CONTROL, TokenType.CONTROL]
     tokens += [f"<0x{b:02X}>".encode() for b in range(256)]
     types += [TokenType.BYTE] * 256
-    chars = ["\u2581", *(chr(c) for c in range(33, 127))]
-    tokens += [c.encode() for c in chars] + [f"\u2581{c}".encode() for c in "abcdefghijklmnopqrstuvwxyz"]
-    types += [TokenType.NORMAL] * (len(chars) + 26)
-    scores = [0.0] * 259 + [-float(i) for i in range(len(tokens) - 259)]
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    pieces = ["\u2581", *(chr(c) for c in range(33, 127)), *(f"\u2581{c}" for c in letters + letters.upper())]
+    for word in WORDS:  # every prefix, so that the merges can reach the word
+        pieces += [f"\u2581{word[:n]}" for n in range(2, len(word) + 1)]
+    pieces = list(dict.fromkeys(pieces))
+    tokens += [piece.encode() for piece in pieces]
+    types += [TokenType.NORMAL] * len(pieces)
+    scores = [0.0] * 259 + [float(len(piece)) for piece in pieces]  # the longest merge first
     return tokens, scores, [int(t) for t in types]
 
 
