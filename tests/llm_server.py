@@ -42,31 +42,13 @@ from .servers import ROOT, free_port
 
 PACKAGE = "llama-cpp-python==0.3.36"
 # Its dependencies with the [server] extra, pinned as resolved on 2026-12-02.
-PINS = [
-    "annotated-doc==0.0.7",
-    "annotated-types==0.8.0",
-    "anyio==4.16.0",
-    "click==8.5.1",
-    "diskcache==5.6.3",
-    "fastapi==0.165.0",
-    "h11==0.16.0",
-    "idna==3.20",
-    "Jinja2==3.1.6",
-    "MarkupSafe==3.0.4",
-    "numpy==2.4.6",
-    "opentelemetry-api==1.45.2",
-    "pydantic==2.14.4",
-    "pydantic-settings==2.16.3",
-    "pydantic_core==2.50.5",
-    "python-dotenv==1.2.4",
-    "PyYAML==6.0.4",
-    "sse-starlette==3.7.1",
-    "starlette==1.10.0",
-    "starlette-context==0.3.6",
-    "typing-inspection==0.4.5",
-    "typing_extensions==4.16.0",
-    "uvicorn==0.55.0",
-]
+PINS = """
+annotated-doc==0.0.7 annotated-types==0.8.0 anyio==4.16.0 click==8.5.1 diskcache==5.6.3
+fastapi==0.165.0 h11==0.16.0 idna==3.20 Jinja2==3.1.6 MarkupSafe==3.0.4 numpy==2.4.6
+opentelemetry-api==1.45.2 pydantic==2.14.4 pydantic-settings==2.16.3 pydantic_core==2.50.5
+python-dotenv==1.2.4 PyYAML==6.0.4 sse-starlette==3.7.1 starlette==1.10.0 starlette-context==0.3.6
+typing-inspection==0.4.5 typing_extensions==4.16.0 uvicorn==0.55.0
+""".split()
 BUILD_PINS = ["scikit-build-core==1.1.2"]  # the package's build backend (build isolation)
 # Generic x86-64 (no AVX and up: any CPU CI lands on), CPU only, no OpenMP (ggml's own threads),
 # and none of llama.cpp's tools, examples, tests or the multimodal library: only what the
@@ -92,10 +74,14 @@ def _venv() -> Path:
     return ROOT / f"{PACKAGE.replace('==', '-')}-{digest}"
 
 
-def _wheel(wheels: Path) -> Path | None:
+def _wheels() -> Path:
+    """Where the built wheel is kept: one folder per set of build flags."""
+    return ROOT / "wheels" / hashlib.sha256(CMAKE_ARGS.encode()).hexdigest()[:10]
+
+
+def _wheel() -> Path | None:
     name, version = PACKAGE.replace("-", "_").split("==")
-    digest = hashlib.sha256(CMAKE_ARGS.encode()).hexdigest()[:10]
-    found = sorted((wheels / digest).glob(f"{name}-{version}-*.whl"))
+    found = sorted(_wheels().glob(f"{name}-{version}-*.whl"))
     return found[0] if found else None
 
 
@@ -111,12 +97,11 @@ def install() -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (venv / "ok").exists():
             return python
-        wheels = ROOT / "wheels"
-        if _wheel(wheels) is None:
-            _build(wheels / hashlib.sha256(CMAKE_ARGS.encode()).hexdigest()[:10])
+        if _wheel() is None:
+            _build(_wheels())
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
         pip = [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "--no-deps"]
-        subprocess.run([*pip, str(_wheel(wheels)), *PINS], check=True)
+        subprocess.run([*pip, str(_wheel()), *PINS], check=True)
         (venv / "ok").touch()  # only a complete install counts
     return python
 
@@ -132,24 +117,9 @@ def _build(into: Path) -> None:
         "CMAKE_BUILD_PARALLEL_LEVEL": str(os.cpu_count() or 2),
         "PIP_CONSTRAINT": str(constraints),  # reaches the isolated build environment too
     }
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "-q",
-            "--disable-pip-version-check",
-            "--no-deps",
-            "--no-binary",
-            PACKAGE.split("==")[0],
-            "-w",
-            str(into),
-            PACKAGE,
-        ],
-        check=True,
-        env=env,
-    )
+    argv = [sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", "--no-deps"]
+    argv += ["--no-binary", PACKAGE.split("==")[0], "-w", str(into), PACKAGE]
+    subprocess.run(argv, check=True, env=env)
 
 
 # -- the model -------------------------------------------------------------------------------
