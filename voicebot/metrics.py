@@ -176,7 +176,8 @@ def request(endpoint: str, seconds: float | None = None, *, error: str | None = 
 
 @_safe
 def guard(name: str) -> None:
-    """A hallucination guard fired: ``silence``, ``no_speech_prob`` or ``compression_ratio``."""
+    """A guard fired: ``silence``, ``no_speech_prob``, ``compression_ratio`` (hallucinations dropped)
+    or ``hints_silenced`` (a window the vocabulary made empty, decoded again without it)."""
     GUARD_HITS.labels(name).inc()
 
 
