@@ -226,6 +226,14 @@ class Scenario:
         digits = re.sub(r"\D", "", phone)
         return self.logins.codes[digits].code
 
+    def set_code_type(self, kind: TLObject | None) -> None:
+        """Answer auth.sendCode with ``kind`` (an ``auth.SentCodeType*``, or ``auth.SentCodePaymentRequired``)
+        instead of app or SMS; None restores. Example::
+
+            fakegram.set_code_type(types.auth.SentCodeTypeSetUpEmailRequired())
+        """
+        self.logins.code_type = kind
+
     def expire_login_codes(self) -> None:
         """Make every code sent so far expired: signing in with it is PHONE_CODE_EXPIRED."""
         self.logins.expire_codes()

@@ -27,11 +27,20 @@ from .errors import translate
 T = TypeVar("T")
 
 
+# Every auth.SentCodeType of Telethon 1.45's layer (tl/types/auth.py), and the field that tells
+# the person where to look (core.telegram.org/type/auth.SentCodeType).
 _CODE_VIA = {
-    types.auth.SentCodeTypeApp: "app",
-    types.auth.SentCodeTypeSms: "sms",
-    types.auth.SentCodeTypeCall: "call",
-    types.auth.SentCodeTypeEmailCode: "email",
+    types.auth.SentCodeTypeApp: ("app", None),
+    types.auth.SentCodeTypeSms: ("sms", None),
+    types.auth.SentCodeTypeCall: ("call", None),
+    types.auth.SentCodeTypeFlashCall: ("flash_call", "pattern"),
+    types.auth.SentCodeTypeMissedCall: ("missed_call", "prefix"),
+    types.auth.SentCodeTypeEmailCode: ("email", "email_pattern"),
+    types.auth.SentCodeTypeSetUpEmailRequired: ("setup_email", None),
+    types.auth.SentCodeTypeFragmentSms: ("fragment", "url"),
+    types.auth.SentCodeTypeFirebaseSms: ("firebase", None),
+    types.auth.SentCodeTypeSmsWord: ("sms_word", "beginning"),
+    types.auth.SentCodeTypeSmsPhrase: ("sms_phrase", "beginning"),
 }
 
 
@@ -79,10 +88,14 @@ class TelethonLogin:
                 functions.auth.SendCodeRequest(phone, self.client.api_id, self.client.api_hash, types.CodeSettings())
             )
         )
+        if isinstance(sent, types.auth.SentCodePaymentRequired):  # a paid SMS: "Official apps may receive this"
+            return CodeSent(via="paid")
         if not isinstance(sent, types.auth.SentCode):  # auth.sentCodeSuccess: needs a future_auth_token we never keep
             raise TelegramError("SENT_CODE_SUCCESS")
         self._hashes[phone] = sent.phone_code_hash
-        return CodeSent(via=_CODE_VIA.get(type(sent.type), "other"), length=getattr(sent.type, "length", None))
+        via, field = _CODE_VIA.get(type(sent.type), ("other", None))
+        hint = getattr(sent.type, field, None) if field else None
+        return CodeSent(via=via, length=getattr(sent.type, "length", None), hint=hint or None)
 
     async def sign_in(self, phone: str, code: str) -> str:
         phone = utils.parse_phone(phone) or phone
