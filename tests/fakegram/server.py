@@ -99,6 +99,8 @@ class FakeTelegramServer(Scenario, FaultInjection):
         self._tasks: set[asyncio.Task[None]] = set()
         # How often each method (innermost request class name) was called: calls["GetFileRequest"].
         self.calls: Counter[str] = Counter()
+        # Every upload.getFile answered: (file id, offset, bytes sent), to see where a download resumed.
+        self.file_reads: list[tuple[int, int, int]] = []
 
     # region lifecycle
 
@@ -283,6 +285,8 @@ class FakeTelegramServer(Scenario, FaultInjection):
             result = handler(context, query)
             if inspect.isawaitable(result):
                 result = await result
+            if isinstance(query, functions.upload.GetFileRequest):
+                self.file_reads.append((query.location.id, query.offset, len(result.bytes)))
             if fault is not None and fault.drop_after:
                 log.info("%r: %s done, dropping the connection before answering (injected)", connection, name)
                 connection.close(abort=True)

@@ -23,15 +23,45 @@ from voicebot import __version__
 from voicebot.config import Settings
 from voicebot.errors import LOGIN_HINT, NotLoggedIn, Unreachable
 
-from .errors import rpc_error
+from .errors import flood_seconds, rpc_error
 
 RECONNECT_FIRST_S = 1.0  # our own retries, once Telethon's are spent: 1 s, 2 s, 4 s … 60 s
 RECONNECT_MAX_S = 60.0
+# Flood waits up to this are slept through on the update-state calls Telethon makes by itself.
+INTERNAL_FLOOD_WAIT = 300
+# What Telethon asks on its own: the catch-up in _update_loop (client/updates.py) and the state
+# after sign-in (_on_login, client/auth.py). A FLOOD_WAIT there drops the catch-up until the
+# next gap or 15 min of silence, and fails a login whose key is already bound.
+_INTERNAL = (
+    functions.updates.GetStateRequest,
+    functions.updates.GetDifferenceRequest,
+    functions.updates.GetChannelDifferenceRequest,
+)
+
+
+class VoicebotClient(TelegramClient):
+    """``TelegramClient`` whose update-state calls wait out a flood wait instead of raising.
+
+    ``flood_sleep_threshold=0`` sends every flood wait of the bot's own calls to
+    ``TelethonChat._call``; Telethon 1.45 ignores a per-call threshold (``__call__`` drops
+    it, client/users.py), so the calls Telethon makes itself are waited out here.
+    """
+
+    async def __call__(self, request, ordered=False, flood_sleep_threshold=None):
+        while True:
+            try:
+                return await super().__call__(request, ordered, flood_sleep_threshold)
+            except errors.FloodError as exc:  # FLOOD_WAIT, FLOOD_PREMIUM_WAIT...
+                seconds = flood_seconds(exc)
+                if not isinstance(request, _INTERNAL) or seconds > INTERNAL_FLOOD_WAIT:
+                    raise
+                logger.info("flood wait of {:.0f}s on {}; waiting", seconds, type(request).__name__)
+                await asyncio.sleep(seconds + 0.5)
 
 
 def make_client(settings: Settings, session: object | None = None) -> TelegramClient:
     """A client on the session file in the data dir (or on ``session``, e.g. a StringSession)."""
-    return TelegramClient(
+    return VoicebotClient(
         session if session is not None else str(settings.session_path),
         settings.api_id,
         settings.api_hash,

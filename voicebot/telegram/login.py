@@ -18,7 +18,7 @@ from typing import TypeVar
 from telethon import TelegramClient, errors, events, functions, utils
 from telethon.tl import types
 
-from voicebot.errors import TelegramError
+from voicebot.errors import RateLimited, TelegramError
 from voicebot.messages import CodeSent, QrCode
 
 from .convert import display_name
@@ -99,8 +99,19 @@ class TelethonLogin:
 
     async def sign_in(self, phone: str, code: str) -> str:
         phone = utils.parse_phone(phone) or phone
-        user = await _rpc(self.client.sign_in(phone, code, phone_code_hash=self._hashes.get(phone, "")))
-        return _who(user)
+        return await self._signed_in(self.client.sign_in(phone, code, phone_code_hash=self._hashes.get(phone, "")))
+
+    async def _signed_in(self, call: Awaitable[types.User]) -> str:
+        """Who signed in. A long flood wait on the update state Telethon asks for right after
+        (``_on_login``, client/auth.py; shorter ones wait in VoicebotClient) comes once the
+        key is bound: logged in all the same."""
+        try:
+            return _who(await _rpc(call))
+        except RateLimited:
+            if not await self.client.is_user_authorized():  # True from the moment _on_login starts
+                raise
+            me = await _rpc(self.client.get_me())
+            return _who(me) if me is not None else "this account"
 
     async def password_hint(self) -> str | None:
         password = await _rpc(self.client(functions.account.GetPasswordRequest()))
@@ -108,7 +119,7 @@ class TelethonLogin:
 
     async def check_password(self, password: str) -> str:
         # Telethon computes the SRP proof (telethon/password.py) from a fresh account.getPassword.
-        return _who(await _rpc(self.client.sign_in(password=password)))
+        return await self._signed_in(self.client.sign_in(password=password))
 
     async def qr_code(self) -> QrCode | str:
         client = self.client
@@ -117,8 +128,8 @@ class TelethonLogin:
             await client._switch_dc(answer.dc_id)
             answer = await _rpc(client(functions.auth.ImportLoginTokenRequest(answer.token)))
         if isinstance(answer, types.auth.LoginTokenSuccess):
-            await client._on_login(answer.authorization.user)  # what QRLogin.wait does (custom/qrlogin.py)
-            return _who(answer.authorization.user)
+            # What QRLogin.wait does (custom/qrlogin.py).
+            return await self._signed_in(client._on_login(answer.authorization.user))
         self._scanned.clear()  # any scan so far is answered by this very export
         token = base64.urlsafe_b64encode(answer.token).decode().rstrip("=")
         return QrCode(url=f"tg://login?token={token}", expires=answer.expires.timestamp())
