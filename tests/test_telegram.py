@@ -4,6 +4,7 @@ network calls answered in memory, and messages built from telethon.tl.types."""
 import datetime
 import itertools
 import shutil
+from pathlib import Path
 
 import pytest
 from telethon import TelegramClient, errors, functions
@@ -30,6 +31,7 @@ class OfflineClient(TelegramClient):
         super().__init__(MemorySession(), 1, "0" * 32)
         self._mb_entity_cache.set_self_user(OWNER_ID, False, 0)
         self.files = {}  # message id → fixture to "download"
+        self.doc_files = {}  # document id → the same fixture
         self.sent, self.edited, self.deleted, self.requests = [], [], [], []
         self.failing_downloads = 0
         self.errors = []  # exceptions to raise from the next requests, in order
@@ -90,6 +92,13 @@ class OfflineClient(TelegramClient):
         shutil.copyfile(self.files[message.id], file)
         return file
 
+    async def iter_download(self, document, *, offset=0, request_size=None, **kwargs):
+        """What TelethonChat downloads a document with; the fixture of the message with that document."""
+        if self.failing_downloads:
+            self.failing_downloads -= 1
+            raise errors.FileIdInvalidError(request=None)
+        yield Path(self.doc_files[document.id]).read_bytes()[offset:]  # noqa: ASYNC240 (a small fixture)
+
     def text_of(self, reply):
         edits = [text for message_id, text in self.edited if message_id == reply.id]
         return edits[-1] if edits else reply.message
@@ -103,6 +112,7 @@ def received(client, **kwargs):
     message._finish_init(client, {ALICE_ID: ALICE}, None)
     if "file" in kwargs:
         client.files[message.id] = kwargs["file"]
+        client.doc_files[message.media.document.id] = kwargs["file"]
     return message
 
 

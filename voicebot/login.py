@@ -36,12 +36,33 @@ SHORT_WAIT = 120  # a flood wait up to this is waited out with a message; longer
 QR_PATIENCE = 600  # seconds of fresh QR codes before giving up
 
 PHONE_PROMPT = "Phone number, international format (e.g. +44 7700 900123): "
+# One line per auth.SentCodeType (core.telegram.org/constructor/auth.sentCodeType*): where to look.
 CODE_VIA = {
     "app": 'Telegram sent a {code} to your Telegram app (a message from "Telegram").',
     "sms": "Telegram sent a {code} by SMS.",
     "call": "Telegram will call you and read out a {code}.",
-    "email": "Telegram sent a {code} to your login email.",
+    # "The phone code will then be the phone number itself" (auth.sentCodeTypeFlashCall).
+    "flash_call": "Telegram will ring you once and hang up: the calling number ({hint}) is the code.",
+    # "The last digits of the phone number that calls are the code" (auth.sentCodeTypeMissedCall).
+    "missed_call": "Telegram will ring you once from a number starting {hint}: its last digits are the {code}.",
+    "email": "Telegram sent a {code} to your login email ({hint}).",
+    "fragment": "Telegram sent a {code} to this number on Fragment: open {hint} to read it.",
+    # Delivered "after Firebase attestation" (auth.sentCodeTypeFirebaseSms), which only official apps pass.
+    "firebase": "Telegram may send a {code} by SMS, but only after a check official apps make; "
+    "if none comes, use `login --qr`.",
+    "sms_word": "Telegram sent a secret word by SMS{starting}: type that word as the code.",
+    "sms_phrase": "Telegram sent a secret phrase by SMS{starting}: type that phrase as the code.",
 }
+# No code is coming: the login ends with this line (exit 1).
+NO_CODE = {
+    # "The user should add and verify an email address in order to login" (auth.sentCodeTypeSetUpEmailRequired).
+    "setup_email": "Telegram wants a login email on this account first: set up a login email in an official "
+    "Telegram app first, or use `python -m voicebot login --qr`",
+    # auth.sentCodePaymentRequired: a paid SMS, which "Official apps may receive".
+    "paid": "Telegram sends codes to this number only as a paid SMS, which only the official apps can buy: "
+    "use `python -m voicebot login --qr`",
+}
+WORDS = ("sms_word", "sms_phrase")  # codes with letters and spaces: typed as they are
 QR_HELP = (
     "Scan this QR code with Telegram on your phone: Settings → Devices → Link Desktop Device.\n"
     "It is replaced every {seconds:.0f} s until scanned; Ctrl+C gives up "
@@ -191,9 +212,11 @@ async def interactive_login(port: LoginPort, terminal: Terminal, *, qr: bool = F
 
 
 async def _by_phone(port: LoginPort, terminal: Terminal) -> str:
-    phone, _sent = await _send_code(port, terminal)
+    phone, sent = await _send_code(port, terminal)
     for _ in range(ATTEMPTS):
-        code = (await terminal.ask("Login code: ")).replace(" ", "").replace("-", "")
+        code = (await terminal.ask("Login code: ")).strip()
+        if sent.via not in WORDS:
+            code = code.replace(" ", "").replace("-", "")
         if not code:
             continue
         try:
@@ -203,7 +226,7 @@ async def _by_phone(port: LoginPort, terminal: Terminal) -> str:
                 terminal.say("That code is wrong; check it and type it again.")
             elif exc.name == "PHONE_CODE_EXPIRED":
                 terminal.say("That code has expired; asking Telegram for a new one.")
-                await _resend(port, terminal, phone)
+                sent = await _resend(port, terminal, phone)
             elif exc.name == "SESSION_PASSWORD_NEEDED":
                 return await _password(port, terminal)
             elif exc.name == "PHONE_NUMBER_UNOCCUPIED":
@@ -241,8 +264,12 @@ async def _resend(port: LoginPort, terminal: Terminal, phone: str) -> CodeSent:
                 raise
             terminal.say(f"Telegram asks to wait {_duration(exc.seconds)} before sending a code; waiting…")
             await asyncio.sleep(exc.seconds + 1)
+    if sent.via in NO_CODE:
+        raise LoginFailed(NO_CODE[sent.via])
     code = f"{sent.length}-digit code" if sent.length else "code"
-    terminal.say(CODE_VIA.get(sent.via, "Telegram sent a {code}.").format(code=code))
+    starting = f' (it starts with "{sent.hint}")' if sent.hint else ""
+    line = CODE_VIA.get(sent.via, "Telegram sent a {code}.")
+    terminal.say(line.format(code=code, hint=sent.hint or "?", starting=starting))
     return sent
 
 

@@ -105,8 +105,9 @@ class Reaction:
 class CodeSent:
     """Where Telegram sent the login code (``auth.sentCode.type``) and how many digits it has."""
 
-    via: str  # app, sms, call, email, other
+    via: str  # app, sms, call, flash_call, missed_call, email, setup_email, fragment, firebase, sms_word, ...
     length: int | None = None
+    hint: str | None = None  # the number's pattern or prefix, the email pattern, a Fragment URL, a first word
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from .mtproto import (
     encrypt_server_message,
     read_key_id,
 )
+from .records import DC_ID
 
 if TYPE_CHECKING:
     from .server import FakeTelegramServer
@@ -67,13 +68,26 @@ class Authorization:
     # Channel pts this key's sessions were told about (live or by difference): World.difference
     # turns a channel past its mark into updateChannelTooLong.
     channel_marks: dict[int, int] = field(default_factory=dict)
+    # The DC the key was made on: "auth_key's are associated with a server" (Telethon
+    # telegrambaseclient.py, _switch_dc), so a client moving DC makes a new one there.
+    dc_id: int = DC_ID
+    # Logged in by auth.importAuthorization: a copy of a session on another DC (downloads),
+    # not a device of its own (no updates, not in account.getAuthorizations).
+    exported: bool = False
 
 
 class Connection:
     """One TCP connection: TcpFull framing, MTProto session state, service messages."""
 
-    def __init__(self, server: FakeTelegramServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self,
+        server: FakeTelegramServer,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        dc_id: int = DC_ID,
+    ) -> None:
         self._server = server
+        self.dc_id = dc_id
         self._writer = writer
         self._codec = TcpFullCodec(reader, writer)
         self._ids = ServerMessageIds()
@@ -124,6 +138,8 @@ class Connection:
             self._on_plain(packet)
             return
         auth = self._server._auths.get(key_id)
+        if auth is not None and auth.dc_id != self.dc_id:
+            auth = None  # a key of another DC is unknown here
         if auth is None or (self.auth is not None and auth is not self.auth):
             log.warning("%r: unknown auth key %016x", self, key_id)
             self._codec.write_packet(struct.pack("<i", TRANSPORT_AUTH_KEY_NOT_FOUND))
@@ -168,7 +184,9 @@ class Connection:
         self._codec.write_packet(struct.pack("<qqi", 0, msg_id, len(body)) + body)
         if self._handshake.result is not None:
             new = self._handshake.result
-            self._server._auths[new.key.key_id] = Authorization(key=new.key, user_id=None, salt=new.salt)
+            self._server._auths[new.key.key_id] = Authorization(
+                key=new.key, user_id=None, salt=new.salt, dc_id=self.dc_id
+            )
             self._handshake = None
             log.info("%r: new auth key %016x", self, new.key.key_id)
 

@@ -13,7 +13,7 @@ import random
 
 from telethon.tl import TLObject, types
 
-from .records import UPLOAD_PART_MAX, FileRecord, RpcFail, UserRecord, now
+from .records import DC_ID, UPLOAD_PART_MAX, FileRecord, RpcFail, UserRecord, now
 
 
 class Files:
@@ -69,6 +69,7 @@ class Files:
             data=data,
             attributes=attributes,
             is_photo=is_photo,
+            dc_id=getattr(self, "file_dc", DC_ID),
         )
         self.files[record.id] = record
         return record

@@ -47,12 +47,12 @@ class Fakegram(FakeTelegramServer):
         self._clients[client] = user
         return client
 
-    def fresh_client(self, **client_kwargs: Any) -> TelegramClient:
-        """A client of a fresh install: no auth key, not logged in (API_ID 1, "fakegram").
+    def fresh_client(self, dc_id: int = 2, **client_kwargs: Any) -> TelegramClient:
+        """A client of a fresh install on DC ``dc_id``: no auth key, not logged in (API_ID 1, "fakegram").
 
         Connecting runs the DH handshake; then it logs in like any app (auth.sendCode, QR...).
         """
-        client = TelegramClient(self.fresh_session(), API_ID, API_HASH, **client_kwargs)
+        client = TelegramClient(self.fresh_session(dc_id), API_ID, API_HASH, **client_kwargs)
         self._clients[client] = None  # type: ignore[assignment]
         return client
 

@@ -15,6 +15,13 @@
   30 s; a logged-in app's ``auth.acceptLoginToken`` accepts it (AUTH_TOKEN_INVALID / _EXPIRED /
   _ALREADY_ACCEPTED) and the exporting session gets ``updateLoginToken``; its next
   ``auth.exportLoginToken`` returns ``auth.loginTokenSuccess``, or SESSION_PASSWORD_NEEDED.
+* Data centres (core.telegram.org/api/datacenter): auth.sendCode for a number registered on
+  another DC is 303 PHONE_MIGRATE_X ("we request that it establish a connection with a
+  different DC first"); a QR token accepted by an account of another DC makes the next
+  ``auth.exportLoginToken`` answer ``auth.loginTokenMigrateTo`` and the app "should respond by
+  calling auth.importLoginToken with the specified token, to the specified DC" (api/qr-login);
+  ``auth.exportAuthorization`` (DC_ID_INVALID for this DC) gives an id and bytes that
+  ``auth.importAuthorization`` on the target DC logs in once (AUTH_BYTES_INVALID otherwise).
 * Sessions (core.telegram.org/method/account.getAuthorizations, account.resetAuthorization):
   terminating one unbinds its key, whose requests then get 401 AUTH_KEY_UNREGISTERED; a session
   younger than 24 h may not terminate others (FRESH_RESET_AUTHORISATION_FORBIDDEN).
@@ -35,7 +42,7 @@ from typing import TYPE_CHECKING
 from telethon.tl import TLObject, types
 
 from .handshake import DH_G, DH_PRIME
-from .records import RpcFail, UserRecord, now
+from .records import DC_IDS, RpcFail, UserRecord, now
 
 if TYPE_CHECKING:
     from .connection import Authorization
@@ -135,6 +142,11 @@ class Logins:
     challenges: dict[int, Challenge] = field(default_factory=dict)
     tokens: dict[bytes, LoginToken] = field(default_factory=dict)
     token_lifetime: float = TOKEN_LIFETIME
+    # What auth.sendCode answers instead of app/SMS (set_code_type): any auth.SentCodeType, or
+    # auth.sentCodePaymentRequired. Which one Telegram picks is its own choice (api/auth).
+    code_type: TLObject | None = None
+    migrations: dict[bytes, tuple[int, int]] = field(default_factory=dict)  # login token -> (user id, DC)
+    exported: dict[tuple[int, bytes], int] = field(default_factory=dict)  # (id, bytes) -> target DC
 
     # region phone and code
 
@@ -146,16 +158,23 @@ class Logins:
         return next((u for u in self.world.users.values() if u.phone == phone and not u.deleted), None)
 
     def logged_in(self, user: UserRecord) -> list[Authorization]:
-        return [a for a in self.auths.values() if a.user_id == user.id]
+        return [a for a in self.auths.values() if a.user_id == user.id and not a.exported]
 
-    def send_code(self, phone: str, api_id: int, api_hash: str) -> types.auth.SentCode:
+    def send_code(self, phone: str, api_id: int, api_hash: str, dc_id: int = DC_IDS[0]) -> types.auth.SentCode:
         self.check_app(api_id, api_hash)
         phone = normalize_phone(phone)
         user = self.user_by_phone(phone)
+        if user is not None and user.home_dc != dc_id:
+            raise RpcFail(303, f"PHONE_MIGRATE_{user.home_dc}")
         code = "".join(random.choice("0123456789") for _ in range(CODE_LENGTH))
         sent = SentCode(phone, os.urandom(9).hex(), code, time.time() + CODE_LIFETIME, user.id if user else None)
         self.codes[phone] = sent  # a new code supersedes the previous one
         text = f"Login code: {code}. Do not give this code to anyone, even if they say they are from Telegram!"
+        if isinstance(self.code_type, types.auth.SentCodePaymentRequired):
+            return self.code_type  # type: ignore[return-value]
+        if self.code_type is not None:
+            self.sms.setdefault(phone, []).append(text)  # delivered out of band; the test reads login_code()
+            return types.auth.SentCode(type=self.code_type, phone_code_hash=sent.hash)
         if user is not None and self.logged_in(user):
             # "The code was sent through the telegram app" (core.telegram.org/constructor/auth.sentCodeTypeApp).
             self.world.send(self.service_user(), user, text=text)
@@ -285,13 +304,39 @@ class Logins:
         if accepted is not None:
             # The second call, after updateLoginToken: the login is done (or needs the password).
             accepted.used = True
-            result = self.complete(auth, self.world.users[accepted.accepted_by])
+            user = self.world.users[accepted.accepted_by]
+            if user.home_dc != auth.dc_id:  # "a DC mismatch between the two apps"
+                token = os.urandom(32)
+                self.migrations[token] = (user.id, user.home_dc)
+                return types.auth.LoginTokenMigrateTo(dc_id=user.home_dc, token=token)
+            result = self.complete(auth, user)
             return types.auth.LoginTokenSuccess(authorization=result)
         for old in mine:
             old.expires = 0  # a new QR code replaces the previous one: scanning it is AUTH_TOKEN_EXPIRED
         token = LoginToken(os.urandom(32), auth, time.time() + self.token_lifetime)
         self.tokens[token.token] = token
         return types.auth.LoginToken(expires=int(token.expires), token=token.token)
+
+    def import_token(self, auth: Authorization, raw: bytes) -> TLObject:
+        """auth.importLoginToken on the DC that auth.loginTokenMigrateTo named."""
+        user_id, dc_id = self.migrations.get(bytes(raw), (None, None))
+        if user_id is None or dc_id != auth.dc_id:
+            raise RpcFail(400, "AUTH_TOKEN_INVALID")
+        del self.migrations[bytes(raw)]  # a token logs in once
+        return types.auth.LoginTokenSuccess(authorization=self.complete(auth, self.world.users[user_id]))
+
+    def export_authorization(self, user: UserRecord, auth: Authorization, dc_id: int) -> TLObject:
+        if dc_id == auth.dc_id or dc_id not in DC_IDS:
+            raise RpcFail(400, "DC_ID_INVALID")
+        secret = os.urandom(32)
+        self.exported[(user.id, secret)] = dc_id
+        return types.auth.ExportedAuthorization(id=user.id, bytes=secret)
+
+    def import_authorization(self, auth: Authorization, user_id: int, secret: bytes) -> TLObject:
+        if self.exported.pop((user_id, bytes(secret)), None) != auth.dc_id:
+            raise RpcFail(400, "AUTH_BYTES_INVALID")
+        auth.exported = True
+        return self.bind(auth, self.world.users[user_id])
 
     def accept_token(self, acceptor: UserRecord, raw: bytes) -> types.Authorization:
         token = self.tokens.get(bytes(raw))

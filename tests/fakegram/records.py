@@ -14,7 +14,10 @@ USER_ID_BASE = 1_000_000
 CHAT_ID_BASE = 5_000
 # Channel ids live in their own (large) range, so a chat id never collides with a channel id.
 CHANNEL_ID_BASE = 1_700_000_000
-DC_ID = 2
+DC_ID = 2  # where every fresh Telethon session starts (telegrambaseclient.py, DEFAULT_DC_ID)
+# The fake's data centres: DC 2 and a second one, each its own port (core.telegram.org/api/datacenter).
+OTHER_DC_ID = 1
+DC_IDS = (DC_ID, OTHER_DC_ID)
 MESSAGE_LENGTH_MAX = 4096
 CAPTION_LENGTH_MAX = 1024
 UPLOAD_PART_MAX = 512 * 1024
@@ -77,6 +80,7 @@ class FileRecord:
     data: bytes
     attributes: list[TLObject]
     is_photo: bool = False
+    dc_id: int = DC_ID  # the DC that stores it; upload.getFile elsewhere is FILE_MIGRATE_X
 
     def has_attribute(self, kind: type, flag: str | None = None) -> bool:
         return any(isinstance(a, kind) and (flag is None or getattr(a, flag)) for a in self.attributes)
@@ -177,6 +181,7 @@ class UserRecord:
     phone: str | None = None
     bot: bool = False
     deleted: bool = False
+    home_dc: int = DC_ID  # where the account lives: PHONE_MIGRATE_X, auth.loginTokenMigrateTo
     # Limited after spam reports (@SpamBot): may not write in groups and channels.
     spam_limited: bool = False
     pts: int = 1  # Telethon treats pts 0 as "unknown", real accounts start at 1 too

@@ -42,6 +42,8 @@ class RpcContext:
     marks: dict[int, int] = field(default_factory=dict)
     auth: Authorization | None = None
     logins: Logins | None = None
+    dc_id: int = DC_ID  # the DC the calling connection is on
+    dcs: dict[int, int] = field(default_factory=dict)  # every DC's port
 
 
 Handler = Callable[[RpcContext, Any], Any | Awaitable[Any]]
@@ -66,8 +68,13 @@ def get_config(ctx: RpcContext, request: Any) -> types.Config:
         date=now(),
         expires=now() + 3600,
         test_mode=False,
-        this_dc=DC_ID,
-        dc_options=[types.DcOption(id=DC_ID, ip_address="127.0.0.1", port=ctx.port)],
+        this_dc=ctx.dc_id,
+        # "a list of all DCs available at the moment, each of which has an id, ip, and port"
+        # (core.telegram.org/api/datacenter).
+        dc_options=[
+            types.DcOption(id=dc, ip_address="127.0.0.1", port=port)
+            for dc, port in (ctx.dcs or {DC_ID: ctx.port}).items()
+        ],
         dc_txt_domain_name="",
         chat_size_max=200,
         megagroup_size_max=200_000,
@@ -99,7 +106,7 @@ def get_config(ctx: RpcContext, request: Any) -> types.Config:
 
 @handles(functions.help.GetNearestDcRequest)
 def get_nearest_dc(ctx: RpcContext, request: Any) -> types.NearestDc:
-    return types.NearestDc(country="ZZ", this_dc=DC_ID, nearest_dc=DC_ID)
+    return types.NearestDc(country="ZZ", this_dc=ctx.dc_id, nearest_dc=ctx.dc_id)
 
 
 @handles(functions.updates.GetStateRequest)

@@ -21,6 +21,7 @@ UNAUTHORIZED = frozenset(
         functions.auth.CheckPasswordRequest,
         functions.auth.ExportLoginTokenRequest,
         functions.auth.ImportLoginTokenRequest,
+        functions.auth.ImportAuthorizationRequest,
         functions.account.GetPasswordRequest,
     }
 )
@@ -34,7 +35,7 @@ def _logged_in(ctx: RpcContext):
 
 @handles(functions.auth.SendCodeRequest)
 def send_code(ctx: RpcContext, request: functions.auth.SendCodeRequest) -> TLObject:
-    return ctx.logins.send_code(request.phone_number, request.api_id, request.api_hash)
+    return ctx.logins.send_code(request.phone_number, request.api_id, request.api_hash, ctx.dc_id)
 
 
 @handles(functions.auth.SignInRequest)
@@ -62,9 +63,18 @@ def export_login_token(ctx: RpcContext, request: functions.auth.ExportLoginToken
 
 
 @handles(functions.auth.ImportLoginTokenRequest)
-def import_login_token(ctx: RpcContext, request: TLObject) -> TLObject:
-    # Only for a token of another DC (auth.loginTokenMigrateTo); the fake has one DC.
-    raise RpcFail(400, "AUTH_TOKEN_INVALID")
+def import_login_token(ctx: RpcContext, request: functions.auth.ImportLoginTokenRequest) -> TLObject:
+    return ctx.logins.import_token(ctx.auth, request.token)
+
+
+@handles(functions.auth.ExportAuthorizationRequest)
+def export_authorization(ctx: RpcContext, request: functions.auth.ExportAuthorizationRequest) -> TLObject:
+    return ctx.logins.export_authorization(_logged_in(ctx), ctx.auth, request.dc_id)
+
+
+@handles(functions.auth.ImportAuthorizationRequest)
+def import_authorization(ctx: RpcContext, request: functions.auth.ImportAuthorizationRequest) -> TLObject:
+    return ctx.logins.import_authorization(ctx.auth, request.id, request.bytes)
 
 
 @handles(functions.auth.AcceptLoginTokenRequest)

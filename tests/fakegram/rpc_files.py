@@ -32,6 +32,10 @@ def save_big_file_part(ctx: RpcContext, request: functions.upload.SaveBigFilePar
 @handles(functions.upload.GetFileRequest)
 async def get_file(ctx: RpcContext, request: functions.upload.GetFileRequest) -> types.upload.File:
     record = ctx.world.file_for_location(request.location)
+    if record.dc_id != ctx.dc_id:
+        # "303 SEE_OTHER: the request must be repeated, but directed to a different data
+        # center": FILE_MIGRATE_X (core.telegram.org/api/errors).
+        raise RpcFail(303, f"FILE_MIGRATE_{record.dc_id}")
     offset, limit = request.offset, request.limit
     # Same constraints as Telegram, so a client asking for odd chunks fails here too.
     align = PRECISE_CHUNK_ALIGN if request.precise else FILE_CHUNK_ALIGN

@@ -226,6 +226,25 @@ class Scenario:
         digits = re.sub(r"\D", "", phone)
         return self.logins.codes[digits].code
 
+    def home_on(self, user: UserRecord, dc_id: int) -> None:
+        """Make ``user``'s account live on data centre ``dc_id`` (1 or 2): a login from DC 2 is
+        then redirected (PHONE_MIGRATE_X, auth.loginTokenMigrateTo), and its session strings
+        name that DC."""
+        user.home_dc = dc_id
+
+    def store_files_on(self, dc_id: int) -> None:
+        """Keep the files uploaded or sent from now on in data centre ``dc_id`` (their
+        Document's ``dc_id``); fetching them elsewhere is FILE_MIGRATE_X."""
+        self.world.file_dc = dc_id  # type: ignore[attr-defined]
+
+    def set_code_type(self, kind: TLObject | None) -> None:
+        """Answer auth.sendCode with ``kind`` (an ``auth.SentCodeType*``, or ``auth.SentCodePaymentRequired``)
+        instead of app or SMS; None restores. Example::
+
+            fakegram.set_code_type(types.auth.SentCodeTypeSetUpEmailRequired())
+        """
+        self.logins.code_type = kind
+
     def expire_login_codes(self) -> None:
         """Make every code sent so far expired: signing in with it is PHONE_CODE_EXPIRED."""
         self.logins.expire_codes()

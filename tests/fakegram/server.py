@@ -42,7 +42,7 @@ from telethon.tl.core import GzipPacked
 from .connection import Authorization, Connection
 from .faults import FaultInjection, _Fault
 from .logins import OLD_DEVICE_AGE, Logins
-from .records import DC_ID, RpcFail, UserRecord, now
+from .records import DC_ID, DC_IDS, RpcFail, UserRecord, now
 from .rpc import HANDLERS, RpcContext
 from .rpc_auth import UNAUTHORIZED
 from .scenario import Scenario
@@ -73,7 +73,11 @@ def serialize_result(result: Any) -> bytes:
 
 
 class FakeTelegramServer(Scenario, FaultInjection):
-    """A single-DC (DC 2) fake Telegram on 127.0.0.1.
+    """A fake Telegram on 127.0.0.1 with two data centres: DC 2 on :attr:`port` (where
+    every fresh Telethon session starts) and DC 1 on ``port_of(1)``, both listed in
+    help.getConfig. One world serves both; what differs is what Telegram documents: auth keys
+    are per DC, an account lives on one (``home_dc``: PHONE_MIGRATE_X, auth.loginTokenMigrateTo),
+    a file on one (FILE_MIGRATE_X; auth.exportAuthorization/importAuthorization to fetch it).
 
     Example::
 
@@ -91,6 +95,8 @@ class FakeTelegramServer(Scenario, FaultInjection):
         self.world.short_updates = short_updates
         self._port = port  # always on 127.0.0.1: nothing here may touch a real network
         self._server: asyncio.Server | None = None
+        self._ports: dict[int, int] = {DC_ID: port, **{dc: 0 for dc in DC_IDS if dc != DC_ID}}
+        self._others: dict[int, asyncio.Server] = {}  # the listeners of the DCs other than DC 2
         self._auths: dict[int, Authorization] = {}
         self.logins = Logins(self.world, self._auths, self._push_to_auth)
         self._connections: set[Connection] = set()
@@ -99,6 +105,8 @@ class FakeTelegramServer(Scenario, FaultInjection):
         self._tasks: set[asyncio.Task[None]] = set()
         # How often each method (innermost request class name) was called: calls["GetFileRequest"].
         self.calls: Counter[str] = Counter()
+        # Every upload.getFile answered: (file id, offset, bytes sent), to see where a download resumed.
+        self.file_reads: list[tuple[int, int, int]] = []
 
     # region lifecycle
 
@@ -108,11 +116,27 @@ class FakeTelegramServer(Scenario, FaultInjection):
             raise RuntimeError("server not started")
         return self._port
 
+    def port_of(self, dc_id: int) -> int:
+        """The port of data centre ``dc_id`` (``port`` is DC 2's)."""
+        return self.port if dc_id == DC_ID else self._ports[dc_id]
+
+    async def _listen(self) -> None:
+        self._server = await asyncio.start_server(self._accepter(DC_ID), HOST, self._port)
+        self._port = self._ports[DC_ID] = self._server.sockets[0].getsockname()[1]
+        for dc in self._ports.keys() - {DC_ID}:
+            self._others[dc] = await asyncio.start_server(self._accepter(dc), HOST, self._ports[dc])
+            self._ports[dc] = self._others[dc].sockets[0].getsockname()[1]
+
     async def start(self) -> Self:
-        self._server = await asyncio.start_server(self._accept, HOST, self._port)
-        self._port = self._server.sockets[0].getsockname()[1]
-        log.info("fakegram listening on %s:%d", HOST, self._port)
+        await self._listen()
+        log.info("fakegram listening on %s: %s", HOST, self._ports)
         return self
+
+    async def _close_others(self) -> None:
+        for other in self._others.values():
+            other.close()
+            await other.wait_closed()
+        self._others.clear()
 
     async def stop(self) -> None:
         if self._server is None:
@@ -124,6 +148,7 @@ class FakeTelegramServer(Scenario, FaultInjection):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._server.wait_closed()
+        await self._close_others()
         self._server = None
 
     async def go_offline(self) -> None:
@@ -137,14 +162,17 @@ class FakeTelegramServer(Scenario, FaultInjection):
         """
         assert self._server is not None, "server not started"
         self._server.close()
+        for other in self._others.values():
+            other.close()
         self.drop_connections()
         await self._server.wait_closed()
+        await self._close_others()
         log.info("fakegram offline (port %d refuses connections)", self._port)
 
     async def come_back(self) -> None:
         """Listen again on the same port after :meth:`go_offline`."""
-        self._server = await asyncio.start_server(self._accept, HOST, self._port)
-        log.info("fakegram back on %s:%d", HOST, self._port)
+        await self._listen()
+        log.info("fakegram back on %s: %s", HOST, self._ports)
 
     async def __aenter__(self) -> Self:
         return await self.start()
@@ -152,10 +180,13 @@ class FakeTelegramServer(Scenario, FaultInjection):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connection = Connection(self, reader, writer)
-        self._connections.add(connection)
-        await connection.serve()
+    def _accepter(self, dc_id: int):
+        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            connection = Connection(self, reader, writer, dc_id)
+            self._connections.add(connection)
+            await connection.serve()
+
+        return accept
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         # Requests run as tasks so a slow one (getFile) doesn't block the connection;
@@ -172,28 +203,31 @@ class FakeTelegramServer(Scenario, FaultInjection):
         """Register a fresh auth key (a new "device") for ``user``: a device that logged in
         long ago (it may terminate other sessions: FRESH_RESET_AUTHORISATION_FORBIDDEN)."""
         key = AuthKey(os.urandom(256))
-        self._auths[key.key_id] = Authorization(key=key, user_id=user.id, created=now() - OLD_DEVICE_AGE)
+        self._auths[key.key_id] = Authorization(
+            key=key, user_id=user.id, created=now() - OLD_DEVICE_AGE, dc_id=user.home_dc
+        )
         return key
 
-    def fresh_session(self) -> StringSession:
-        """A session that knows this server's address and nothing else: a fresh install.
+    def fresh_session(self, dc_id: int = DC_ID) -> StringSession:
+        """A session that knows this server's address (DC 2's, as Telethon's default, or
+        ``dc_id``'s) and nothing else: a fresh install.
 
         Its client creates an auth key by the DH handshake (trust the fake's RSA key first:
         :func:`~.handshake.trust_server_key`) and must then log in.
         """
         session = StringSession()
-        session.set_dc(DC_ID, HOST, self.port)
+        session.set_dc(dc_id, HOST, self.port_of(dc_id))
         return session
 
     def session_string_for(self, user: UserRecord) -> str:
-        """A Telethon ``StringSession`` string (DC 2, 127.0.0.1, this port, a new auth key).
+        """A Telethon ``StringSession`` string (the user's home DC, 127.0.0.1, its port, a new auth key).
 
         Usable from another process, and reusable across restarts of that process::
 
             TelegramClient(StringSession(server.session_string_for(bot)), 1, "x")
         """
         session = StringSession()
-        session.set_dc(DC_ID, HOST, self.port)
+        session.set_dc(user.home_dc, HOST, self.port_of(user.home_dc))
         session.auth_key = self.authorize(user)
         return session.save()
 
@@ -278,11 +312,14 @@ class FakeTelegramServer(Scenario, FaultInjection):
                 log.warning("method %s is not implemented by fakegram: %.300s", name, query)
                 raise RpcFail(400, f"METHOD_NOT_IMPLEMENTED_{name}")
             context = RpcContext(
-                self.world, user, connection, self.port, self._get_file_delay, auth.channel_marks, auth, self.logins
-            )
+                self.world, user, connection, self.port, self._get_file_delay, auth.channel_marks, auth, self.logins,
+                connection.dc_id, dict(self._ports),
+            )  # fmt: skip
             result = handler(context, query)
             if inspect.isawaitable(result):
                 result = await result
+            if isinstance(query, functions.upload.GetFileRequest):
+                self.file_reads.append((query.location.id, query.offset, len(result.bytes)))
             if fault is not None and fault.drop_after:
                 log.info("%r: %s done, dropping the connection before answering (injected)", connection, name)
                 connection.close(abort=True)
@@ -316,7 +353,7 @@ class FakeTelegramServer(Scenario, FaultInjection):
         """
         delivered = False
         for auth in self._auths.values():
-            if auth.user_id != user_id:
+            if auth.user_id != user_id or auth.exported:
                 continue
             live = [c for c in self._connections if c.auth is auth and c.receives_updates]
             if not live:

@@ -12,7 +12,6 @@ from telethon.tl import TLObject, types
 
 from .records import (
     CHANNEL_ID_BASE,
-    DC_ID,
     ChannelRecord,
     ChatRecord,
     FileRecord,
@@ -140,7 +139,7 @@ class Views:
             date=file.date,
             mime_type=file.mime_type,
             size=len(file.data),
-            dc_id=DC_ID,
+            dc_id=file.dc_id,
             attributes=file.attributes,
         )
 
@@ -152,7 +151,7 @@ class Views:
                     access_hash=file.access_hash,
                     file_reference=file.file_reference,
                     date=file.date,
-                    dc_id=DC_ID,
+                    dc_id=file.dc_id,
                     sizes=[types.PhotoSize(type="x", w=800, h=800, size=len(file.data))],
                 ),
                 ttl_seconds=ttl_seconds,

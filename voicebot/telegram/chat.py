@@ -40,6 +40,7 @@ SEARCH_FILTERS = {
     MediaKind.AUDIO: types.InputMessagesFilterMusic,
     MediaKind.VIDEO: types.InputMessagesFilterVideo,
 }
+DOWNLOAD_PART = 128 * 1024  # what download_media asks per chunk below 100 MB (utils.get_appropriated_part_size)
 
 
 class TelethonChat:
@@ -181,15 +182,52 @@ class TelethonChat:
         await self._call("delete", lambda: self.client.delete_messages(peer, [sent.message_id]))
 
     async def download(self, msg: IncomingMessage, dest: Path) -> None:
+        media = getattr(msg.ref, "media", None)
         try:
-            # A stale file reference is refreshed by Telethon itself (client/downloads.py).
-            result = await self._call("download", lambda: self.client.download_media(msg.ref, file=str(dest)))
+            if isinstance(media, types.MessageMediaDocument) and isinstance(media.document, types.Document):
+                await self._download_document(msg.ref, media.document, dest)
+            elif await self._call("download", lambda: self.client.download_media(msg.ref, file=str(dest))) is None:
+                raise DownloadError("Telegram returned no file")
         except OSError:
             raise  # our disk, not Telegram: the pipeline reports it as such
         except ValueError as exc:
             raise DownloadError(f"ValueError: {exc}") from exc
-        if result is None or not dest.exists():  # noqa: ASYNC240 (one stat of the file just written)
+        if not dest.exists():  # noqa: ASYNC240 (one stat of the file just written)
             raise DownloadError("Telegram returned no file")
+
+    async def _download_document(self, message: Message, document: types.Document, dest: Path) -> None:
+        """Chunk by chunk; after a flood wait it goes on from the byte it reached.
+
+        Telethon's ``download_media`` would start again from byte 0: ``flood_sleep_threshold=0``
+        reaches its per-chunk ``upload.getFile`` (client/downloads.py), and FLOOD_PREMIUM_WAIT_X
+        means "the query must be automatically repeated by the client after X seconds"
+        (core.telegram.org/api/files). A stale file reference is refreshed once per try, as
+        download_media does (refetch the message; the same document id).
+        """
+        current = document
+        with dest.open("wb") as out:  # chunk writes, as Telethon's download_media makes them
+
+            async def go_on() -> None:
+                nonlocal current
+                refreshed = False
+                while True:
+                    try:
+                        parts = self.client.iter_download(current, offset=out.tell(), request_size=DOWNLOAD_PART)
+                        async for chunk in parts:
+                            out.write(chunk)
+                        return
+                    except (errors.FileReferenceExpiredError, errors.FilerefUpgradeNeededError):
+                        fresh = (
+                            None if refreshed else await self.client.get_messages(message.input_chat, ids=message.id)
+                        )
+                        fresh_doc = getattr(getattr(fresh, "media", None), "document", None)
+                        if not isinstance(fresh_doc, types.Document) or fresh_doc.id != current.id:
+                            raise
+                        current, refreshed = fresh_doc, True
+
+            await self._call("download", go_on)
+            if document.size and out.tell() < document.size:
+                raise DownloadError(f"Telegram sent {out.tell()} of {document.size} bytes")
 
     async def fetch(self, chat_id: int, message_id: int, peer: str = "") -> IncomingMessage | None:
         try:

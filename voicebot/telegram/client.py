@@ -23,21 +23,46 @@ from voicebot import __version__
 from voicebot.config import Settings
 from voicebot.errors import LOGIN_HINT, NotLoggedIn, Unreachable
 
-from .errors import rpc_error
+from .errors import flood_seconds, rpc_error
 
 RECONNECT_FIRST_S = 1.0  # our own retries, once Telethon's are spent: 1 s, 2 s, 4 s … 60 s
 RECONNECT_MAX_S = 60.0
+# Flood waits up to this are slept through on the update-state calls Telethon makes by itself.
+INTERNAL_FLOOD_WAIT = 300
+# What Telethon asks on its own: the catch-up in _update_loop (client/updates.py) and the state
+# after sign-in (_on_login, client/auth.py). A FLOOD_WAIT there drops the catch-up until the
+# next gap or 15 min of silence, and fails a login whose key is already bound.
+_INTERNAL = (
+    functions.updates.GetStateRequest,
+    functions.updates.GetDifferenceRequest,
+    functions.updates.GetChannelDifferenceRequest,
+)
 
 
-class Client(TelegramClient):
-    """Telethon's client, telling :func:`watch_channel_gaps` of the gaps it gives up on. Its
-    update loop asks for a channel's difference through ``self(...)`` (client/updates.py), so
-    the answer passes here; nothing else changes."""
+class VoicebotClient(TelegramClient):
+    """``TelegramClient`` whose update-state calls wait out a flood wait instead of raising, and
+    that tells :func:`watch_channel_gaps` of the gaps Telethon gives up on.
+
+    ``flood_sleep_threshold=0`` sends every flood wait of the bot's own calls to
+    ``TelethonChat._call``; Telethon 1.45 ignores a per-call threshold (``__call__`` drops
+    it, client/users.py), so the calls Telethon makes itself are waited out here. Its update
+    loop asks for the differences through ``self(...)`` (client/updates.py), so their answers
+    pass here too.
+    """
 
     on_channel_gap: Callable[[int | None], None] | None = None
 
-    async def __call__(self, request, *args, **kwargs):
-        result = await super().__call__(request, *args, **kwargs)
+    async def __call__(self, request, ordered=False, flood_sleep_threshold=None):
+        while True:
+            try:
+                result = await super().__call__(request, ordered, flood_sleep_threshold)
+                break
+            except errors.FloodError as exc:  # FLOOD_WAIT, FLOOD_PREMIUM_WAIT...
+                seconds = flood_seconds(exc)
+                if not isinstance(request, _INTERNAL) or seconds > INTERNAL_FLOOD_WAIT:
+                    raise
+                logger.info("flood wait of {:.0f}s on {}; waiting", seconds, type(request).__name__)
+                await asyncio.sleep(seconds + 0.5)
         if self.on_channel_gap is not None:
             if isinstance(result, types.updates.ChannelDifferenceTooLong):
                 self.on_channel_gap(utils.get_peer_id(types.PeerChannel(request.channel.channel_id)))
@@ -46,9 +71,9 @@ class Client(TelegramClient):
         return result
 
 
-def make_client(settings: Settings, session: object | None = None) -> Client:
+def make_client(settings: Settings, session: object | None = None) -> VoicebotClient:
     """A client on the session file in the data dir (or on ``session``, e.g. a StringSession)."""
-    return Client(
+    return VoicebotClient(
         session if session is not None else str(settings.session_path),
         settings.api_id,
         settings.api_hash,

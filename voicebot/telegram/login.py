@@ -18,7 +18,7 @@ from typing import TypeVar
 from telethon import TelegramClient, errors, events, functions, utils
 from telethon.tl import types
 
-from voicebot.errors import TelegramError
+from voicebot.errors import RateLimited, TelegramError
 from voicebot.messages import CodeSent, QrCode
 
 from .convert import display_name
@@ -27,11 +27,20 @@ from .errors import translate
 T = TypeVar("T")
 
 
+# Every auth.SentCodeType of Telethon 1.45's layer (tl/types/auth.py), and the field that tells
+# the person where to look (core.telegram.org/type/auth.SentCodeType).
 _CODE_VIA = {
-    types.auth.SentCodeTypeApp: "app",
-    types.auth.SentCodeTypeSms: "sms",
-    types.auth.SentCodeTypeCall: "call",
-    types.auth.SentCodeTypeEmailCode: "email",
+    types.auth.SentCodeTypeApp: ("app", None),
+    types.auth.SentCodeTypeSms: ("sms", None),
+    types.auth.SentCodeTypeCall: ("call", None),
+    types.auth.SentCodeTypeFlashCall: ("flash_call", "pattern"),
+    types.auth.SentCodeTypeMissedCall: ("missed_call", "prefix"),
+    types.auth.SentCodeTypeEmailCode: ("email", "email_pattern"),
+    types.auth.SentCodeTypeSetUpEmailRequired: ("setup_email", None),
+    types.auth.SentCodeTypeFragmentSms: ("fragment", "url"),
+    types.auth.SentCodeTypeFirebaseSms: ("firebase", None),
+    types.auth.SentCodeTypeSmsWord: ("sms_word", "beginning"),
+    types.auth.SentCodeTypeSmsPhrase: ("sms_phrase", "beginning"),
 }
 
 
@@ -79,15 +88,30 @@ class TelethonLogin:
                 functions.auth.SendCodeRequest(phone, self.client.api_id, self.client.api_hash, types.CodeSettings())
             )
         )
+        if isinstance(sent, types.auth.SentCodePaymentRequired):  # a paid SMS: "Official apps may receive this"
+            return CodeSent(via="paid")
         if not isinstance(sent, types.auth.SentCode):  # auth.sentCodeSuccess: needs a future_auth_token we never keep
             raise TelegramError("SENT_CODE_SUCCESS")
         self._hashes[phone] = sent.phone_code_hash
-        return CodeSent(via=_CODE_VIA.get(type(sent.type), "other"), length=getattr(sent.type, "length", None))
+        via, field = _CODE_VIA.get(type(sent.type), ("other", None))
+        hint = getattr(sent.type, field, None) if field else None
+        return CodeSent(via=via, length=getattr(sent.type, "length", None), hint=hint or None)
 
     async def sign_in(self, phone: str, code: str) -> str:
         phone = utils.parse_phone(phone) or phone
-        user = await _rpc(self.client.sign_in(phone, code, phone_code_hash=self._hashes.get(phone, "")))
-        return _who(user)
+        return await self._signed_in(self.client.sign_in(phone, code, phone_code_hash=self._hashes.get(phone, "")))
+
+    async def _signed_in(self, call: Awaitable[types.User]) -> str:
+        """Who signed in. A long flood wait on the update state Telethon asks for right after
+        (``_on_login``, client/auth.py; shorter ones wait in VoicebotClient) comes once the
+        key is bound: logged in all the same."""
+        try:
+            return _who(await _rpc(call))
+        except RateLimited:
+            if not await self.client.is_user_authorized():  # True from the moment _on_login starts
+                raise
+            me = await _rpc(self.client.get_me())
+            return _who(me) if me is not None else "this account"
 
     async def password_hint(self) -> str | None:
         password = await _rpc(self.client(functions.account.GetPasswordRequest()))
@@ -95,7 +119,7 @@ class TelethonLogin:
 
     async def check_password(self, password: str) -> str:
         # Telethon computes the SRP proof (telethon/password.py) from a fresh account.getPassword.
-        return _who(await _rpc(self.client.sign_in(password=password)))
+        return await self._signed_in(self.client.sign_in(password=password))
 
     async def qr_code(self) -> QrCode | str:
         client = self.client
@@ -104,8 +128,8 @@ class TelethonLogin:
             await client._switch_dc(answer.dc_id)
             answer = await _rpc(client(functions.auth.ImportLoginTokenRequest(answer.token)))
         if isinstance(answer, types.auth.LoginTokenSuccess):
-            await client._on_login(answer.authorization.user)  # what QRLogin.wait does (custom/qrlogin.py)
-            return _who(answer.authorization.user)
+            # What QRLogin.wait does (custom/qrlogin.py).
+            return await self._signed_in(client._on_login(answer.authorization.user))
         self._scanned.clear()  # any scan so far is answered by this very export
         token = base64.urlsafe_b64encode(answer.token).decode().rstrip("=")
         return QrCode(url=f"tg://login?token={token}", expires=answer.expires.timestamp())
