@@ -35,6 +35,18 @@ FIGURES = {  # script → the names its last line must carry
     "load.py": ["voices", "transcribed", "refused", "lost", "rss_start_mb", "rss_peak_mb", "rss_end_mb"],
     "names.py": ["names_without", "names_with", "of", "wer_delta"],
     "remote.py": ["overhead_ratio", "speedup"],
+    "vocab_cost.py": [
+        f"tiny.en/{k}"
+        for k in [
+            "words_bare",
+            "words_bare_hints",
+            "words_plain",
+            "words_hints",
+            "hints_ratio",
+            "plain_ratio",
+            "retried",
+        ]
+    ],
 }
 MARKS = {"remote.py": [pytest.mark.remote]}  # real speech servers, as the remote tests
 
@@ -76,5 +88,7 @@ def test_bench_script_short(script):
         "demo_session.py": lambda f: f["transcripts"] == f["voices"] == 2 and f["private_answers"] == 2,
         "e2e.py": lambda f: all(v <= 0.25 for k, v in f.items() if "/wer_" in k),
         "names.py": lambda f: f["names_with"] > f["names_without"],  # the vocabulary is heard
+        # the hints never cost words: a window they silenced is decoded again
+        "vocab_cost.py": lambda f: f["tiny.en/words_hints"] >= 0.9 * f["tiny.en/words_plain"] > 0,
     }.get(script.name)
     assert check is None or check(got), f"{script.name}: {lines[-1]}"
