@@ -67,7 +67,9 @@ def voice(message_id, *, doc=None, view_once=False, chat_id=CHAT):
         outgoing=False,
         sender_name="Alice",
         date=time.time(),
-        media=Media(MediaKind.VOICE, size=20_000, duration=200, document_id=doc or 5000 + message_id, view_once=view_once),
+        media=Media(
+            MediaKind.VOICE, size=20_000, duration=200, document_id=doc or 5000 + message_id, view_once=view_once
+        ),
     )
 
 
