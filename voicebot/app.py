@@ -33,6 +33,7 @@ from voicebot.core.pipeline import Pipeline
 from voicebot.engine.base import Transcriber
 from voicebot.engine.loader import load_engine
 from voicebot.errors import LOGIN_HINT, ConfigError, NotLoggedIn, WorkerWedged
+from voicebot.llm.client import host_of, stays_here
 from voicebot.messages import IncomingMessage, Reaction
 from voicebot.state import State
 from voicebot.storage import TempDir, exclusive_lock, prepare_data_dir, write_heartbeat
@@ -278,6 +279,10 @@ async def run(settings: Settings) -> None:
             where = (
                 f"{settings.whisper_engine} servers {', '.join(e.name for e in engine.endpoints())}: "
                 f"audio leaves this machine"
+            )
+        if settings.llm_url:  # as plainly: the user chose to send transcripts to an LLM
+            where += f"; transcripts are sent to the LLM at {host_of(settings.llm_url)}" + (
+                " (this machine)" if stays_here(settings.llm_url) else ": text leaves this machine"
             )
         if bot.metrics is not None:
             where += f"; metrics at {bot.metrics.url}"
