@@ -19,6 +19,7 @@ from voicebot.core.dispatch import Dispatch
 from voicebot.core.pipeline import Pipeline
 from voicebot.core.ports import Chat, Writer
 from voicebot.engine.base import Transcriber
+from voicebot.llm.client import LlmClient
 from voicebot.state import State
 from voicebot.storage import TempDir
 
@@ -59,4 +60,6 @@ def dispatch_for(pipeline: Pipeline) -> Dispatch:
 
 def llm_for(settings: Settings) -> Writer | None:
     """The LLM client of ``LLM_URL``, or ``None`` when none is set (nothing leaves the machine)."""
-    return None  # wired to voicebot.llm.client.LlmClient when llm-infra's client lands
+    if not settings.llm_url:
+        return None
+    return LlmClient(settings.llm_url, settings.llm_model, settings.llm_api_key or None, settings.llm_timeout_seconds)
