@@ -86,7 +86,7 @@ def owner_says(message_id, text, reply_to, chat_id=CHAT):
     )
 
 
-def build(tmp_path, writer, engine=None, **env):
+def build(tmp_path, writer, engine=None, fixture="hello.ogg", **env):
     s = load_settings(
         {
             "API_ID": "1",
@@ -99,7 +99,7 @@ def build(tmp_path, writer, engine=None, **env):
         },
         dotenv_path=None,
     )
-    chat = MemoryChat(dict.fromkeys(range(1, 100), FIXTURES / "hello.ogg"))
+    chat = MemoryChat(dict.fromkeys(range(1, 100), FIXTURES / fixture))
     temp = TempDir(s.temp_dir)
     temp.prepare()
     state = State(tmp_path / "state.db")
@@ -339,6 +339,21 @@ async def test_an_answer_longer_than_the_transcript_allows_is_cut(tmp_path):
     await pipeline.stop()
     assert len(chat.messages[50]) < 3 * len(TEXT) + 250 and chat.messages[50].endswith("…")
     assert len(chat.messages[51]) < 1100
+
+
+async def test_tr_en_without_an_llm_is_whispers_own_translation(tmp_path, base_engine, engine):
+    assert base_engine.can_translate and not engine.can_translate  # tiny.en knows English only
+    pipeline, chat, state = build(tmp_path, None, base_engine, fixture="hello_ru.ogg")
+    pipeline.start()
+    await handle(pipeline, chat, voice(1))
+    assert "привет" in chat.texts_for(1)[0].lower()
+    await handle(pipeline, chat, owner_says(50, ".tr en", 1), owner_says(51, ".tr de", 1))
+    await pipeline.stop()
+    heading, english = chat.messages[50].split("\n")
+    assert heading == say("translation_title", language="en") and "hello" in english.lower()
+    assert state.cache.extra(5001, "tr:en") == html.unescape(english)
+    assert chat.messages[51] == say("no_llm")  # other languages need an LLM
+    assert list((tmp_path / "temp").iterdir()) == []
 
 
 def test_the_state_keeps_extras_and_the_chats_translation(tmp_path):

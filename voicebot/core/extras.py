@@ -23,14 +23,17 @@ from collections.abc import Awaitable, Callable
 
 from loguru import logger
 
+from voicebot.audio import open_recording
 from voicebot.config import Settings
 from voicebot.core.delivery import CAPTION, REPLY, Answer, Delivery
 from voicebot.core.ports import Chat, Writer
 from voicebot.core.writing import clean_up, quote, summarise, summary_layout, translate
-from voicebot.errors import TelegramError
+from voicebot.engine.base import Transcriber
+from voicebot.errors import TelegramError, TranscriptionError
 from voicebot.formatting import MESSAGE_LIMIT, split_transcript, utf16_len
 from voicebot.messages import IncomingMessage
 from voicebot.state import State
+from voicebot.storage import TempDir
 
 
 class Extras:
@@ -44,9 +47,13 @@ class Extras:
         chat: Chat,
         state: State,
         say: Callable[..., str],
+        *,
+        engine: Transcriber | None = None,
+        temp: TempDir | None = None,
     ):
         self.settings, self.writer, self.delivery = settings, writer, delivery
         self.chat, self.state, self.say = chat, state, say
+        self.engine, self.temp = engine, temp
         self._tasks: set[asyncio.Task] = set()
 
     def follow(self, answer: Answer, text: str) -> None:
@@ -89,9 +96,19 @@ class Extras:
             self.state.search.append(msg.chat_id, msg.message_id, summary)
         return summary
 
+    def can_translate(self, language: str) -> bool:
+        """An LLM translates into any language; without one, Whisper itself into English."""
+        return self.writer is not None or (language == "en" and self.engine is not None and self.engine.can_translate)
+
     async def translation_for(self, msg: IncomingMessage, text: str, language: str) -> str | None:
-        """``msg``'s transcript in ``language``: cached, or written now (``None``: failed)."""
-        translation = await self._cached_or(msg, f"tr:{language}", lambda: translate(self._writer(), text, language))
+        """``msg``'s transcript in ``language``: cached, or written now (``None``: failed).
+        Without an LLM, English comes from Whisper's translate task on the recording itself."""
+        if self.writer is None and language == "en":
+            translation = await self._cached_or(msg, "tr:en", lambda: self._whisper_english(msg))
+        else:
+            translation = await self._cached_or(
+                msg, f"tr:{language}", lambda: translate(self._writer(), text, language)
+            )
         if translation is not None:
             self.state.search.append(msg.chat_id, msg.message_id, translation)
         return translation
@@ -173,6 +190,19 @@ class Extras:
             return None
         if document_id and not msg.media.view_once:
             self.state.cache.remember_extra(document_id, kind, text)
+        return text
+
+    async def _whisper_english(self, msg: IncomingMessage) -> str:
+        """Download the recording again and let Whisper translate it (off the event loop);
+        the temp file is gone whatever happens."""
+        if self.engine is None or self.temp is None or not self.engine.can_translate:
+            raise TranscriptionError("no engine here can translate")
+        with self.temp.file(".audio") as path:
+            await self.chat.download(msg, path)
+            samples = await asyncio.to_thread(open_recording, path, max_duration_s=self.settings.max_duration_s)
+            text = await asyncio.to_thread(self.engine.translate, samples)
+        if not text:
+            raise TranscriptionError("Whisper heard nothing to translate")
         return text
 
     def _writer(self) -> Writer:

@@ -136,15 +136,15 @@ async def subtitles(c: Commands, call: Call) -> str | None:
     return None
 
 
-async def transcript_of(c: Commands, call: Call, name: str) -> tuple[IncomingMessage, str] | str:
+async def transcript_of(c: Commands, call: Call, name: str, language: str = "") -> tuple[IncomingMessage, str] | str:
     """The voice ``call`` replies to (directly, or through the bot's transcript of it) and
-    its transcript; or what to answer instead."""
+    its transcript; or what to answer instead. ``language``: a translation into it is asked."""
     target = await c.chat.replied_to(call.msg) if call.msg.reply_to else None
     if target is not None and target.media is None and target.outgoing and target.reply_to:
         target = await c.chat.replied_to(target)  # the bot's answer: the voice it answers
     if target is None or target.media is None:
         return c.say("no_reply", command=name)
-    if c.extras.writer is None:
+    if not (c.extras.can_translate(language) if language else c.extras.writer is not None):
         return c.say("no_llm")
     media = target.media
     cached = c.state.cache.get(media.document_id) if media.document_id and not media.view_once else None
@@ -181,9 +181,11 @@ async def translation(c: Commands, call: Call) -> str | None:
     if not re.fullmatch(r"[a-z]{2,3}", code):
         return c.say("bad_lang", language=code[:20])
     if auto:
+        if c.extras.writer is None:
+            return c.say("no_llm")
         c.state.chats.set_translate(call.msg.chat_id, code)
         return c.say("tr_auto", language=code)
-    found = await transcript_of(c, call, "tr")
+    found = await transcript_of(c, call, "tr", code)
     if isinstance(found, str):
         return found
     voice, text = found
