@@ -95,11 +95,13 @@ async def clean_up(writer: Writer, transcript: str) -> str:
 
 def summary_layout(title_html: str, summary: str, part_html: str) -> str:
     """The answer with a summary: the bot's heading and the summary lines, then the transcript
-    (one part of it, already escaped) in an expandable blockquote, which Telegram shows
-    collapsed (``messageEntityBlockquote`` with ``collapsed``, core.telegram.org/api/entities)."""
+    (one part of it, already escaped) in an expandable blockquote: ``messageEntityBlockquote``
+    with ``collapsed`` ("collapsed by default", core.telegram.org/constructor/messageEntityBlockquote,
+    layer 181+; TDLib's textEntityTypeExpandableBlockQuote: "collapsed by default to 3 lines")."""
     return f"{title_html}\n{escape(summary)}\n{quote(part_html)}"
 
 
 def quote(part_html: str) -> str:
-    """``part_html`` in an expandable blockquote (Telethon's HTML parser: ``collapsed=True``)."""
+    """``part_html`` in an expandable blockquote (Telethon 1.45's HTML parser turns the
+    ``expandable`` attribute into ``collapsed=True``: telethon/extensions/html.py)."""
     return f"<blockquote expandable>{part_html}</blockquote>"
