@@ -67,16 +67,18 @@ async def test_the_real_servers_summary_stands_above_the_intact_transcript(bot, 
 
 async def test_a_server_that_hangs_or_fails_never_holds_a_transcript_back(bot, alice, proxy):
     client, inbox, owner, alice_id = alice
-    proxy.plan[:] = ["hang", "500"]  # the first summary waits past the timeout, the second is refused
+    # The first summary waits past the timeout, the second is refused, the third one's
+    # connection dies mid-request (as when the server is killed).
+    proxy.plan[:] = ["hang", "500", "drop"]
     await bot.stop()
     await bot.start(LLM_TIMEOUT_SECONDS="3")
-    first = await send_hello(client, bot)
-    await inbox.wait(lambda: transcribed(inbox, first.id), timeout=120)
-    second = await send_hello(client, bot)
-    await inbox.wait(lambda: transcribed(inbox, second.id), timeout=120)
-    await bot.bot.pipeline.drain()
-    assert [action for action, _ in proxy.completions()] == ["hang", "500"]
-    for voice in (first, second):
+    voices = []
+    for _ in range(3):
+        voices.append(await send_hello(client, bot))
+        await inbox.wait(lambda: transcribed(inbox, voices[-1].id), timeout=120)
+        await bot.bot.pipeline.drain()
+    assert [action for action, _ in proxy.completions()] == ["hang", "500", "drop"]
+    for voice in voices:
         (text,) = inbox.replies_to(voice.id)  # the transcript alone, as without an LLM
         assert "hello" in text.lower() and summary_of(text) is None
     # The server is back: the next request (a translation on demand) gets its words.
