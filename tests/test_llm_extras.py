@@ -356,6 +356,34 @@ async def test_tr_en_without_an_llm_is_whispers_own_translation(tmp_path, base_e
     assert list((tmp_path / "temp").iterdir()) == []
 
 
+def test_a_version_3_file_keeps_its_chat_settings_and_transcripts(tmp_path):
+    """A database of the release before the LLM extras (migration 4)."""
+    import sqlite3
+
+    from voicebot.state.db import MIGRATIONS
+
+    conn = sqlite3.connect(tmp_path / "old.db")
+    conn.executescript(f"BEGIN; {'; '.join(MIGRATIONS[:3])}; PRAGMA user_version = 3; COMMIT;")
+    conn.execute("INSERT INTO chat_settings (chat_id, auto, language, vocabulary) VALUES (1, 0, 'uk', '[\"Siobhan\"]')")
+    conn.execute(
+        "INSERT INTO transcript_cache (document_id, text, language, duration, segments, created_at) "
+        "VALUES (9, 'hello', 'en', 1.0, '[]', 1)"
+    )
+    conn.commit()
+    conn.close()
+    with State(tmp_path / "old.db") as state:
+        settings = state.chats.get(1)
+        assert (settings.auto, settings.language, settings.vocabulary, settings.translate) == (
+            False,
+            "uk",
+            ("Siobhan",),
+            None,
+        )
+        assert state.cache.get(9).text == "hello" and state.cache.extra(9, "summary") is None
+        state.cache.remember_extra(9, "summary", "A greeting.")
+        assert state.cache.extra(9, "summary") == "A greeting."
+
+
 def test_the_state_keeps_extras_and_the_chats_translation(tmp_path):
     with State(tmp_path / "s.db") as state:
         state.cache.remember_extra(9, "tr:de", "hallo")
