@@ -128,11 +128,14 @@ async def test_sum_on_demand_and_an_llm_that_is_down(bot, alice, llm):
     await inbox.wait(lambda: say("llm_failed") in inbox.texts.values())
     llm.down = False
     llm.answer = lambda system, user: "Greetings, in short."
-    await owner.send_message(alice_id, ".sum", reply_to=owners_copy.id)
+    # Now as a reply to the bot's transcript (the owner's copy of it), not to the voice.
+    replies = [m for m in await owner.get_messages(alice_id, limit=5) if m.reply_to_msg_id == owners_copy.id]
+    (answer,) = [m for m in replies if "hello" in m.message.lower()]  # not the failed .sum
+    await owner.send_message(alice_id, ".sum", reply_to=answer.id)
     await inbox.wait(lambda: f"{say('summary_title')}\nGreetings, in short." in inbox.texts.values())
-    transcript, *commands = inbox.replies_to(sent.id)  # Alice sees the .sum replies to her voice too
+    transcript, *commands = inbox.replies_to(sent.id)  # Alice sees the first .sum reply to her voice too
     assert "hello" in transcript.lower() and not transcript.startswith("📝")  # untouched
-    assert commands == [say("llm_failed"), f"{say('summary_title')}\nGreetings, in short."]
+    assert commands == [say("llm_failed")] and "hello" in llm.requests[-1][1].lower()
 
 
 async def test_tr_on_demand_and_per_chat_and_the_llms_words_never_act(bot, alice, llm):
