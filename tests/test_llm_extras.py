@@ -356,14 +356,14 @@ async def test_tr_en_without_an_llm_is_whispers_own_translation(tmp_path, base_e
     assert list((tmp_path / "temp").iterdir()) == []
 
 
-def test_a_version_3_file_keeps_its_chat_settings_and_transcripts(tmp_path):
-    """A database of the release before the LLM extras (migration 4)."""
+def test_a_version_4_file_keeps_its_chat_settings_and_transcripts(tmp_path):
+    """A database of the release before the LLM extras (migration 5)."""
     import sqlite3
 
     from voicebot.state.db import MIGRATIONS
 
     conn = sqlite3.connect(tmp_path / "old.db")
-    conn.executescript(f"BEGIN; {'; '.join(MIGRATIONS[:3])}; PRAGMA user_version = 3; COMMIT;")
+    conn.executescript(f"BEGIN; {'; '.join(MIGRATIONS[:4])}; PRAGMA user_version = 4; COMMIT;")
     conn.execute("INSERT INTO chat_settings (chat_id, auto, language, vocabulary) VALUES (1, 0, 'uk', '[\"Siobhan\"]')")
     conn.execute(
         "INSERT INTO transcript_cache (document_id, text, language, duration, segments, created_at) "

@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from loguru import logger
@@ -157,11 +158,18 @@ async def _log_in(settings: Settings, terminal, *, qr: bool) -> str:
     """Log in at ``terminal`` (phone and code, or ``qr``) and keep the session file; returns who."""
     from voicebot import telegram
     from voicebot.login import interactive_login
+    from voicebot.state import WATCHING_SINCE, State
+    from voicebot.storage import prepare_data_dir
 
     client = telegram.make_client(settings)
     try:
         await client.connect()
         who = await interactive_login(telegram.TelethonLogin(client), terminal, qr=qr)
+        # From now on voices are the bot's to answer, even before its first start (backfill).
+        prepare_data_dir(settings.data_dir)
+        with State.in_dir(settings.data_dir) as state:
+            state.marks.keep(WATCHING_SINCE, time.time())
+        await telegram.seed_channel_states(client)
     finally:
         await client.disconnect()
     logger.info("logged in as {}", who)

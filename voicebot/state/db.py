@@ -118,7 +118,17 @@ MIGRATIONS: list[str] = [
     ALTER TABLE chat_settings ADD COLUMN languages TEXT;   -- NULL = none; 'ru,en' = detect within these
     ALTER TABLE chat_settings ADD COLUMN vocabulary TEXT;  -- NULL = none; JSON ["term", ...]
     """,
-    # 4: what the LLM made of a transcript (summary, clean-up, translations), kept beside it;
+    # 4: named moments (marks.py), first of all since when the bot watches this account. A
+    # database that already holds jobs was watching before: 0, so backfill looks back as far
+    # as BACKFILL_HOURS, as it did.
+    """
+    CREATE TABLE marks (
+        name  TEXT PRIMARY KEY,
+        value REAL NOT NULL
+    );
+    INSERT INTO marks (name, value) SELECT 'watching_since', 0 FROM jobs LIMIT 1;
+    """,
+    # 5: what the LLM made of a transcript (summary, clean-up, translations), kept beside it;
     # and a chat's automatic translation (.tr auto en). Old rows read as "off" (NULL).
     """
     ALTER TABLE chat_settings ADD COLUMN translate TEXT;   -- NULL = off; 'en' = translate into en
