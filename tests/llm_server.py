@@ -7,7 +7,8 @@
   CUDA or BLAS; the built wheel is kept in ``wheels/`` there, so a new venv is made in seconds.
   ``python3 -m tests.llm_server install`` does it (``.ci/setup``), or the first test.
 - :func:`tiny_model`: a llama-architecture GGUF (``gguf`` package) with random weights: two
-  layers, 64 wide, a 350-token SentencePiece-style vocabulary (characters, bytes). Hundreds
+  layers, 64 wide, a SentencePiece-style vocabulary of ~900 tokens (bytes, characters, common
+  English words). Hundreds
   of tokens take milliseconds; what it says is noise: tests check wiring, not words.
 - :class:`LlmServer`: the server process. :class:`LlmFaultProxy`: in front of it, kills it
   mid-request, drops the connection, holds a request past the client's timeout, answers 500
@@ -41,31 +42,13 @@ from .servers import ROOT, free_port
 
 PACKAGE = "llama-cpp-python==0.3.36"
 # Its dependencies with the [server] extra, pinned as resolved on 2026-12-02.
-PINS = [
-    "annotated-doc==0.0.7",
-    "annotated-types==0.8.0",
-    "anyio==4.16.0",
-    "click==8.5.1",
-    "diskcache==5.6.3",
-    "fastapi==0.165.0",
-    "h11==0.16.0",
-    "idna==3.20",
-    "Jinja2==3.1.6",
-    "MarkupSafe==3.0.4",
-    "numpy==2.4.6",
-    "opentelemetry-api==1.45.2",
-    "pydantic==2.14.4",
-    "pydantic-settings==2.16.3",
-    "pydantic_core==2.50.5",
-    "python-dotenv==1.2.4",
-    "PyYAML==6.0.4",
-    "sse-starlette==3.7.1",
-    "starlette==1.10.0",
-    "starlette-context==0.3.6",
-    "typing-inspection==0.4.5",
-    "typing_extensions==4.16.0",
-    "uvicorn==0.55.0",
-]
+PINS = """
+annotated-doc==0.0.7 annotated-types==0.8.0 anyio==4.16.0 click==8.5.1 diskcache==5.6.3
+fastapi==0.165.0 h11==0.16.0 idna==3.20 Jinja2==3.1.6 MarkupSafe==3.0.4 numpy==2.4.6
+opentelemetry-api==1.45.2 pydantic==2.14.4 pydantic-settings==2.16.3 pydantic_core==2.50.5
+python-dotenv==1.2.4 PyYAML==6.0.4 sse-starlette==3.7.1 starlette==1.10.0 starlette-context==0.3.6
+typing-inspection==0.4.5 typing_extensions==4.16.0 uvicorn==0.55.0
+""".split()
 BUILD_PINS = ["scikit-build-core==1.1.2"]  # the package's build backend (build isolation)
 # Generic x86-64 (no AVX and up: any CPU CI lands on), CPU only, no OpenMP (ggml's own threads),
 # and none of llama.cpp's tools, examples, tests or the multimodal library: only what the
@@ -91,10 +74,14 @@ def _venv() -> Path:
     return ROOT / f"{PACKAGE.replace('==', '-')}-{digest}"
 
 
-def _wheel(wheels: Path) -> Path | None:
+def _wheels() -> Path:
+    """Where the built wheel is kept: one folder per set of build flags."""
+    return ROOT / "wheels" / hashlib.sha256(CMAKE_ARGS.encode()).hexdigest()[:10]
+
+
+def _wheel() -> Path | None:
     name, version = PACKAGE.replace("-", "_").split("==")
-    digest = hashlib.sha256(CMAKE_ARGS.encode()).hexdigest()[:10]
-    found = sorted((wheels / digest).glob(f"{name}-{version}-*.whl"))
+    found = sorted(_wheels().glob(f"{name}-{version}-*.whl"))
     return found[0] if found else None
 
 
@@ -110,12 +97,11 @@ def install() -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (venv / "ok").exists():
             return python
-        wheels = ROOT / "wheels"
-        if _wheel(wheels) is None:
-            _build(wheels / hashlib.sha256(CMAKE_ARGS.encode()).hexdigest()[:10])
+        if _wheel() is None:
+            _build(_wheels())
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
         pip = [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "--no-deps"]
-        subprocess.run([*pip, str(_wheel(wheels)), *PINS], check=True)
+        subprocess.run([*pip, str(_wheel()), *PINS], check=True)
         (venv / "ok").touch()  # only a complete install counts
     return python
 
@@ -131,24 +117,9 @@ def _build(into: Path) -> None:
         "CMAKE_BUILD_PARALLEL_LEVEL": str(os.cpu_count() or 2),
         "PIP_CONSTRAINT": str(constraints),  # reaches the isolated build environment too
     }
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "-q",
-            "--disable-pip-version-check",
-            "--no-deps",
-            "--no-binary",
-            PACKAGE.split("==")[0],
-            "-w",
-            str(into),
-            PACKAGE,
-        ],
-        check=True,
-        env=env,
-    )
+    argv = [sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", "--no-deps"]
+    argv += ["--no-binary", PACKAGE.split("==")[0], "-w", str(into), PACKAGE]
+    subprocess.run(argv, check=True, env=env)
 
 
 # -- the model -------------------------------------------------------------------------------
@@ -156,19 +127,36 @@ def _build(into: Path) -> None:
 N_EMBD, N_LAYER, N_HEAD, N_FF, N_CTX = 64, 2, 4, 128, 8192
 
 
+# Common words, whole: with every ▁-prefix of each in the vocabulary, SentencePiece's merges
+# build them, so English text is a token a word or so (prompt processing grows with tokens).
+WORDS = """the and to of in is it you that was for on are with as his they be at one have this from
+or had by but what some we can out other were all there when up use your how said an each she
+which do their time if will way about many then them would like so these her make see him two has
+look more day could go come did no most people my over know than call first who may down been now
+find any new work part take get place made where after back little only year came show every good
+me give our under name very through just great think say help line before move right old too same
+tell does set three want well also small end put home read hand large even here must big high
+such why ask change went kind off need house try again point world near hello weather today
+tomorrow rain sunny cold warm voice message summary transcript please meeting thanks okay yes""".split()
+
+
 def _vocabulary() -> tuple[list[bytes], list[float], list[int]]:
     """SentencePiece-style: <unk> <s> </s>, the 256 byte tokens (anything else falls back to
-    them), then printable ASCII with ▁ for the space."""
+    them), printable ASCII with ▁ for the space, ▁ and a letter, and the words above."""
     from gguf import TokenType
 
     tokens = [b"<unk>", b"<s>", b"</s>"]
     types = [TokenType.UNKNOWN, TokenType.CONTROL, TokenType.CONTROL]
     tokens += [f"<0x{b:02X}>".encode() for b in range(256)]
     types += [TokenType.BYTE] * 256
-    chars = ["\u2581", *(chr(c) for c in range(33, 127))]
-    tokens += [c.encode() for c in chars] + [f"\u2581{c}".encode() for c in "abcdefghijklmnopqrstuvwxyz"]
-    types += [TokenType.NORMAL] * (len(chars) + 26)
-    scores = [0.0] * 259 + [-float(i) for i in range(len(tokens) - 259)]
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    pieces = ["\u2581", *(chr(c) for c in range(33, 127)), *(f"\u2581{c}" for c in letters + letters.upper())]
+    for word in WORDS:  # every prefix, so that the merges can reach the word
+        pieces += [f"\u2581{word[:n]}" for n in range(2, len(word) + 1)]
+    pieces = list(dict.fromkeys(pieces))
+    tokens += [piece.encode() for piece in pieces]
+    types += [TokenType.NORMAL] * len(pieces)
+    scores = [0.0] * 259 + [float(len(piece)) for piece in pieces]  # the longest merge first
     return tokens, scores, [int(t) for t in types]
 
 

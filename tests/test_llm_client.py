@@ -122,6 +122,15 @@ async def test_a_long_retry_after_is_not_waited_for_but_passed_on(llm_server):
     assert [action for action, _ in proxy.completions()] == ["429:30"]
 
 
+def test_one_client_serves_one_event_loop_after_another(llm_server):
+    """The doctor's asyncio.run, then the bot's loop: the connection pool follows the loop."""
+    import asyncio
+
+    llm = client(llm_server.url)
+    for _ in range(2):
+        assert asyncio.run(llm.complete("Summarise.", "A voice.", max_tokens=5))
+
+
 async def test_an_unreachable_server_is_an_llm_error():
     with pytest.raises(LlmError, match="unreachable"):
         await complete(f"http://127.0.0.1:{free_port()}/v1")

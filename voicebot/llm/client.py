@@ -72,7 +72,7 @@ def api_base(url: str) -> str:
 
 class LlmClient:
     """An OpenAI-compatible chat endpoint. Safe to share between concurrent jobs; the HTTP
-    connection pool is made on first use, in the event loop that uses it."""
+    connection pool is made on first use, anew in each event loop that uses it."""
 
     def __init__(self, url: str, model: str, api_key: str | None, timeout: float):
         self.url = api_base(url)
@@ -81,6 +81,7 @@ class LlmClient:
         self.timeout = float(timeout)
         self._key = api_key or ""
         self._http: httpx2.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         return f"LlmClient({self.host!r}, model={self.model!r})"
@@ -148,6 +149,8 @@ class LlmClient:
                 raise self._error(f"unreachable ({_brief(exc)})") from None
             except httpx2.TransportError as exc:
                 raise self._error(f"the connection broke mid-request ({_brief(exc)})") from None
+            except httpx2.HTTPError as exc:  # an answer that cannot be decoded, and the like
+                raise self._error(f"the request failed ({_brief(exc)})") from None
             status = response.status_code
             wait = _retry_after(response.headers.get("retry-after")) if status in RETRY_STATUSES else None
             if status in RETRY_STATUSES and attempt == 1:
@@ -165,9 +168,10 @@ class LlmClient:
         raise AssertionError("unreachable")  # the loop returns or raises
 
     def _client(self) -> httpx2.AsyncClient:
-        if self._http is None:
+        loop = asyncio.get_running_loop()
+        if self._http is None or self._loop is not loop:  # a pool is bound to its loop
             headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
-            self._http = httpx2.AsyncClient(headers=headers, timeout=self.timeout)
+            self._http, self._loop = httpx2.AsyncClient(headers=headers, timeout=self.timeout), loop
         return self._http
 
     def _error(self, reason: str, **details) -> LlmError:
