@@ -100,6 +100,8 @@ class Settings:
     stuck_job_factor: float = 10.0
     metrics_port: int = 0  # 0: no metrics endpoint
     metrics_host: str = "127.0.0.1"  # loopback unless told otherwise
+    summary_above_seconds: float = 120.0  # with an LLM: longer voices get a summary; 0 = only .sum
+    llm_cleanup: bool = False  # with an LLM: a punctuation/filler pass, the raw text kept
 
     llm_url: str = ""  # "": no LLM, no text leaves this machine; else an OpenAI-compatible API
     llm_model: str = ""  # required with llm_url
@@ -338,6 +340,8 @@ def _parse(r: _Reader, require_telegram: bool) -> Settings:
         backfill_hours=r.float("BACKFILL_HOURS", 24.0, allow_zero=True),
         backfill_per_chat=r.int("BACKFILL_PER_CHAT", 20),
         heartbeat_s=heartbeat,
+        summary_above_seconds=r.float("SUMMARY_ABOVE_SECONDS", 120.0, allow_zero=True),
+        llm_cleanup=r.bool("LLM_CLEANUP", False),
         stuck_job_s=r.float("STUCK_JOB_SECONDS", 600.0),
         stuck_job_factor=r.float("STUCK_JOB_FACTOR", 10.0),
         metrics_port=_metrics_port(r),

@@ -60,6 +60,13 @@ _TEXTS = {
         "find_none": "🔎 nothing found for “{query}”",
         "find_header": "🔎 {count} result(s) for “{query}”:",
         "no_srt": "⚠️ no timestamps for this recording yet: transcribe it first with {prefix}t",
+        "summary_title": "📝 Summary:",
+        "translation_title": "🌐 Translation ({language}):",
+        "no_llm": "⚠️ no LLM is configured (LLM_URL): summaries and translations need one",
+        "llm_failed": "⚠️ the LLM did not answer; the transcript is unchanged (see the bot's log)",
+        "no_transcript": "⚠️ not transcribed yet: first {prefix}t, then {prefix}{command}",
+        "tr_auto": "🌐 every transcript in this chat is translated into {language}",
+        "tr_off": "🌐 no automatic translation in this chat",
         "help": (
             "🎙 voicebot commands (yours only):\n"
             "{prefix}t — reply to a voice/video note/audio/video: transcribe it now\n"
@@ -67,7 +74,9 @@ _TEXTS = {
             "{prefix}auto on|off|default — automatic transcription in this chat\n"
             "{prefix}lang CODE|CODES|auto — language of this chat ({prefix}lang uk), or a set ({prefix}lang ru,en)\n"
             "{prefix}vocab add WORDS|remove WORDS|list — names and terms to hear right in this chat\n"
-            "{prefix}find WORDS — search past transcripts\n"
+            "{prefix}sum — reply to a voice or its transcript: a summary (needs LLM_URL)\n"
+            "{prefix}tr CODE|auto CODE|off — translate it ({prefix}tr de), or every voice in this chat\n"
+            "{prefix}find WORDS — search past transcripts (and their summaries, translations)\n"
             "{prefix}status — queue, model, uptime, speed\n"
             "{prefix}help — this list"
         ),
@@ -115,6 +124,13 @@ _TEXTS = {
         "find_none": "🔎 ничего не найдено по запросу «{query}»",
         "find_header": "🔎 найдено {count} по запросу «{query}»:",
         "no_srt": "⚠️ для этой записи ещё нет меток времени: сначала {prefix}t",
+        "summary_title": "📝 Кратко:",
+        "translation_title": "🌐 Перевод ({language}):",
+        "no_llm": "⚠️ LLM не настроена (LLM_URL): для кратких пересказов и переводов она нужна",
+        "llm_failed": "⚠️ LLM не ответила; расшифровка не изменилась (подробности в журнале бота)",
+        "no_transcript": "⚠️ эта запись ещё не расшифрована: сначала {prefix}t, потом {prefix}{command}",
+        "tr_auto": "🌐 все расшифровки в этом чате переводятся на {language}",
+        "tr_off": "🌐 автоматического перевода в этом чате нет",
         "help": (
             "🎙 команды voicebot (только ваши):\n"
             "{prefix}t — ответом на голосовое/кружок/аудио/видео: расшифровать сейчас\n"
@@ -122,7 +138,9 @@ _TEXTS = {
             "{prefix}auto on|off|default — автоматическая расшифровка в этом чате\n"
             "{prefix}lang КОД|КОДЫ|auto — язык этого чата ({prefix}lang uk) или набор ({prefix}lang ru,en)\n"
             "{prefix}vocab add СЛОВА|remove СЛОВА|list — имена и термины, которые в этом чате надо слышать верно\n"
-            "{prefix}find СЛОВА — поиск по прошлым расшифровкам\n"
+            "{prefix}sum — ответом на голосовое или его расшифровку: краткий пересказ (нужен LLM_URL)\n"
+            "{prefix}tr КОД|auto КОД|off — перевести ({prefix}tr de) или переводить всё в этом чате\n"
+            "{prefix}find СЛОВА — поиск по прошлым расшифровкам (и их пересказам, переводам)\n"
             "{prefix}status — очередь, модель, время работы, скорость\n"
             "{prefix}help — этот список"
         ),

@@ -17,8 +17,9 @@ from voicebot.core.controls.commands import Commands
 from voicebot.core.controls.reactions import Reactions
 from voicebot.core.dispatch import Dispatch
 from voicebot.core.pipeline import Pipeline
-from voicebot.core.ports import Chat
+from voicebot.core.ports import Chat, Writer
 from voicebot.engine.base import Transcriber
+from voicebot.llm.client import LlmClient
 from voicebot.state import State
 from voicebot.storage import TempDir
 
@@ -38,15 +39,27 @@ def build_core(
     *,
     owner_id: int | None = None,
     workers: int = 1,
+    writer: Writer | None = None,
 ) -> Core:
-    """A pipeline on ``engine`` and ``chat``, with the commands and reactions routed to it."""
-    pipeline = Pipeline(settings, engine, chat, temp, state, owner_id=owner_id, workers=workers)
+    """A pipeline on ``engine`` and ``chat``, with the commands and reactions routed to it;
+    ``writer``: the LLM for summaries and translations (by default, ``LLM_URL``'s, if set)."""
+    writer = writer if writer is not None else llm_for(settings)
+    pipeline = Pipeline(settings, engine, chat, temp, state, owner_id=owner_id, workers=workers, writer=writer)
     return Core(pipeline, dispatch_for(pipeline))
 
 
 def dispatch_for(pipeline: Pipeline) -> Dispatch:
     """The owner's controls on ``pipeline``'s ports, and the dispatcher in front of them all."""
     settings, chat, state, owner_id = pipeline.settings, pipeline.chat, pipeline.state, pipeline.owner_id
-    commands = Commands(settings, chat, state, pipeline.say, admit=pipeline, status=pipeline, owner_id=owner_id)
+    commands = Commands(
+        settings, chat, state, pipeline.say, admit=pipeline, status=pipeline, owner_id=owner_id, extras=pipeline.extras
+    )
     reactions = Reactions(settings.react_to_transcribe, chat, state.journal, admit=pipeline)
     return Dispatch(settings.command_prefix, owner_id, commands, reactions, admit=pipeline)
+
+
+def llm_for(settings: Settings) -> Writer | None:
+    """The LLM client of ``LLM_URL``, or ``None`` when none is set (nothing leaves the machine)."""
+    if not settings.llm_url:
+        return None
+    return LlmClient(settings.llm_url, settings.llm_model, settings.llm_api_key or None, settings.llm_timeout_seconds)

@@ -32,11 +32,12 @@ from voicebot import metrics
 from voicebot.audio import open_recording
 from voicebot.config import Settings
 from voicebot.core.delivery import CAPTION, REPLY, Answer, Deferred, Delivery, GaveUp
+from voicebot.core.extras import Extras
 from voicebot.core.health import RunningJob
 from voicebot.core.jobs.job import Job, Stats
 from voicebot.core.jobs.queue import JobQueue
 from voicebot.core.jobs.recovery import Recovery
-from voicebot.core.ports import Chat, Status
+from voicebot.core.ports import Chat, Status, Writer
 from voicebot.core.progress import Progress, Ticker
 from voicebot.core.selection import Action, decide
 from voicebot.core.vocabulary import vocabulary_for
@@ -72,6 +73,7 @@ class Pipeline:
         *,
         owner_id: int | None = None,
         workers: int = 1,
+        writer: Writer | None = None,
     ):
         self.settings = settings
         self.transcriber = transcriber
@@ -82,6 +84,7 @@ class Pipeline:
         self.stats = Stats()
         self.queue: JobQueue[Job] = JobQueue(self._run, workers=workers, maxsize=settings.queue_size)
         self.delivery = Delivery(settings, chat, state.journal, self.say, owner_id)
+        self.extras = Extras(settings, writer, self.delivery, chat, state, self.say, engine=transcriber, temp=temp)
         self.ticker = Ticker(settings.progress_interval_s)
         self._stopping = threading.Event()  # seen by the worker threads between segments
         self._running: dict[int, RunningJob] = {}  # id(job) → what the heartbeat's rule reads
@@ -95,6 +98,7 @@ class Pipeline:
     async def drain(self) -> None:
         """Wait until every accepted job is delivered (deferred ones wait in the journal)."""
         await self.queue.join()
+        await self.extras.drain()
 
     async def stop(self) -> None:
         """Stop the workers. A transcription in progress ends at its next segment and stays
@@ -102,6 +106,7 @@ class Pipeline:
         self._stopping.set()
         self.recovery.stop()
         await self.queue.stop()
+        await self.extras.stop()
         metrics.unwatch_queue(self.queue)
 
     def say(self, key: str, **values: object) -> str:
@@ -382,6 +387,8 @@ class Pipeline:
             await self.give_up(job, str(exc), self.say("undeliverable", reason=str(exc)))
             return False
         self._journal_done(job)
+        if not notice:
+            self.extras.follow(job.answer, text)  # the transcript is out; the LLM's part follows
         return True
 
     def _words_shown(self, job: Job) -> None:

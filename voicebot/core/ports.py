@@ -1,6 +1,6 @@
-"""The core's ports: what it asks of Telegram (:class:`Chat`), and the narrow ways the owner's
-controls reach the pipeline (:class:`Admission`, :class:`StatusView`; recovery's ``JobSink``
-lives beside recovery, its consumer).
+"""The core's ports: what it asks of Telegram (:class:`Chat`) and of an LLM (:class:`Writer`),
+and the narrow ways the owner's controls reach the pipeline (:class:`Admission`,
+:class:`StatusView`; recovery's ``JobSink`` lives beside recovery, its consumer).
 
 Each port is defined by its consumer. :mod:`voicebot.telegram` implements :class:`Chat` with
 Telethon; tests implement it in memory (``tests/helpers.MemoryChat``). The pipeline implements
@@ -85,6 +85,15 @@ class Chat(Protocol):
         exists. Supergroups and channels have message links (core.telegram.org/api/links);
         a private chat has none (``tg://openmessage`` opens only on Android), so its link is
         a mention of the user, which opens the chat; basic groups have nothing."""
+
+
+class Writer(Protocol):
+    """An LLM that writes text about a transcript (``voicebot.llm.client.LlmClient`` on an
+    OpenAI-compatible chat endpoint). Any failure (down, slower than its timeout, refusing,
+    malformed) is raised; the core treats every exception as "no text this time"."""
+
+    async def complete(self, system: str, user: str, *, max_tokens: int = 400) -> str:
+        """The model's answer to ``user`` under the ``system`` prompt, as plain text."""
 
 
 class Admission(Protocol):

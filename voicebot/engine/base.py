@@ -26,6 +26,7 @@ from loguru import logger
 
 from voicebot import metrics
 from voicebot.audio import SAMPLE_RATE
+from voicebot.errors import TranscriptionError
 
 # Whisper's own thresholds (openai/whisper transcribe.py). A segment with a high
 # no-speech probability is dropped even when the decoder was confident, because on
@@ -204,6 +205,13 @@ class Transcriber(abc.ABC):
     def endpoints(self) -> list[EndpointStatus]:
         """The servers behind this engine; empty for the local engine."""
         return []
+
+    #: :meth:`translate` works: a multilingual Whisper run here (``.tr en`` without an LLM)
+    can_translate: bool = False
+
+    def translate(self, samples: Audio) -> str:
+        """The speech in ``samples`` as English text, by Whisper's own ``task="translate"``."""
+        raise TranscriptionError(f"{self.model_name or 'this engine'} cannot translate")
 
 
 def gather(blocks: Iterable[np.ndarray]) -> np.ndarray:

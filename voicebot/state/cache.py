@@ -79,6 +79,26 @@ class TranscriptCache:
             )
         logger.debug("cached transcript of document {} ({} segment(s))", document_id, len(rows))
 
+    def extra(self, document_id: int, kind: str) -> str | None:
+        """What the LLM made of this document's transcript: ``summary``, ``clean`` (the
+        cleaned-up text; the raw one stays in :meth:`get`), ``tr:en``…; ``None`` if nothing yet.
+
+        Example::
+
+            cache.remember_extra(555, "tr:de", "hallo")
+            cache.extra(555, "tr:de")   # 'hallo'
+        """
+        row = self._db.one("SELECT text FROM transcript_extras WHERE document_id = ? AND kind = ?", (document_id, kind))
+        return row[0] if row else None
+
+    def remember_extra(self, document_id: int, kind: str, text: str) -> None:
+        """Keep an LLM's text beside the transcript (replaces one of the same kind)."""
+        with self._db.tx() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO transcript_extras (document_id, kind, text, created_at) VALUES (?, ?, ?, ?)",
+                (document_id, kind, text, self._db.clock()),
+            )
+
     def count(self) -> int:
         return self._db.one("SELECT count(*) FROM transcript_cache", ())[0]
 

@@ -1,10 +1,10 @@
-"""Per-chat settings the owner sets with ``.auto``, ``.lang`` and ``.vocab``, kept in the state database.
+"""Per-chat settings the owner sets with ``.auto``, ``.lang``, ``.vocab`` and ``.tr auto``, kept in the state database.
 
 Example::
 
     chats = ChatSettingsStore(db)
     chats.set_auto(42, False)
-    chats.get(42)   # ChatSettings(auto=False, language=None, languages=(), vocabulary=())
+    chats.get(42)   # ChatSettings(auto=False, language=None, languages=(), vocabulary=(), translate=None)
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 from .db import Database
 
 MAX_TERMS = 100  # a chat's own vocabulary; the prompt budget cuts far sooner anyway
-_COLUMNS = ("auto", "language", "languages", "vocabulary")
+_COLUMNS = ("auto", "language", "languages", "vocabulary", "translate")
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class ChatSettings:
     language: str | None = None  # pinned Whisper language code; None = detect
     languages: tuple[str, ...] = ()  # detect within these (.lang ru,en); () = WHISPER_LANGUAGES
     vocabulary: tuple[str, ...] = ()  # the chat's own terms (.vocab), oldest first
+    translate: str | None = None  # every transcript here is also translated into this (.tr auto)
 
 
 class ChatSettingsStore:
@@ -41,19 +42,21 @@ class ChatSettingsStore:
 
         Example::
 
-            chats.get(42)   # ChatSettings(auto=None, language=None, languages=(), vocabulary=())
+            chats.get(42)   # ChatSettings(auto=None, language=None, languages=(), ...)
         """
         row = self._db.one(
-            "SELECT auto, language, languages, vocabulary FROM chat_settings WHERE chat_id = ?", (chat_id,)
+            "SELECT auto, language, languages, vocabulary, translate FROM chat_settings WHERE chat_id = ?",
+            (chat_id,),
         )
         if row is None:
             return ChatSettings()
-        auto, language, languages, vocabulary = row
+        auto, language, languages, vocabulary, translate = row
         return ChatSettings(
             auto=None if auto is None else bool(auto),
             language=language,
             languages=tuple(languages.split(",")) if languages else (),
             vocabulary=tuple(json.loads(vocabulary)) if vocabulary else (),
+            translate=translate,
         )
 
     def set_auto(self, chat_id: int, on: bool | None) -> None:
@@ -91,6 +94,16 @@ class ChatSettingsStore:
         """
         items = list(dict.fromkeys(c.strip().lower() for c in codes if c.strip()))
         self._set(chat_id, language=None, languages=",".join(items) or None)
+
+    def set_translate(self, chat_id: int, code: str | None) -> None:
+        """Translate every transcript in this chat into ``code`` (lower-case); ``None`` = off.
+
+        Example::
+
+            chats.set_translate(42, "en")
+            chats.get(42).translate   # 'en'
+        """
+        self._set(chat_id, translate=code.strip().lower() if code else None)
 
     def add_terms(self, chat_id: int, terms: Iterable[str]) -> tuple[str, ...]:
         """Add ``terms`` to the chat's vocabulary (a term already there, in any case, is not

@@ -128,6 +128,18 @@ MIGRATIONS: list[str] = [
     );
     INSERT INTO marks (name, value) SELECT 'watching_since', 0 FROM jobs LIMIT 1;
     """,
+    # 5: what the LLM made of a transcript (summary, clean-up, translations), kept beside it;
+    # and a chat's automatic translation (.tr auto en). Old rows read as "off" (NULL).
+    """
+    ALTER TABLE chat_settings ADD COLUMN translate TEXT;   -- NULL = off; 'en' = translate into en
+    CREATE TABLE transcript_extras (
+        document_id INTEGER NOT NULL,
+        kind        TEXT NOT NULL,   -- 'summary', 'clean', 'tr:en'…
+        text        TEXT NOT NULL,
+        created_at  REAL NOT NULL,
+        PRIMARY KEY (document_id, kind)
+    );
+    """,
 ]
 
 

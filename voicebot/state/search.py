@@ -92,6 +92,20 @@ class SearchIndex:
                 (chat_id, message_id, text, float(date)),
             )
 
+    def append(self, chat_id: int, message_id: int, text: str) -> None:
+        """Make more text findable as this message (a summary, a translation); nothing if
+        the message was never indexed (view-once, no speech) or already holds ``text``.
+
+        Example::
+
+            index.append(42, 7, "Zusammenfassung: Treffen am Bahnhof")
+        """
+        with self._db.tx() as conn:
+            conn.execute(
+                "UPDATE transcripts SET text = text || ? WHERE chat_id = ? AND message_id = ? AND instr(text, ?) = 0",
+                ("\n" + text, chat_id, message_id, text),
+            )
+
     def search(self, query: str, limit: int = 10, chat_id: int | None = None) -> list[Hit]:
         """Transcripts holding every word of ``query`` (the last one as a prefix), newest first.
 

@@ -1,7 +1,8 @@
 """The owner's commands, typed in any chat from the owner's own account.
 
 ``.t`` (reply to a voice) transcribes on demand (so does the owner's reaction, see
-:mod:`.reactions`); ``.auto``, ``.lang``, ``.vocab`` set per-chat preferences; ``.status``, ``.find``,
+:mod:`.reactions`); ``.sum`` and ``.tr`` (reply to a voice or its transcript) ask the LLM;
+``.auto``, ``.lang``, ``.vocab``, ``.tr auto`` set per-chat preferences; ``.status``, ``.find``,
 ``.srt``, ``.help`` answer. The command message is edited into the answer, so chats stay
 clean, except where the answer would show the other party what happens in other chats
 (``.find`` snippets, ``.status`` totals): typed anywhere but Saved Messages, those answers go
@@ -9,7 +10,7 @@ to Saved Messages and the command is deleted. The prefix is ``COMMAND_PREFIX``.
 
 Each command is a function registered with :func:`command`; it gets a :class:`Call` and the
 :class:`Commands` context, whose parts are ports (``Admission``, ``StatusView``, ``Chat``) and
-the state, never the pipeline.
+the state and the LLM's :class:`~voicebot.core.extras.Extras`, never the pipeline.
 
 Example::
 
@@ -25,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from voicebot.config import Settings
+from voicebot.core.extras import Extras
 from voicebot.core.ports import Admission, Chat, StatusView
 from voicebot.formatting import duration_text, escape, to_srt
 from voicebot.messages import IncomingMessage, Sent
@@ -88,9 +90,10 @@ class Commands:
         admit: Admission,
         status: StatusView,
         owner_id: int | None,
+        extras: Extras,
     ):
         self.settings, self.chat, self.state, self.say = settings, chat, state, say
-        self.admit, self.status, self.owner_id = admit, status, owner_id
+        self.admit, self.status, self.owner_id, self.extras = admit, status, owner_id, extras
 
     async def run(self, command: Command, msg: IncomingMessage) -> None:
         here = Sent(msg.chat_id, msg.message_id, msg.ref)
@@ -131,6 +134,68 @@ async def subtitles(c: Commands, call: Call) -> str | None:
     await c.chat.send_file(None, "transcript.srt", to_srt(cached.segments).encode(), reply_to=target)
     await c.chat.delete(call.here)
     return None
+
+
+async def transcript_of(c: Commands, call: Call, name: str, language: str = "") -> tuple[IncomingMessage, str] | str:
+    """The voice ``call`` replies to (directly, or through the bot's transcript of it) and
+    its transcript; or what to answer instead. ``language``: a translation into it is asked."""
+    target = await c.chat.replied_to(call.msg) if call.msg.reply_to else None
+    if target is not None and target.media is None and target.outgoing and target.reply_to:
+        target = await c.chat.replied_to(target)  # the bot's answer: the voice it answers
+    if target is None or target.media is None:
+        return c.say("no_reply", command=name)
+    if not (c.extras.can_translate(language) if language else c.extras.writer is not None):
+        return c.say("no_llm")
+    media = target.media
+    cached = c.state.cache.get(media.document_id) if media.document_id and not media.view_once else None
+    if cached is None or not cached.text:
+        return c.say("no_transcript", command=name)
+    return target, c.extras.best_text(target, cached.text)
+
+
+@command("sum")
+async def summary(c: Commands, call: Call) -> str:
+    """``.sum`` (reply to a voice or its transcript): a few lines about it, from the LLM."""
+    found = await transcript_of(c, call, "sum")
+    if isinstance(found, str):
+        return found
+    voice, text = found
+    written = await c.extras.summary_for(voice, text)
+    if written is None:
+        return c.say("llm_failed")
+    return f"{c.say('summary_title')}\n{escape(written)}"
+
+
+@command("tr")
+async def translation(c: Commands, call: Call) -> str | None:
+    """``.tr de`` (reply to a voice or its transcript) translates it; ``.tr auto de`` translates
+    every transcript in this chat; ``.tr off`` stops that."""
+    words = call.args.lower().split()
+    if words == ["off"]:
+        c.state.chats.set_translate(call.msg.chat_id, None)
+        return c.say("tr_off")
+    auto = bool(words) and words[0] == "auto"
+    code = words[1] if auto and len(words) == 2 else words[0] if len(words) == 1 and not auto else None
+    if code is None:
+        return c.usage("tr CODE|auto CODE|off")
+    if not re.fullmatch(r"[a-z]{2,3}", code):
+        return c.say("bad_lang", language=code[:20])
+    if auto:
+        if c.extras.writer is None:
+            return c.say("no_llm")
+        c.state.chats.set_translate(call.msg.chat_id, code)
+        return c.say("tr_auto", language=code)
+    found = await transcript_of(c, call, "tr", code)
+    if isinstance(found, str):
+        return found
+    voice, text = found
+    written = await c.extras.translation_for(voice, text, code)
+    if written is None:
+        return c.say("llm_failed")
+    first, *rest = c.extras.translation_parts(code, written)
+    for part in rest:  # the command message holds the first part; the rest follow it
+        await c.chat.send(None, part, reply_to=voice)
+    return first
 
 
 @command("auto")

@@ -161,6 +161,19 @@ class Delivery:
                 )
                 await self._retarget(answer, fallback, exc.name)
 
+    def room(self, answer: Answer) -> int:
+        """How many UTF-16 units one part of the answer may hold beside its header."""
+        header = self.header(answer)
+        return MESSAGE_LIMIT - utf16_len(header) - 1 if header else MESSAGE_LIMIT
+
+    async def rewrite(self, answer: Answer, parts: list[str]) -> None:
+        """Make a delivered answer read ``parts`` (HTML, each within :meth:`room`): edit the
+        messages it has, send what is new, delete parts left over. Raises :class:`TelegramError`."""
+        for number, part in enumerate(parts, 1):
+            await self._put(answer, str(number), self._with_header(answer, part))
+        for slot in [s for s in answer.sent if s.isdigit() and int(s) > len(parts)]:
+            await self._drop(answer, slot)
+
     async def give_up(self, answer: Answer, reason_html: str) -> None:
         """Turn the placeholder (if any) into ``reason_html``: never left as "transcribing…".
         If Telegram refuses the edit too, the placeholder is replaced by a new message."""
@@ -183,9 +196,7 @@ class Delivery:
             logger.warning("the placeholder of message {} could not be closed: {}", answer.msg.message_id, exc)
 
     async def _deliver_to_target(self, answer: Answer, html: str, plain: str | None) -> None:
-        header = self.header(answer)
-        limit = MESSAGE_LIMIT - utf16_len(header) - 1 if header else MESSAGE_LIMIT
-        parts = split_transcript(plain, limit=limit) if plain is not None else [html]
+        parts = split_transcript(plain, limit=self.room(answer)) if plain is not None else [html]
         if not parts:
             parts = [html]
         for number, part in enumerate(parts, 1):

@@ -37,6 +37,7 @@ from voicebot.engine.base import (
     Transcriber,
     choose_in_set,
     duration_of,
+    gather,
     hallucination,
     prompt_text,
 )
@@ -178,6 +179,27 @@ class FasterWhisperTranscriber(Transcriber):
         if self.batch_size > 1:
             return info, self._batched(stream, language, quick, hotwords)
         return info, self._sequential(stream, language, quick, hotwords)
+
+    @property
+    def can_translate(self) -> bool:
+        return bool(self._model.model.is_multilingual)  # tiny.en and the like know English only
+
+    def translate(self, samples: Audio) -> str:
+        """Whisper's own translation into English (``task="translate"``), for ``.tr en``
+        without an LLM: the whole recording at once, with the same beam and VAD."""
+        if not self.can_translate:
+            return super().translate(samples)
+        audio = samples if isinstance(samples, np.ndarray) else gather(samples)
+        try:
+            segments, _ = self._model.transcribe(
+                audio, task="translate", beam_size=self.beam_size, vad_filter=self.vad, condition_on_previous_text=False
+            )
+            kept = [
+                Segment(s.start, s.end, s.text, s.no_speech_prob, s.avg_logprob, s.compression_ratio) for s in segments
+            ]
+        except RuntimeError as exc:
+            raise TranscriptionError(str(exc)) from exc
+        return " ".join(s.text.strip() for s in kept if hallucination(s) is None).strip()
 
     def _detect(self, stream: SpeechStream) -> tuple[str, float, dict[str, float]]:
         """The detected language, its probability, and every language's (faster-whisper's
