@@ -393,3 +393,19 @@ def test_the_state_keeps_extras_and_the_chats_translation(tmp_path):
         state.chats.set_translate(1, None)
         assert state.chats.get(1).translate is None
     assert quote("x") == "<blockquote expandable>x</blockquote>"
+
+
+async def test_tr_auto_en_without_an_llm_is_whispers_own_translation(tmp_path, base_engine):
+    """Without LLM_URL, `.tr auto en` still works where the model can translate (Whisper's
+    translate task); other languages still need an LLM, and no summary is attempted."""
+    pipeline, chat, state = build(tmp_path, None, base_engine, fixture="hello_ru.ogg")
+    pipeline.start()
+    await handle(pipeline, chat, owner_says(50, ".tr auto de", None), owner_says(51, ".tr auto en", None))
+    assert chat.messages[50] == say("no_llm") and chat.messages[51] == say("tr_auto", language="en")
+    await handle(pipeline, chat, voice(1))
+    await pipeline.stop()
+    transcript, translation = chat.texts_for(1)
+    assert "привет" in transcript.lower()
+    heading, english = translation.split("\n")
+    assert heading == say("translation_title", language="en") and "hello" in english.lower()
+    assert list((tmp_path / "temp").iterdir()) == []

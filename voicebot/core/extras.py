@@ -37,7 +37,8 @@ from voicebot.storage import TempDir
 
 
 class Extras:
-    """The LLM's part of an answer; without a writer (no ``LLM_URL``) it does nothing."""
+    """The LLM's part of an answer. Without a writer (no ``LLM_URL``) only a chat's automatic
+    translation into English is made, by Whisper's own translate task."""
 
     def __init__(
         self,
@@ -61,8 +62,10 @@ class Extras:
         Only a cached transcript has any (view-once ones never are): the cache knows its
         length and language, and keeps what the LLM writes."""
         media = answer.msg.media
-        if self.writer is None or answer.private or media is None or not media.document_id:
+        if answer.private or media is None or not media.document_id:
             return
+        if self.writer is None and not self.can_translate(self.state.chats.get(answer.msg.chat_id).translate or ""):
+            return  # no LLM: only Whisper's own English, when the chat asked for it
         cached = self.state.cache.get(media.document_id)
         if cached is None or cached.text != text:
             return
@@ -148,7 +151,7 @@ class Extras:
     async def _improve(self, answer: Answer, raw: str, duration: float) -> str:
         """Clean-up and summary, then the answer edited once into its layout. Returns the text
         the summary and translation were made from."""
-        if answer.target == CAPTION:
+        if answer.target == CAPTION or self.writer is None:
             return raw  # a caption has no room for a summary (1024), and stays the owner's words
         text = raw
         if self.settings.llm_cleanup:

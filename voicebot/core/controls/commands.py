@@ -181,7 +181,7 @@ async def translation(c: Commands, call: Call) -> str | None:
     if not re.fullmatch(r"[a-z]{2,3}", code):
         return c.say("bad_lang", language=code[:20])
     if auto:
-        if c.extras.writer is None:
+        if not c.extras.can_translate(code):
             return c.say("no_llm")
         c.state.chats.set_translate(call.msg.chat_id, code)
         return c.say("tr_auto", language=code)
