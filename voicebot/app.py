@@ -91,6 +91,7 @@ class Bot:
         self._handlers: list = []
         self._heartbeat: asyncio.Task | None = None
         self._backfill: asyncio.Task | None = None
+        self._poll: asyncio.Task | None = None  # the owner's reactions, looked for
         self._wedged: asyncio.Future[WorkerWedged] | None = None
         self.metrics: metrics.Server | None = None
 
@@ -152,6 +153,7 @@ class Bot:
         await self.pipeline.resume()
         await intake.open(core.dispatch)
         self._backfill = asyncio.create_task(backfill(self.settings, self.state, chat, admit=self.pipeline))
+        self._poll = asyncio.create_task(core.poll.run())
         return me
 
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
@@ -159,7 +161,7 @@ class Bot:
         if self.pipeline is None:
             return
         telegram.detach(self._client, self._handlers)
-        for task in (self._backfill, self._heartbeat):
+        for task in (self._backfill, self._heartbeat, self._poll):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
