@@ -10,7 +10,7 @@ import time
 
 from voicebot.core.controls.reaction_poll import ReactionPoll
 from voicebot.core.controls.reactions import Reactions
-from voicebot.errors import RateLimited, TelegramError
+from voicebot.errors import RateLimited, TelegramError, Unreachable
 from voicebot.messages import ChatKind, Dialog, IncomingMessage, Media, MediaKind
 from voicebot.state import State
 
@@ -135,3 +135,30 @@ async def test_nothing_is_asked_when_reactions_are_off(tmp_path):
     poll.watch(voice(GROUP, 1))
     await asyncio.wait_for(poll.run(), 5)  # returns at once
     assert chat.requests == [] and chat.calls.get("history") is None
+
+
+async def test_a_round_asks_at_most_20_chats_and_the_rest_go_first_next_time(tmp_path):
+    poll, chat, _, _ = poll_for(tmp_path)
+    for chat_id in range(-100, -130, -1):
+        poll.watch(voice(chat_id, 1))
+    await poll.round()
+    first = [c for c, _, _ in chat.requests]
+    chat.requests.clear()
+    await poll.round()
+    second = [c for c, _, _ in chat.requests]
+    assert len(first) == len(second) == 20
+    assert set(first) | set(second) == set(range(-100, -130, -1))  # all 30 within two rounds
+
+
+async def test_the_poll_outlives_a_lost_connection(tmp_path):
+    poll, chat, admit, _ = poll_for(tmp_path, interval=0.01)
+    poll.watch(voice(GROUP, 1))
+    chat.mine = {(GROUP, 1): frozenset("✍")}
+    chat.refuse = [Unreachable("reactions: ConnectionError")]
+    task = asyncio.create_task(poll.run())
+    try:
+        while not admit.accepted:  # noqa: ASYNC110 (waits for a later round)
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+    assert admit.accepted == [(GROUP, 1, True)]

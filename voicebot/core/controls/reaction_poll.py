@@ -6,9 +6,9 @@ with ``messages.getMessagesReactions``; TDLib polls in basic groups, supergroups
 (``MessagesManager::need_poll_dialog_message_reactions``). The bot sees no screen, so it polls
 what it may be asked about: recordings it saw in the last hour that are not answered, in every
 chat (the owner may react in a private chat where no update comes either; a poll there costs a
-request only while such a recording waits), up to 100 ids a call (TDLib's limit), every
-``REACTION_POLL_SECONDS``. A flood wait doubles the pause (up to 16 times) and is always sat
-out; a clean round resets it.
+request only while such a recording waits), up to 100 ids a call (TDLib's limit) and 20
+calls a round (the chats asked longest ago first), every ``REACTION_POLL_SECONDS``. A flood
+wait doubles the pause (up to 16 times) and is always sat out; a clean round resets it.
 
 At start it looks once at the recordings of the last hour in every chat active since: a
 reaction given while the bot was down comes in no update it will see (``updateMessageReactions``
@@ -41,7 +41,9 @@ WINDOW_S = 3600.0  # a recording is watched this long after it was seen
 MAX_WATCHED = 500  # the oldest are dropped past this: a poll stays a few requests
 BATCH = 100  # ids per messages.getMessagesReactions (TDLib never asks for more)
 MAX_BACKOFF = 16  # × the interval, after flood waits in a row
+MAX_REQUESTS = 20  # per round; the chats asked longest ago go first, the rest next round
 START_HISTORY = 100  # messages read per recently active chat at start
+START_CHATS = 50  # recently active chats read at start
 
 
 class ReactionPoll:
@@ -59,6 +61,7 @@ class ReactionPoll:
         self.reactions, self.chat, self.journal, self.interval = reactions, chat, journal, interval
         self._clock = clock
         self._watched: dict[tuple[int, int], tuple[IncomingMessage, float]] = {}
+        self._asked: dict[int, float] = {}  # chat id → when it was last asked
 
     def watch(self, msg: IncomingMessage) -> None:
         """Look for the owner's reaction on ``msg`` for the next hour, unless it is answered."""
@@ -86,6 +89,10 @@ class ReactionPoll:
             except RateLimited as exc:
                 pause = max(exc.seconds or 0.0, min(pause * 2, self.interval * MAX_BACKOFF))
                 logger.info("reaction poll paused {:.0f}s by a flood limit", pause)
+            except (TelegramError, ConnectionError) as exc:  # offline: the next round asks again
+                logger.debug("reaction poll: {}", exc)
+            except Exception:  # never the end of the poll
+                logger.exception("reaction poll round failed")
             await asyncio.sleep(pause)
 
     async def round(self) -> int:
@@ -98,9 +105,15 @@ class ReactionPoll:
         chats: dict[int, list[IncomingMessage]] = {}
         for msg, _ in self._watched.values():
             chats.setdefault(msg.chat_id, []).append(msg)
-        asked = 0
-        for chat_id, messages in chats.items():
+        self._asked = {c: t for c, t in self._asked.items() if c in chats}
+        asked, requests = 0, 0
+        for chat_id in sorted(chats, key=lambda c: self._asked.get(c, 0.0)):
+            messages = chats[chat_id]
             for start in range(0, len(messages), BATCH):
+                if requests >= MAX_REQUESTS:
+                    return asked
+                requests += 1
+                self._asked[chat_id] = self._clock()
                 batch = messages[start : start + BATCH]
                 try:
                     mine = await self.chat.reactions(chat_id, [m.message_id for m in batch], batch[0].peer)
@@ -122,11 +135,15 @@ class ReactionPoll:
         """Watch the recordings of the last hour in the chats active since, before the first round."""
         since = time.time() - WINDOW_S
         try:
+            read = 0
             async for dialog in self.chat.dialogs():
                 if dialog.last_date < since:
                     if dialog.pinned:
                         continue  # pinned dialogs come first, whatever their age
                     break
+                if read >= START_CHATS:
+                    break
+                read += 1
                 for msg in reversed(await self.chat.history(dialog.chat_id, since, START_HISTORY)):
                     self.watch(msg)
         except (TelegramError, ConnectionError) as exc:  # a bonus: the poll goes on without it
