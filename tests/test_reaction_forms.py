@@ -14,7 +14,7 @@ from telethon import functions, types
 
 from tests.fakegram.testing import input_peer, marked
 
-from .botharness import Inbox, transcribed
+from .botharness import BotProcess, Inbox, transcribed
 from .helpers import EXPECTED, FIXTURES, wer
 
 pytestmark = pytest.mark.wire
@@ -151,3 +151,37 @@ async def test_a_reaction_given_while_the_bot_was_down_is_honoured_at_start_once
     assert "sunny" in inbox.replies_to(second)[0].lower()
     (answer,) = inbox.replies_to(first)
     assert wer(EXPECTED["hello.ogg"], answer) <= 0.25
+
+
+@pytest.mark.parametrize(
+    "how, private, supergroup",
+    [
+        ("push", "updateMessageReactions ×1", "updateMessageReactions ×1"),
+        ("edit", "updateEditMessage ×1", "updateEditChannelMessage ×1"),
+        ("nothing", "nothing", "nothing"),
+    ],
+)
+async def test_doctor_listen_reports_which_updates_bring_the_owners_reactions(
+    fakegram, tmp_path, how, private, supergroup
+):
+    """What a real owner runs once (`doctor --listen 60`) to settle the unverified rows."""
+    fakegram.tell_reactor(how)
+    owner = fakegram.create_user("Owner", username="owner")
+    alice_user = fakegram.create_user("Alice", username="alice")
+    fakegram.send_message(alice_user, owner, "hi")
+    club = fakegram.create_supergroup("Club", alice_user, [owner])
+    post = fakegram.send_message(alice_user, club, "hello all")
+    doctor = BotProcess(fakegram, owner, tmp_path / "doctor", "tiny")
+    doctor.argv[-1:] = ["doctor", "--listen", "8"]
+    await doctor.start()
+    try:
+        await doctor.wait_for_log("listening 8 s")
+        phone = fakegram.client_for(owner)
+        await phone.connect()
+        await react(phone, await phone.get_input_entity("alice"), fakegram.history(owner, alice_user)[0].id)
+        await react(phone, await input_peer(phone, club), post)
+        assert await asyncio.wait_for(doctor.process.wait(), 60) == 0
+    finally:
+        await doctor.stop()
+    report = doctor.log.read_text()
+    assert f"  private: {private}" in report and f"  supergroup: {supergroup}" in report, report
