@@ -127,8 +127,8 @@ class ReactionPoll:
                 for m in batch:
                     if self.reactions.emoji in mine.get(m.message_id, ()):
                         asked += 1
-                        self._watched.pop((m.chat_id, m.message_id), None)
-                        await self.reactions.honour(m)
+                        if await self.reactions.honour(m):  # else an update is handling it now
+                            self._watched.pop((m.chat_id, m.message_id), None)
         return asked
 
     async def _recent(self) -> None:

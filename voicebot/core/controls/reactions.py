@@ -59,11 +59,14 @@ class Reactions:
             return
         await self.honour(msg)
 
-    async def honour(self, msg: IncomingMessage) -> None:
-        """The owner's reaction is on ``msg`` (a recording): answer it, once. Never raises."""
+    async def honour(self, msg: IncomingMessage) -> bool:
+        """The owner's reaction is on ``msg`` (a recording): answer it, once. Never raises.
+        ``False`` when another path is handling it right now (ask again later)."""
         key = (msg.chat_id, msg.message_id)
-        if key in self._busy or self.journal.handled(*key):
-            return
+        if key in self._busy:
+            return False
+        if self.journal.handled(*key):
+            return True
         self._busy.add(key)
         try:
             logger.info("owner's {} on message {} in chat {}: transcribing", self.emoji, msg.message_id, msg.chat_id)
@@ -72,3 +75,4 @@ class Reactions:
             logger.exception("could not handle a reaction on message {} in chat {}", msg.message_id, msg.chat_id)
         finally:
             self._busy.discard(key)
+        return True
