@@ -62,6 +62,7 @@ class ReactionPoll:
         self._clock = clock
         self._watched: dict[tuple[int, int], tuple[IncomingMessage, float]] = {}
         self._asked: dict[int, float] = {}  # chat id → when it was last asked
+        self._quiet_until = 0.0  # time.monotonic() before which nothing is asked (a flood wait)
 
     def watch(self, msg: IncomingMessage) -> None:
         """Look for the owner's reaction on ``msg`` for the next hour, unless it is answered."""
@@ -80,20 +81,32 @@ class ReactionPoll:
         """Look at the last hour once, then poll until cancelled. Nothing at all when reactions are off."""
         if not self.reactions.emoji:
             return
-        await self._recent()
-        pause = self.interval
-        while True:
-            try:
-                await self.round()
-                pause = self.interval
-            except RateLimited as exc:
-                pause = max(exc.seconds or 0.0, min(pause * 2, self.interval * MAX_BACKOFF))
-                logger.info("reaction poll paused {:.0f}s by a flood limit", pause)
-            except (TelegramError, ConnectionError) as exc:  # offline: the next round asks again
-                logger.debug("reaction poll: {}", exc)
-            except Exception:  # never the end of the poll
-                logger.exception("reaction poll round failed")
-            await asyncio.sleep(pause)
+        # The look back may sit through long flood waits on the dialogs: the poll goes on meanwhile.
+        recent = asyncio.create_task(self._recent())
+        try:
+            pause = self.interval
+            while True:
+                pause = await self._round_then_pause(pause)
+                await asyncio.sleep(pause)
+        finally:
+            recent.cancel()
+
+    async def _round_then_pause(self, pause: float) -> float:
+        wait = self._quiet_until - time.monotonic()
+        if wait > 0:  # a flood wait the other round met
+            return wait
+        try:
+            await self.round()
+            return self.interval
+        except RateLimited as exc:
+            pause = max(exc.seconds or 0.0, min(pause * 2, self.interval * MAX_BACKOFF))
+            self._quiet_until = time.monotonic() + pause
+            logger.info("reaction poll paused {:.0f}s by a flood limit", pause)
+        except (TelegramError, ConnectionError) as exc:  # offline: the next round asks again
+            logger.debug("reaction poll: {}", exc)
+        except Exception:  # never the end of the poll
+            logger.exception("reaction poll round failed")
+        return pause
 
     async def round(self) -> int:
         """One look at every watched recording; returns how many the owner asked for.
@@ -132,7 +145,7 @@ class ReactionPoll:
         return asked
 
     async def _recent(self) -> None:
-        """Watch the recordings of the last hour in the chats active since, before the first round."""
+        """Watch the recordings of the last hour in the chats active since, and ask about them."""
         since = time.time() - WINDOW_S
         try:
             read = 0
@@ -148,6 +161,8 @@ class ReactionPoll:
                     self.watch(msg)
         except (TelegramError, ConnectionError) as exc:  # a bonus: the poll goes on without it
             logger.warning("could not look for reactions given while the bot was down: {}", exc)
+            return
+        await self._round_then_pause(self.interval)  # now, not a whole interval later
 
 
 class _Watching:
