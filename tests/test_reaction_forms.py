@@ -185,3 +185,40 @@ async def test_doctor_listen_reports_which_updates_bring_the_owners_reactions(
         await doctor.stop()
     report = doctor.log.read_text()
     assert f"  private: {private}" in report and f"  supergroup: {supergroup}" in report, report
+
+
+async def test_a_reaction_given_while_the_process_was_down_is_answered_once(fakegram, tmp_path, model_path):
+    """The real process keeps Telethon's update state in its session file, so its catch-up
+    replays the edit the reaction made, and Telethon drops it (MessageBox.apply_difference_type
+    sets the state first): the look at start is what answers it."""
+    fakegram.tell_reactor("edit", "private")
+    owner = fakegram.create_user("Owner", username="owner")
+    bot = await BotProcess(
+        fakegram, owner, tmp_path / "bot", model_path, TRANSCRIBE_PRIVATE="0", REACTION_POLL_SECONDS="3600"
+    ).start()
+    client = await fakegram.new_user("Alice", username="alice")
+    inbox = Inbox(client, owner.id)
+    await client.get_dialogs()
+    phone = fakegram.client_for(owner)
+    await phone.connect()
+    try:
+        voice = fakegram.send_message(fakegram.user_of(client), owner, voice=HELLO, duration=2)
+        await bot.wait_for_log(f"ignored message {fakegram.history(owner, fakegram.user_of(client))[0].id}")
+        await bot.stop()
+        await react(
+            phone, await phone.get_input_entity("alice"), fakegram.history(owner, fakegram.user_of(client))[0].id
+        )
+        await bot.start()
+        await inbox.wait(lambda: transcribed(inbox, voice), timeout=90)
+        sentinel = fakegram.send_message(fakegram.user_of(client), owner, voice=WEATHER, duration=3)
+        await bot.wait_for_log(f"ignored message {fakegram.history(owner, fakegram.user_of(client))[0].id}")
+        await bot.stop()
+        await react(
+            phone, await phone.get_input_entity("alice"), fakegram.history(owner, fakegram.user_of(client))[0].id
+        )
+        await bot.start()  # ✍ on both now: only the sentinel is new
+        await inbox.wait(lambda: transcribed(inbox, sentinel), timeout=90)
+    finally:
+        await bot.stop()
+    assert len(inbox.replies_to(voice)) == 1 and "hello" in inbox.replies_to(voice)[0].lower()
+    assert "sunny" in inbox.replies_to(sentinel)[0].lower()
