@@ -66,6 +66,24 @@ def wyoming_server(model_path, tmp_path_factory):
         yield server
 
 
+@pytest.fixture(scope="session")
+def llm_model(tmp_path_factory):
+    """The tiny random-weight GGUF (tests/llm_server.py), written once per run."""
+    from .llm_server import tiny_model
+
+    return tiny_model(tmp_path_factory.mktemp("llm-model") / "tiny.gguf")
+
+
+@pytest.fixture(scope="session")
+def llm_server(llm_model, tmp_path_factory):
+    """llama.cpp's OpenAI-compatible server (llama-cpp-python) with the tiny model on loopback,
+    for the whole run: ``.url`` (ends in /v1), ``.model`` (the name to send)."""
+    from .llm_server import LlmServer
+
+    with LlmServer(llm_model, log_dir=tmp_path_factory.mktemp("llm-server")) as server:
+        yield server
+
+
 @pytest.fixture
 async def running_bot(fakegram, engine, tmp_path, request):
     """The running bot; settings from ``@pytest.mark.bot_settings(NAME="value", ...)``."""

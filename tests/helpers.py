@@ -35,9 +35,9 @@ def dispatch(pipeline: Pipeline) -> Dispatch:
     return _DISPATCH[pipeline]
 
 
-async def backfill_of(pipeline: Pipeline) -> int:
+async def backfill_of(pipeline: Pipeline, since: float | None = None) -> int:
     """Backfill on ``pipeline``'s settings, state and chat, admitted by the pipeline (as the app runs it)."""
-    return await backfill(pipeline.settings, pipeline.state, pipeline.chat, admit=pipeline)
+    return await backfill(pipeline.settings, pipeline.state, pipeline.chat, admit=pipeline, since=since)
 
 
 def hadolint() -> str:
@@ -198,9 +198,13 @@ class MemoryChat:
         for dialog in self.dialog_list:
             yield dialog
 
-    async def history(self, chat_id: int, since: float, limit: int) -> list[IncomingMessage]:
-        self.calls["history"] = self.calls.get("history", 0) + 1
-        found = [m for m in self.known.values() if m.chat_id == chat_id and m.date >= since]
+    async def recordings(self, chat_id: int, since: float, kinds, limit: int) -> list[IncomingMessage]:
+        self.calls["recordings"] = self.calls.get("recordings", 0) + 1
+        found = [
+            m
+            for m in self.known.values()
+            if m.chat_id == chat_id and m.date >= since and m.media is not None and m.media.kind in kinds
+        ]
         return sorted(found, key=lambda m: -m.message_id)[:limit]
 
     async def members(self, msg: IncomingMessage, limit: int) -> list[str]:

@@ -46,6 +46,14 @@ def test_defaults():
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({"REACT_TO_TRANSCRIBE": "yes please"}, "REACT_TO_TRANSCRIBE"),
         ({"REACT_TO_TRANSCRIBE": "👍👍"}, "REACT_TO_TRANSCRIBE"),
+        ({"LLM_URL": "127.0.0.1:11434", "LLM_MODEL": "m"}, "LLM_URL"),
+        ({"LLM_URL": "ftp://llm/v1", "LLM_MODEL": "m"}, "LLM_URL"),
+        ({"LLM_URL": "http://user:pw@llm/v1", "LLM_MODEL": "m"}, "LLM_URL"),
+        ({"LLM_URL": "http://llm:99999/v1", "LLM_MODEL": "m"}, "LLM_URL"),
+        ({"LLM_URL": "http://llm/v1?key=x", "LLM_MODEL": "m"}, "LLM_URL"),
+        ({"LLM_URL": "http://llm/v1"}, "LLM_MODEL"),
+        ({"LLM_URL": "http://llm/v1", "LLM_MODEL": "m", "LLM_TIMEOUT_SECONDS": "0"}, "LLM_TIMEOUT_SECONDS"),
+        ({"LLM_TIMEOUT_SECONDS": "soon"}, "LLM_TIMEOUT_SECONDS"),
     ],
 )
 def test_bad_values_name_the_setting(env, setting):
@@ -107,3 +115,31 @@ def test_every_setting_is_documented_everywhere():
     assert example == read
     assert docs == read
     assert read <= readme, sorted(read - readme)
+
+
+def test_no_llm_unless_its_url_is_set():
+    s = load(LLM_MODEL="llama3.2", LLM_API_KEY="sk-unused")  # a model alone sends nothing anywhere
+    assert s.llm_url == "" and s.llm_timeout_seconds == 60.0
+
+
+def test_llm_settings_are_parsed_and_the_key_is_hidden():
+    s = load(
+        LLM_URL=" http://127.0.0.1:11434 ", LLM_MODEL="llama3.2", LLM_API_KEY="sk-secret-1", LLM_TIMEOUT_SECONDS="7.5"
+    )
+    assert (s.llm_url, s.llm_model, s.llm_api_key, s.llm_timeout_seconds) == (
+        "http://127.0.0.1:11434",
+        "llama3.2",
+        "sk-secret-1",
+        7.5,
+    )
+    assert "sk-secret-1" not in repr(s)
+
+
+def test_a_bad_llm_setting_is_one_line_and_exit_2(capsys, monkeypatch):
+    from voicebot.cli import main
+
+    monkeypatch.setenv("LLM_URL", "http://127.0.0.1:11434")
+    monkeypatch.delenv("LLM_MODEL", raising=False)
+    assert main(["--env-file", "/nonexistent", "transcribe", "nothing.ogg"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "LLM_MODEL" in err and "Traceback" not in err

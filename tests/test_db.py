@@ -75,6 +75,27 @@ def test_version_1_file_is_migrated_and_keeps_its_running_jobs(db):
         assert s.journal.handled(42, 9)
 
 
+def test_a_database_that_held_jobs_was_watching_before_the_mark_existed(db):
+    """Version 4 adds the watch mark; a bot that already answered voices keeps looking back
+    BACKFILL_HOURS (mark 0), a new one starts watching at its first start."""
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db)
+    conn.executescript(f"BEGIN; {';'.join(MIGRATIONS[:3])}; PRAGMA user_version = 3; COMMIT;")
+    conn.execute(
+        "INSERT INTO jobs (chat_id, message_id, state, payload, created_at, updated_at) "
+        "VALUES (42, 7, 'done', '{}', 1, 1)"
+    )
+    conn.commit()
+    conn.close()
+    with State(db) as s:
+        assert s.marks.get("watching_since") == 0
+        assert s.marks.keep("watching_since", 1000.0) == 0  # never moved once set
+    with State(db.parent / "new.db") as s:
+        assert s.marks.get("watching_since") is None
+        assert s.marks.keep("watching_since", 1000.0) == 1000.0
+        assert s.marks.keep("watching_since", 2000.0) == 1000.0
+
+
 def test_not_a_database_raises_state_error(db):
     db.parent.mkdir(parents=True)
     db.write_bytes(b"this is not sqlite at all" * 100)

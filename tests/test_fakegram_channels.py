@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from telethon import events, functions, types
 from telethon.errors import (
@@ -61,6 +63,53 @@ async def test_channel_messages_missed_while_reconnecting_come_by_channel_differ
     await bob.connect()
     await bob.catch_up()  # account difference -> updateChannelTooLong -> getChannelDifference
     assert (await next_event(inbox)).raw_text == "while disconnected"
+
+
+async def test_a_channel_gap_past_the_limit_is_channel_difference_too_long(fakegram: Fakegram) -> None:
+    """updates.getChannelDifference with pts + limit < the channel's pts answers
+    channelDifferenceTooLong with the new pts in its dialog (constructor page), not slices."""
+    alice = await fakegram.new_user("Alice", username="alice")
+    bob = await fakegram.new_user("Bob", username="bob")
+    a, b = fakegram.user_of(alice), fakegram.user_of(bob)
+    group = fakegram.create_supergroup("Club", a, [b])
+    start = group.pts
+    for n in range(12):
+        fakegram.send_message(a, group, f"m{n}")
+    peer = await input_peer(bob, group)
+    request = functions.updates.GetChannelDifferenceRequest
+    near = await bob(request(peer, types.ChannelMessagesFilterEmpty(), pts=start, limit=20, force=False))
+    assert isinstance(near, types.updates.ChannelDifference) and len(near.new_messages) == 12
+    far = await bob(request(peer, types.ChannelMessagesFilterEmpty(), pts=start, limit=10, force=False))
+    assert isinstance(far, types.updates.ChannelDifferenceTooLong)
+    assert far.dialog.pts == group.pts and far.messages[0].message == "m11"
+
+
+async def test_search_with_a_media_filter_finds_recordings_under_many_texts(fakegram: Fakegram) -> None:
+    alice = await fakegram.new_user("Alice", username="alice")
+    bob = await fakegram.new_user("Bob", username="bob")
+    a, b = fakegram.user_of(alice), fakegram.user_of(bob)
+    group = fakegram.create_supergroup("Club", a, [b])
+    old = fakegram.send_message(a, group, voice=b"OggS old", duration=2, date=1_000_000)
+    voice = fakegram.send_message(a, group, voice=b"OggS new", duration=2)
+    fakegram.send_message(a, group, video_note=b"mp4", duration=2)
+    fakegram.send_message(a, group, audio=b"mp3", duration=2)
+    for n in range(120):
+        fakegram.send_message(a, group, f"text {n}")
+    peer = await input_peer(bob, group)
+
+    def search(search_filter, min_date=None, limit=100):
+        return bob(functions.messages.SearchRequest(
+            peer, "", search_filter, min_date=min_date, max_date=None, offset_id=0, add_offset=0,
+            limit=limit, max_id=0, min_id=0, hash=0,
+        ))  # fmt: skip
+
+    found = await search(types.InputMessagesFilterRoundVoice())
+    assert [m.id for m in found.messages] == [voice + 1, voice, old]  # the round one, then the voices
+    recent = await search(types.InputMessagesFilterVoice(), min_date=datetime.datetime.fromtimestamp(2_000_000))
+    assert [m.id for m in recent.messages] == [voice]
+    assert len((await search(types.InputMessagesFilterEmpty(), limit=500)).messages) == 100  # at most 100 a call
+    music = await search(types.InputMessagesFilterMusic())
+    assert [m.media.document.attributes[0].voice for m in music.messages] == [False]
 
 
 async def test_broadcast_channel_only_admins_post(fakegram: Fakegram) -> None:

@@ -21,7 +21,7 @@ LAYERS = [
     {"cli"},
     {"app"},
     {"telegram", "core", "login"},
-    {"engine", "state"},
+    {"engine", "state", "llm"},
     {"audio", "storage", "config", "formatting", "logs", "metrics"},
     {"errors", "messages", "__init__"},
 ]

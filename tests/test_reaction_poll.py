@@ -127,14 +127,14 @@ async def test_at_start_it_looks_at_the_last_hours_recordings(tmp_path):
     finally:
         task.cancel()
     assert admit.accepted == [(GROUP, 1, True)]
-    assert chat.calls.get("history") == 1
+    assert chat.calls.get("recordings") == 1
 
 
 async def test_nothing_is_asked_when_reactions_are_off(tmp_path):
     poll, chat, _, _ = poll_for(tmp_path, emoji="")
     poll.watch(voice(GROUP, 1))
     await asyncio.wait_for(poll.run(), 5)  # returns at once
-    assert chat.requests == [] and chat.calls.get("history") is None
+    assert chat.requests == [] and chat.calls.get("recordings") is None
 
 
 async def test_a_round_asks_at_most_20_chats_and_the_rest_go_first_next_time(tmp_path):

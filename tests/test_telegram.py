@@ -236,8 +236,9 @@ async def test_over_the_cap_is_refused_without_download(tmp_path, engine, client
 
 def test_only_one_place_imports_each_library():
     """telethon only under voicebot/telegram/, the local engine's libraries only under
-    voicebot/engine/local/, each remote client library in its one client module, and
-    prometheus_client only in voicebot/metrics.py."""
+    voicebot/engine/local/, each remote client library in its one client module,
+    prometheus_client only in voicebot/metrics.py, and the LLM's HTTP library (httpx2) only in
+    voicebot/llm/client.py."""
     import pathlib
     import re
 
@@ -257,6 +258,7 @@ def test_only_one_place_imports_each_library():
             ("openai", False),
             ("wyoming", False),
             ("prometheus_client", False),
+            ("httpx2", False),
         )
     }
     assert importers == {
@@ -266,6 +268,7 @@ def test_only_one_place_imports_each_library():
         "openai": ["engine/remote/openai_client.py"],
         "wyoming": ["engine/remote/wyoming_client.py"],
         "prometheus_client": ["metrics.py"],
+        "httpx2": ["llm/client.py"],
     }
 
 

@@ -157,7 +157,7 @@ async def test_backfill_answers_a_voice_sent_while_the_bot_was_down(running_bot,
     await asyncio.sleep(1)
     assert "sunny" in inbox.replies_to(missed.id)[0].lower()
     assert len(inbox.replies_to(first.id)) == 1 and len(inbox.replies_to(missed.id)) == 1
-    assert fakegram.calls["GetHistoryRequest"] >= 1  # found by backfill, not by a live update
+    assert fakegram.calls["SearchRequest"] >= 1  # found by backfill (messages.search), not by a live update
 
 
 @pytest.mark.bot_settings(DELIVER_TO="saved")

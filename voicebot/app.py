@@ -33,11 +33,13 @@ from voicebot.core.pipeline import Pipeline
 from voicebot.engine.base import Transcriber
 from voicebot.engine.loader import load_engine
 from voicebot.errors import LOGIN_HINT, ConfigError, NotLoggedIn, WorkerWedged
+from voicebot.llm.client import host_of, stays_here
 from voicebot.messages import IncomingMessage, Reaction
-from voicebot.state import State
+from voicebot.state import WATCHING_SINCE, State
 from voicebot.storage import TempDir, exclusive_lock, prepare_data_dir, write_heartbeat
 
 JOURNAL_DAYS = 30
+OUTAGE_MARGIN_S = 120  # backfill after an outage starts this long before it was noticed
 STOP_GRACE_SECONDS = 5  # docker stop waits 10 s before SIGKILL: drain, then leave time to exit
 
 
@@ -92,6 +94,8 @@ class Bot:
         self._heartbeat: asyncio.Task | None = None
         self._backfill: asyncio.Task | None = None
         self._poll: asyncio.Task | None = None  # the owner's reactions, looked for
+        self._chat = None
+        self._gap_backfills: set[asyncio.Task] = set()
         self._wedged: asyncio.Future[WorkerWedged] | None = None
         self.metrics: metrics.Server | None = None
 
@@ -106,9 +110,16 @@ class Bot:
         With ``METRICS_PORT`` set, the metrics are served first (a port in use is a
         :class:`ConfigError` before anything else happens)."""
         self._serve_metrics()
+        # Opened before connecting, and the watch begun: a voice Telegram pushes to this start
+        # is newer than the mark, so the next start's backfill finds it even if this one is
+        # killed before it journals anything (or before Telethon saved any update state).
+        self.state = State.in_dir(self.settings.data_dir)
         try:
+            self.state.marks.keep(WATCHING_SINCE, time.time())
             return await self._start(client, load)
         except BaseException:
+            self.state.close()
+            self.state = None
             await self._stop_metrics()
             raise
 
@@ -133,7 +144,6 @@ class Bot:
                 telegram.detach(client, self._handlers)
                 await client.disconnect()
                 raise
-        self.state = State.in_dir(self.settings.data_dir)
         # Finished jobs are kept a month, far longer than backfill looks back, so a voice
         # backfill finds again is still known as answered.
         self.state.journal.prune(older_than_days=max(JOURNAL_DAYS, int(self.settings.backfill_hours / 24) + 1))
@@ -152,16 +162,32 @@ class Bot:
         self._heartbeat = asyncio.create_task(self._beat(client))
         await self.pipeline.resume()
         await intake.open(core.dispatch)
+        self._chat = chat
         self._backfill = asyncio.create_task(backfill(self.settings, self.state, chat, admit=self.pipeline))
         self._poll = asyncio.create_task(core.poll.run())
+        telegram.watch_channel_gaps(client, self._channel_gap)
         return me
+
+    def _channel_gap(self, chat_id: int | None) -> None:
+        """Telethon skipped a gap too long to replay in this channel (more than 100 events), or in
+        the account's own updates (``None``): look for the voices in it."""
+        if self.pipeline is None:
+            return
+        logger.info(
+            "{}: too much missed to replay; looking for recordings", f"chat {chat_id}" if chat_id else "every chat"
+        )
+        task = asyncio.get_running_loop().create_task(
+            backfill(self.settings, self.state, self._chat, admit=self.pipeline, only=chat_id)
+        )
+        self._gap_backfills.add(task)
+        task.add_done_callback(self._gap_backfills.discard)
 
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """Take no new work, give running jobs ``grace`` seconds to deliver, then stop."""
         if self.pipeline is None:
             return
         telegram.detach(self._client, self._handlers)
-        for task in (self._backfill, self._heartbeat, self._poll):
+        for task in (self._backfill, self._heartbeat, self._poll, *self._gap_backfills):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -192,10 +218,19 @@ class Bot:
             server, self.metrics = self.metrics, None
             await asyncio.to_thread(server.stop)  # its shutdown polls: not on the loop
 
-    def telegram_back(self) -> None:
-        """Telegram is reachable again: jobs waiting out the outage go now, not at their timer."""
-        if self.pipeline is not None:
-            self.pipeline.reconnected()
+    def telegram_back(self, away_s: float) -> None:
+        """Telegram is reachable again after ``away_s`` seconds: jobs waiting out the outage go
+        now, not at their timer, and backfill looks over the outage. Telethon's catch-up replays
+        most of it, but not a channel with more than 100 events meanwhile
+        (``channelDifferenceTooLong``: Telethon moves the pts on and returns nothing)."""
+        if self.pipeline is None:
+            return
+        self.pipeline.reconnected()
+        if self._backfill is None or self._backfill.done():
+            since = time.time() - away_s - OUTAGE_MARGIN_S
+            self._backfill = asyncio.create_task(
+                backfill(self.settings, self.state, self._chat, admit=self.pipeline, since=since)
+            )
 
     async def _beat(self, client) -> None:
         """Write the heartbeat every HEARTBEAT_SECONDS while connected, unless a job is wedged.
@@ -280,6 +315,10 @@ async def run(settings: Settings) -> None:
             where = (
                 f"{settings.whisper_engine} servers {', '.join(e.name for e in engine.endpoints())}: "
                 f"audio leaves this machine"
+            )
+        if settings.llm_url:  # as plainly: the user chose to send transcripts to an LLM
+            where += f"; transcripts are sent to the LLM at {host_of(settings.llm_url)}" + (
+                " (this machine)" if stays_here(settings.llm_url) else ": text leaves this machine"
             )
         if bot.metrics is not None:
             where += f"; metrics at {bot.metrics.url}"

@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from loguru import logger
@@ -114,7 +115,7 @@ def _telegram_settings(args) -> Settings:
 
 
 def _secrets(settings: Settings) -> list[str]:
-    return [settings.api_hash, settings.whisper_api_key]
+    return [settings.api_hash, settings.whisper_api_key, settings.llm_api_key]
 
 
 def _run(args) -> int:
@@ -159,11 +160,18 @@ async def _log_in(settings: Settings, terminal, *, qr: bool) -> str:
     """Log in at ``terminal`` (phone and code, or ``qr``) and keep the session file; returns who."""
     from voicebot import telegram
     from voicebot.login import interactive_login
+    from voicebot.state import WATCHING_SINCE, State
+    from voicebot.storage import prepare_data_dir
 
     client = telegram.make_client(settings)
     try:
         await client.connect()
         who = await interactive_login(telegram.TelethonLogin(client), terminal, qr=qr)
+        # From now on voices are the bot's to answer, even before its first start (backfill).
+        prepare_data_dir(settings.data_dir)
+        with State.in_dir(settings.data_dir) as state:
+            state.marks.keep(WATCHING_SINCE, time.time())
+        await telegram.seed_channel_states(client)
     finally:
         await client.disconnect()
     logger.info("logged in as {}", who)
@@ -282,6 +290,8 @@ def _doctor(args) -> int:
     if settings.vocabulary and settings.whisper_engine == "wyoming":
         # Not a failure: the bot runs, only without the vocabulary.
         print("note VOCABULARY is set, but Wyoming has no field for it: it is not used with WHISPER_ENGINE=wyoming")
+    if settings.llm_url:
+        _doctor_llm(settings, report)
     if settings.remote:
         _doctor_endpoints(settings, report)  # report() counts the problems
         if settings.whisper_fallback == "none":
@@ -389,6 +399,26 @@ def _doctor_endpoints(settings: Settings, report) -> int:
             report(False, f"{name}: the 1 s test clip failed: {exc}", "see the server's log")
             failed += 1
     return failed
+
+
+def _doctor_llm(settings: Settings, report) -> None:
+    """The LLM answers a one-token test prompt within LLM_TIMEOUT_SECONDS (the key: never shown)."""
+    from voicebot.llm.client import LlmClient, LlmError, stays_here
+
+    llm = LlmClient(settings.llm_url, settings.llm_model, settings.llm_api_key, settings.llm_timeout_seconds)
+    where = "this machine" if stays_here(settings.llm_url) else "it leaves this machine"
+    print(f"note LLM_URL is set: transcripts are sent to {llm.host} ({where})")
+
+    async def check() -> str:
+        try:
+            return await llm.check()
+        finally:
+            await llm.aclose()
+
+    try:
+        report(True, f"LLM {asyncio.run(check())}")
+    except LlmError as exc:
+        report(False, f"LLM {exc}", "start the server, or fix LLM_URL, LLM_MODEL or LLM_API_KEY")
 
 
 def _writable(directory: Path) -> bool:

@@ -28,18 +28,8 @@ from voicebot.errors import ConfigError
 ENGINES = ("local", "openai", "wyoming")
 FALLBACKS = ("none", "local")
 DEVICES = ("auto", "cpu", "cuda")
-COMPUTE_TYPES = (
-    "auto",
-    "default",
-    "int8",
-    "int8_float16",
-    "int8_float32",
-    "int8_bfloat16",
-    "int16",
-    "float16",
-    "bfloat16",
-    "float32",
-)
+COMPUTE_TYPES = ("auto", "default", "int8", "int8_float16", "int8_float32", "int8_bfloat16", "int16", "float16")
+COMPUTE_TYPES += ("bfloat16", "float32")
 UI_LANGUAGES = ("en", "ru")
 NO_SPEECH_ACTIONS = ("reply", "silent")
 _TRUE = {"1", "true", "yes", "on"}
@@ -111,6 +101,11 @@ class Settings:
     stuck_job_factor: float = 10.0
     metrics_port: int = 0  # 0: no metrics endpoint
     metrics_host: str = "127.0.0.1"  # loopback unless told otherwise
+
+    llm_url: str = ""  # "": no LLM, no text leaves this machine; else an OpenAI-compatible API
+    llm_model: str = ""  # required with llm_url
+    llm_api_key: str = field(default="", repr=False)  # secret: scrubbed from logs
+    llm_timeout_seconds: float = 60.0  # one call to the LLM, its one retry included
 
     @property
     def remote(self) -> bool:
@@ -287,6 +282,7 @@ def _parse(r: _Reader, require_telegram: bool) -> Settings:
         raise ConfigError(
             "HEARTBEAT_SECONDS", f"must be at most 60 (health --max-age 120 allows two), got {heartbeat:g}"
         )
+    llm_url = _llm_url(r)
     level = r.str("LOG_LEVEL", "INFO").upper()
     if level not in ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"):
         raise ConfigError("LOG_LEVEL", f"must be DEBUG, INFO, WARNING or ERROR; got {level!r}")
@@ -348,6 +344,10 @@ def _parse(r: _Reader, require_telegram: bool) -> Settings:
         stuck_job_factor=r.float("STUCK_JOB_FACTOR", 10.0),
         metrics_port=_metrics_port(r),
         metrics_host=_metrics_host(r),
+        llm_url=llm_url,
+        llm_model=r.str("LLM_MODEL", ""),
+        llm_api_key=r.str("LLM_API_KEY", ""),
+        llm_timeout_seconds=r.float("LLM_TIMEOUT_SECONDS", 60.0),
     )
 
 
@@ -407,21 +407,34 @@ def _urls(r: _Reader, engine: str) -> tuple[str, ...]:
         )
     schemes = ("http", "https") if engine == "openai" else ("tcp",)
     for item in items:
-        try:
-            parts = urlsplit(item)
-            port = parts.port
-        except ValueError:
-            raise ConfigError("WHISPER_URL", f"{item!r} is not a valid URL") from None
-        if parts.scheme not in schemes or not parts.hostname:
-            raise ConfigError(
-                "WHISPER_URL", f"{item!r}: WHISPER_ENGINE={engine} needs {' or '.join(s + '://host' for s in schemes)}…"
-            )
-        if parts.username or parts.password:
-            raise ConfigError(
-                "WHISPER_URL", f"{parts.scheme}://{parts.hostname}…: put credentials in WHISPER_API_KEY, not in the URL"
-            )
-        if engine == "wyoming" and (port is None or parts.path not in ("", "/")):
+        parts = _url("WHISPER_URL", item, schemes, f"WHISPER_ENGINE={engine}", "WHISPER_API_KEY")
+        if engine == "wyoming" and (parts.port is None or parts.path not in ("", "/")):
             raise ConfigError("WHISPER_URL", f"{item!r}: a Wyoming server is tcp://host:port")
-        if parts.query or parts.fragment:
-            raise ConfigError("WHISPER_URL", f"{item!r}: no ?query or #fragment, just the API's base URL")
     return tuple(items)
+
+
+def _llm_url(r: _Reader) -> str:
+    """LLM_URL: empty (no LLM) or an OpenAI-compatible API's base URL; LLM_MODEL then required."""
+    url = r.str("LLM_URL", "")
+    if url:
+        _url("LLM_URL", url, ("http", "https"), "an OpenAI-compatible API", "LLM_API_KEY")
+        if not r.str("LLM_MODEL", ""):
+            raise ConfigError("LLM_MODEL", "is not set; LLM_URL needs the name of the model it serves, e.g. llama3.2")
+    return url
+
+
+def _url(name: str, item: str, schemes: tuple[str, ...], what: str, key: str):
+    """``item`` split, or the one line naming ``name``: unparseable, another scheme, no host,
+    credentials (they belong in ``key``), a ?query or #fragment."""
+    try:
+        parts = urlsplit(item)
+        parts.port  # noqa: B018 (a bad port raises here)
+    except ValueError:
+        raise ConfigError(name, f"{item!r} is not a valid URL") from None
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ConfigError(name, f"{item!r}: {what} needs {' or '.join(s + '://host' for s in schemes)}…")
+    if parts.username or parts.password:
+        raise ConfigError(name, f"{parts.scheme}://{parts.hostname}…: put credentials in {key}, not in the URL")
+    if parts.query or parts.fragment:
+        raise ConfigError(name, f"{item!r}: no ?query or #fragment, just the API's base URL")
+    return parts

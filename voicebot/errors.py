@@ -47,6 +47,19 @@ class ModelError(VoicebotError):
     """The Whisper model could not be found, downloaded or loaded."""
 
 
+class LlmError(VoicebotError):
+    """The LLM (``LLM_URL``) is down, slower than ``LLM_TIMEOUT_SECONDS``, refused the request
+    (4xx/5xx, 429 included) or answered something malformed. The message is one line, never
+    the key. ``status``: the HTTP status when there was one; ``retry_after``: a 429's or 503's
+    ``Retry-After`` in seconds, when it said."""
+
+    def __init__(self, reason: str, *, status: int | None = None, retry_after: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.retry_after = retry_after
+
+
 class DownloadError(VoicebotError):
     """Fetching the media from Telegram failed."""
 

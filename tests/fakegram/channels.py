@@ -345,6 +345,8 @@ class Channels:
         pending = [e for e in channel.events if e.pts > pts]
         if not pending:
             return types.updates.ChannelDifferenceEmpty(pts=channel.pts, final=True)
+        if channel.pts - pts > max(1, limit):
+            return self._difference_too_long(user, channel, limit)
         chunk = pending[: max(1, limit)]
         new_messages, other_updates, users = [], [], [user.id]
         for event in chunk:
@@ -358,6 +360,24 @@ class Channels:
         return types.updates.ChannelDifference(
             pts=chunk[-1].pts, new_messages=new_messages, other_updates=other_updates,
             chats=chats_tl, users=users_tl, final=len(chunk) == len(pending),
+        )  # fmt: skip
+
+    def _difference_too_long(self, user: UserRecord, channel: ChannelRecord, limit: int) -> TLObject:
+        """More than ``limit`` events to replay: updates.channelDifferenceTooLong, "the provided pts +
+        limit < remote pts", with the dialog (its new pts) and "the latest messages" to refill
+        from (constructor/updates.channelDifferenceTooLong). How many messages is not documented:
+        the fake sends ``limit``'s worth, the newest. Telethon moves the pts on and returns none
+        of them (_updates/messagebox.py, apply_channel_difference); TDLib's limit is 100 too."""
+        key = ("channel", channel.id)
+        entry = self.dialog_entries(user).get(key)
+        latest = [p for _, p in sorted(channel.messages.items(), reverse=True)][: max(1, limit)]
+        users = [user.id]
+        for post in latest:
+            users += self.post_entities(post)[0]
+        users_tl, chats_tl = self.entities_tl(user, users, [channel.id, *filter(None, [channel.linked_id])])
+        return types.updates.ChannelDifferenceTooLong(
+            dialog=self.dialog_tl(user, entry), messages=[self.message_tl(p, user.id) for p in latest],
+            chats=chats_tl, users=users_tl, final=True,
         )  # fmt: skip
 
     def create_topic(self, channel: ChannelRecord, title: str, creator: UserRecord) -> int:

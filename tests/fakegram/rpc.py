@@ -109,7 +109,7 @@ def get_state(ctx: RpcContext, request: Any) -> types.updates.State:
 
 @handles(functions.updates.GetDifferenceRequest)
 def get_difference(ctx: RpcContext, request: functions.updates.GetDifferenceRequest) -> TLObject:
-    return ctx.world.difference(ctx.user, request.pts, ctx.marks)
+    return ctx.world.difference(ctx.user, request.pts, ctx.marks, request.pts_total_limit)
 
 
 @handles(functions.users.GetUsersRequest)
@@ -186,4 +186,4 @@ def update_status(ctx: RpcContext, request: Any) -> bool:
 # endregion
 
 # The other handler modules register themselves on import.
-from . import rpc_auth, rpc_channels, rpc_files, rpc_messages  # noqa: E402,F401
+from . import rpc_auth, rpc_channels, rpc_files, rpc_messages, rpc_search  # noqa: E402,F401

@@ -365,6 +365,11 @@ class Scenario:
         """Rotate every file reference: downloads with an old one get FILE_REFERENCE_EXPIRED."""
         self.world.expire_file_references()
 
+    def limit_difference(self, pts_total: int | None) -> None:
+        """Answer updates.getDifference with differenceTooLong past ``pts_total`` events (None: never),
+        as Telegram does past its own default limit (method/updates.getDifference)."""
+        self.world.difference_limit = pts_total
+
     def history(self, user: UserRecord, peer: Peer) -> list[TLObject]:
         """``user``'s view of its dialog with ``peer``, newest first (TL objects)."""
         if isinstance(peer, ChannelRecord):

@@ -66,6 +66,10 @@ class World(Views, Messaging, Editing, Channels, Dialogs, Files, Reacting):
         self._file_ids = itertools.count(7_000_000_001)
         self._seq = itertools.count(1)
         self.short_updates = True
+        # The server's own gap limit for updates.getDifference when the client sets none:
+        # "if the remote pts is too big (> ~4000000), this field will default to 1000000"
+        # (method/updates.getDifference). Tests lower it to make a gap "too big" cheaply.
+        self.difference_limit: int | None = None
 
     def next_seq(self) -> int:
         return next(self._seq)
@@ -172,7 +176,9 @@ class World(Views, Messaging, Editing, Channels, Dialogs, Files, Reacting):
     def _channel_pts(self, user: UserRecord) -> dict[int, int]:
         return {c.id: c.pts for c in self.channels.values() if c.member(user.id)}
 
-    def difference(self, user: UserRecord, pts: int, marks: dict[int, int] | None = None) -> TLObject:
+    def difference(
+        self, user: UserRecord, pts: int, marks: dict[int, int] | None = None, pts_total_limit: int | None = None
+    ) -> TLObject:
         """Everything after ``pts``, as Telegram's ``updates.getDifference`` would return it.
 
         Channel messages are not part of the account difference: a channel with news since this
@@ -180,6 +186,14 @@ class World(Views, Messaging, Editing, Channels, Dialogs, Files, Reacting):
         client fetches it with ``updates.getChannelDifference``
         (core.telegram.org/api/updates#recovering-gaps, constructor/updateChannelTooLong).
         """
+        limit = pts_total_limit or self.difference_limit
+        if limit and user.pts - pts > limit:
+            # "pts + pts_total_limit < remote pts": updates.differenceTooLong, "the client should
+            # refetch using the new pts" (constructor/updates.differenceTooLong); Telethon takes the
+            # pts and returns nothing (_updates/messagebox.py, apply_difference).
+            if marks is not None:
+                marks.update(self._channel_pts(user))
+            return types.updates.DifferenceTooLong(pts=user.pts)
         too_long: list[TLObject] = []
         if marks is not None:
             for channel_id, channel_pts in self._channel_pts(user).items():

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Protocol
 
 from voicebot.engine.base import EndpointStatus
-from voicebot.messages import Dialog, IncomingMessage, Sent
+from voicebot.messages import Dialog, IncomingMessage, MediaKind, Sent
 
 
 class Chat(Protocol):
@@ -70,8 +70,11 @@ class Chat(Protocol):
     def dialogs(self) -> AsyncIterator[Dialog]:
         """The account's chats: pinned first, then newest first. Flood waits pause it."""
 
-    async def history(self, chat_id: int, since: float, limit: int) -> list[IncomingMessage]:
-        """Up to ``limit`` messages of a chat newer than ``since``, newest first."""
+    async def recordings(
+        self, chat_id: int, since: float, kinds: frozenset[MediaKind], limit: int
+    ) -> list[IncomingMessage]:
+        """Up to ``limit`` messages of a chat newer than ``since`` (Unix time) that carry media of
+        one of ``kinds``, newest first, however many other messages came after them."""
 
     async def members(self, msg: IncomingMessage, limit: int) -> list[str]:
         """The names of the members of ``msg``'s group, or ``[]`` when it has more than

@@ -60,15 +60,19 @@ def decide(
     return Decision(Action.TRANSCRIBE)
 
 
-def _ignored(msg: IncomingMessage, media: Media, settings: Settings, chat_auto: bool | None) -> str:
-    """Why automatic transcription skips ``msg``, or "" when it does not."""
-    kind_on = {
+def kind_enabled(kind: MediaKind, settings: Settings) -> bool:
+    """Whether recordings of ``kind`` are transcribed automatically (TRANSCRIBE_VOICE and the like)."""
+    return {
         MediaKind.VOICE: settings.transcribe_voice,
         MediaKind.VIDEO_NOTE: settings.transcribe_video_notes,
         MediaKind.AUDIO: settings.transcribe_audio,
         MediaKind.VIDEO: settings.transcribe_video,
-    }[media.kind]
-    if not kind_on:
+    }[kind]
+
+
+def _ignored(msg: IncomingMessage, media: Media, settings: Settings, chat_auto: bool | None) -> str:
+    """Why automatic transcription skips ``msg``, or "" when it does not."""
+    if not kind_enabled(media.kind, settings):
         return f"{media.kind.value} is off"
     if media.view_once:
         return "view-once media are only transcribed on request"

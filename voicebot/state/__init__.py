@@ -1,9 +1,10 @@
-"""The bot's durable state: one SQLite file (``DATA_DIR/voicebot.db``, mode 0600), four concerns.
+"""The bot's durable state: one SQLite file (``DATA_DIR/voicebot.db``, mode 0600), five concerns.
 
 * :attr:`State.journal` - the job journal (:mod:`.journal`): exactly one answer per voice
 * :attr:`State.cache` - finished transcripts by document id (:mod:`.cache`)
 * :attr:`State.chats` - per-chat ``.auto`` / ``.lang`` settings (:mod:`.chat_settings`)
 * :attr:`State.search` - the full-text index behind ``.find`` (:mod:`.search`)
+* :attr:`State.marks` - named moments, such as since when the bot watches (:mod:`.marks`)
 
 Example::
 
@@ -27,9 +28,10 @@ from .cache import TranscriptCache
 from .chat_settings import ChatSettingsStore
 from .db import DB_NAME, Database, StateError
 from .journal import Journal
+from .marks import WATCHING_SINCE, Marks
 from .search import SearchIndex
 
-__all__ = ["DB_NAME", "State", "StateError"]
+__all__ = ["DB_NAME", "WATCHING_SINCE", "State", "StateError"]
 
 
 class State:
@@ -48,6 +50,7 @@ class State:
         self.journal = Journal(self.db)
         self.cache = TranscriptCache(self.db)
         self.chats = ChatSettingsStore(self.db)
+        self.marks = Marks(self.db)
 
     @classmethod
     def in_dir(cls, data_dir: Path) -> State:

@@ -118,6 +118,16 @@ MIGRATIONS: list[str] = [
     ALTER TABLE chat_settings ADD COLUMN languages TEXT;   -- NULL = none; 'ru,en' = detect within these
     ALTER TABLE chat_settings ADD COLUMN vocabulary TEXT;  -- NULL = none; JSON ["term", ...]
     """,
+    # 4: named moments (marks.py), first of all since when the bot watches this account. A
+    # database that already holds jobs was watching before: 0, so backfill looks back as far
+    # as BACKFILL_HOURS, as it did.
+    """
+    CREATE TABLE marks (
+        name  TEXT PRIMARY KEY,
+        value REAL NOT NULL
+    );
+    INSERT INTO marks (name, value) SELECT 'watching_since', 0 FROM jobs LIMIT 1;
+    """,
 ]
 
 

@@ -6,7 +6,8 @@ It turns Telethon messages into :mod:`voicebot.messages` data and implements the
 it means is decided in the core. It imports only :mod:`voicebot.messages`,
 :mod:`voicebot.errors` and :mod:`voicebot.config`: never the core, the engines or the state.
 
-- :mod:`.client`: make_client, connect (NotLoggedIn, Unreachable), stay_connected
+- :mod:`.client`: make_client, connect (NotLoggedIn, Unreachable), stay_connected, seed_channel_states,
+  watch_channel_gaps
 - :mod:`.convert`: Telethon message → IncomingMessage; input peers as journal text
 - :mod:`.errors`: Telethon's exceptions → TelegramError
 - :mod:`.chat`: TelethonChat, the Chat port, flood waits
@@ -23,7 +24,7 @@ Example::
 """
 
 from .chat import MAX_FLOOD_WAIT, TelethonChat
-from .client import connect, make_client, stay_connected
+from .client import connect, make_client, seed_channel_states, stay_connected, watch_channel_gaps
 from .convert import describe
 from .login import TelethonLogin
 from .updates import attach, detach, read_reaction
@@ -38,5 +39,7 @@ __all__ = [
     "detach",
     "make_client",
     "read_reaction",
+    "seed_channel_states",
     "stay_connected",
+    "watch_channel_gaps",
 ]

@@ -10,6 +10,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import datetime
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -22,7 +23,7 @@ from telethon.tl.custom import Message
 
 from voicebot import metrics
 from voicebot.errors import DownloadError, RateLimited, TelegramError
-from voicebot.messages import ChatKind, Dialog, IncomingMessage, Sent
+from voicebot.messages import ChatKind, Dialog, IncomingMessage, MediaKind, Sent
 
 from .convert import describe, display_name, from_token
 from .errors import flood_seconds, rpc_error, translate
@@ -31,6 +32,15 @@ from .updates import own_reactions
 T = TypeVar("T")
 MAX_FLOOD_WAIT = 300  # seconds slept through in place; longer waits go back to the journal
 NAMES_TTL = 3600.0  # seconds a group's member names and the contacts' names are kept
+SEARCH_PAGE = 100  # messages.search answers at most this many a call (api/offsets)
+# The media filters that find each kind (constructor/inputMessagesFilterRoundVoice: "round videos
+# and voice notes"; Music: audio files; Video: videos).
+SEARCH_FILTERS = {
+    MediaKind.VOICE: types.InputMessagesFilterRoundVoice,
+    MediaKind.VIDEO_NOTE: types.InputMessagesFilterRoundVoice,
+    MediaKind.AUDIO: types.InputMessagesFilterMusic,
+    MediaKind.VIDEO: types.InputMessagesFilterVideo,
+}
 
 
 class TelethonChat:
@@ -260,10 +270,33 @@ class TelethonChat:
                 return
             offset = {"offset_date": last.date, "offset_id": last.message.id, "offset_peer": last.input_entity}
 
-    async def history(self, chat_id: int, since: float, limit: int) -> list[IncomingMessage]:
+    async def recordings(
+        self, chat_id: int, since: float, kinds: frozenset[MediaKind], limit: int
+    ) -> list[IncomingMessage]:
+        """``messages.search`` with a media filter and ``min_date`` (core.telegram.org/method/messages.search),
+        paged with ``offset_id`` (api/offsets): only the recordings, however many texts came after."""
         peer = await self._input(chat_id)
-        messages = await self._call("history", lambda: self.client.get_messages(peer, limit=limit))
-        return [describe(m) for m in messages if isinstance(m, Message) and m.date and m.date.timestamp() >= since]
+        since_dt = datetime.datetime.fromtimestamp(since, tz=datetime.UTC)
+        found: dict[int, IncomingMessage] = {}
+        for search_filter in {SEARCH_FILTERS[k] for k in kinds}:
+            offset_id = 0
+            while True:
+                request = functions.messages.SearchRequest(
+                    peer=peer, q="", filter=search_filter(), min_date=since_dt, max_date=None,
+                    offset_id=offset_id, add_offset=0, limit=min(limit, SEARCH_PAGE), max_id=0, min_id=0, hash=0,
+                )  # fmt: skip
+                result = await self._call("search", lambda request=request: self.client(request))
+                page = [m for m in getattr(result, "messages", []) if isinstance(m, Message)]
+                entities = {utils.get_peer_id(e): e for e in [*result.users, *result.chats]}
+                for m in page:
+                    m._finish_init(self.client, entities, None)  # as Telethon's own iterators do (client/messages.py)
+                    msg = describe(m)
+                    if msg.media is not None and msg.media.kind in kinds and msg.date >= since:
+                        found[msg.message_id] = msg
+                if len(page) < min(limit, SEARCH_PAGE) or len(found) >= limit:
+                    break
+                offset_id = page[-1].id
+        return sorted(found.values(), key=lambda m: -m.message_id)[:limit]
 
     async def members(self, msg: IncomingMessage, limit: int) -> list[str]:
         """A basic group's members from ``messages.getFullChat`` (core.telegram.org/method/messages.getFullChat),

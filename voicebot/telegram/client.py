@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from loguru import logger
-from telethon import TelegramClient, errors, functions
+from telethon import TelegramClient, errors, functions, utils
 from telethon.tl import types
 
 from voicebot import __version__
@@ -29,9 +29,26 @@ RECONNECT_FIRST_S = 1.0  # our own retries, once Telethon's are spent: 1 s, 2 s,
 RECONNECT_MAX_S = 60.0
 
 
-def make_client(settings: Settings, session: object | None = None) -> TelegramClient:
+class Client(TelegramClient):
+    """Telethon's client, telling :func:`watch_channel_gaps` of the gaps it gives up on. Its
+    update loop asks for a channel's difference through ``self(...)`` (client/updates.py), so
+    the answer passes here; nothing else changes."""
+
+    on_channel_gap: Callable[[int | None], None] | None = None
+
+    async def __call__(self, request, *args, **kwargs):
+        result = await super().__call__(request, *args, **kwargs)
+        if self.on_channel_gap is not None:
+            if isinstance(result, types.updates.ChannelDifferenceTooLong):
+                self.on_channel_gap(utils.get_peer_id(types.PeerChannel(request.channel.channel_id)))
+            elif isinstance(result, types.updates.DifferenceTooLong):  # the account's own: every chat
+                self.on_channel_gap(None)
+        return result
+
+
+def make_client(settings: Settings, session: object | None = None) -> Client:
     """A client on the session file in the data dir (or on ``session``, e.g. a StringSession)."""
-    return TelegramClient(
+    return Client(
         session if session is not None else str(settings.session_path),
         settings.api_id,
         settings.api_hash,
@@ -108,10 +125,40 @@ def keep_update_state(client: TelegramClient) -> None:
     client.session.save()
 
 
+def watch_channel_gaps(client: TelegramClient, on_gap: Callable[[int | None], None]) -> None:
+    """Call ``on_gap(chat_id)`` whenever Telegram answers a channel's catch-up with
+    ``channelDifferenceTooLong`` (more than the 100 events Telethon asks for: _updates/messagebox.py),
+    and ``on_gap(None)`` for the account's ``differenceTooLong``. Telethon applies both by moving
+    the pts on and returning no messages at all: whatever was in the gap is the caller's to find
+    (backfill). ``client`` must come from :func:`make_client`."""
+    client.on_channel_gap = on_gap
+
+
+async def seed_channel_states(client: TelegramClient) -> int:
+    """Read the whole dialog list once, right after sign-in, so Telethon stores every channel's pts;
+    returns how many channels it holds.
+
+    Telethon's ``_on_login`` loads only the account's state (client/auth.py), and it catches a
+    channel up only from a pts it stored: for one it has none of, ``updateChannelTooLong`` is
+    ignored (_updates/messagebox.py, ``try_begin_get_diff``). Each dialog of ``messages.getDialogs``
+    carries its channel's pts, which Telethon's dialog iterator stores (client/dialogs.py,
+    ``try_set_channel_state``); the disconnect after login writes them to the session. Without
+    this, nothing sent in a supergroup between ``login`` and the first ``run`` is caught up."""
+    channels = 0
+    try:
+        async for dialog in client.iter_dialogs():
+            channels += bool(dialog.is_channel)
+    except errors.RPCError as exc:  # backfill still covers what this would
+        logger.warning("could not read the dialog list after login: {}", rpc_error(exc).name)
+    except ConnectionError as exc:
+        logger.warning("could not read the dialog list after login: {}", exc)
+    return channels
+
+
 async def stay_connected(
     client: TelegramClient,
     *,
-    on_back: Callable[[], None] | None = None,
+    on_back: Callable[[float], None] | None = None,
     first_delay: float = RECONNECT_FIRST_S,
     max_delay: float = RECONNECT_MAX_S,
 ) -> NoReturn:
@@ -127,7 +174,8 @@ async def stay_connected(
     (client/updates.py) returns: about 35 s of refused connections and the bot was over. Its
     loop has a fixed delay and no word of the state, so a short blip stays Telethon's (pending
     requests are re-sent), and from its give-up on this loop reconnects with a capped backoff,
-    one log line when Telegram is lost and one when it is back. ``on_back`` runs then.
+    one log line when Telegram is lost and one when it is back. ``on_back`` runs then, with
+    the seconds Telegram was away.
     """
     # No updates.getState first, as run_until_disconnected sends: connect() with catch_up=True
     # already asks for the difference (client/updates.py, _update_loop), and a disconnect would
@@ -156,6 +204,7 @@ async def stay_connected(
             except Unreachable as exc:
                 logger.debug("still unreachable after {:.0f} s: {}", time.monotonic() - lost, exc)
                 delay = min(delay * 2, max_delay)
-        logger.info("Telegram back after {:.0f} s", time.monotonic() - lost)
+        away = time.monotonic() - lost
+        logger.info("Telegram back after {:.0f} s", away)
         if on_back is not None:
-            on_back()
+            on_back(away)

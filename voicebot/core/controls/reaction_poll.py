@@ -34,7 +34,7 @@ from loguru import logger
 from voicebot.core.controls.reactions import Reactions
 from voicebot.core.ports import Admission, Chat
 from voicebot.errors import RateLimited, TelegramError, Unreachable
-from voicebot.messages import IncomingMessage, Sent
+from voicebot.messages import IncomingMessage, MediaKind, Sent
 from voicebot.state.journal import Journal
 
 WINDOW_S = 3600.0  # a recording is watched this long after it was seen
@@ -42,7 +42,8 @@ MAX_WATCHED = 500  # the oldest are dropped past this: a poll stays a few reques
 BATCH = 100  # ids per messages.getMessagesReactions (TDLib never asks for more)
 MAX_BACKOFF = 16  # × the interval, after flood waits in a row
 MAX_REQUESTS = 20  # per round; the chats asked longest ago go first, the rest next round
-START_HISTORY = 100  # messages read per recently active chat at start
+START_HISTORY = 100  # recordings read per recently active chat at start
+RECORDINGS = frozenset(MediaKind)  # a reaction asks for any of them, automatic or not
 START_CHATS = 50  # recently active chats read at start
 
 
@@ -157,10 +158,14 @@ class ReactionPoll:
                 if read >= START_CHATS:
                     break
                 read += 1
-                for msg in reversed(await self.chat.history(dialog.chat_id, since, START_HISTORY)):
+                found = await self.chat.recordings(dialog.chat_id, since, RECORDINGS, START_HISTORY)
+                for msg in reversed(found):  # oldest first
                     self.watch(msg)
         except (TelegramError, ConnectionError) as exc:  # a bonus: the poll goes on without it
             logger.warning("could not look for reactions given while the bot was down: {}", exc)
+            return
+        except Exception:
+            logger.exception("could not look for reactions given while the bot was down")
             return
         await self._round_then_pause(self.interval)  # now, not a whole interval later
 
