@@ -236,6 +236,7 @@ async def test_help_names_the_reaction_unless_it_is_off(bot):
     pipeline, chat = bot()
     await send(pipeline, chat, command(1, ".help"))
     assert "✍ reaction (yours)" in chat.messages[1]
+    assert "Saved Messages without Premium, use .t" in chat.messages[1]  # where ✍ cannot be given
     pipeline, chat = bot(REACT_TO_TRANSCRIBE="off")
     await send(pipeline, chat, command(2, ".help"))
     assert "reaction" not in chat.messages[2] and ".t" in chat.messages[2]

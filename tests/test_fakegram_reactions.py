@@ -23,6 +23,7 @@ async def listening(client):
 
 
 async def test_the_reactor_and_the_author_hear_of_a_reaction(fakegram: Fakegram) -> None:
+    fakegram.tell_reactor("push", "private")  # what no page promises: here, asked for
     alice = await fakegram.new_user("Alice", "alice")
     owner_phone = await fakegram.new_user("Owner", "owner")
     owner = fakegram.user_of(owner_phone)
@@ -107,3 +108,81 @@ async def test_channels_show_counts_and_answer_get_messages_reactions(fakegram: 
     full = await admin(functions.messages.GetMessagesReactionsRequest(peer=await input_peer(admin, news), id=[post]))
     (update,) = full.updates
     assert update.msg_id == post and update.reactions.results[0].count == 1
+
+
+async def two_sessions(fakegram: Fakegram):
+    """Alice, and two sessions of the owner (the phone reacts, the bot listens to everything)."""
+    alice = await fakegram.new_user("Alice", "alice")
+    phone = await fakegram.new_user("Owner", "owner")
+    owner = fakegram.user_of(phone)
+    bot = fakegram.client_for(owner)
+    await bot.connect()
+    await bot.get_me()
+    await bot(functions.updates.GetStateRequest())
+    heard = collect(
+        bot, events.Raw((types.UpdateMessageReactions, types.UpdateEditMessage, types.UpdateEditChannelMessage))
+    )
+    await phone.get_dialogs()
+    return alice, phone, owner, heard
+
+
+async def test_by_default_the_reactors_other_sessions_hear_nothing(fakegram: Fakegram) -> None:
+    """api/reactions promises updateMessageReactions to the author only."""
+    alice, phone, owner, heard = await two_sessions(fakegram)
+    to_alice = await listening(alice)
+    fakegram.send_message(fakegram.user_of(alice), owner, voice=b"OggS", duration=1)
+    mine = fakegram.history(owner, fakegram.user_of(alice))[0].id
+    await phone(
+        functions.messages.SendReactionRequest(
+            peer=await phone.get_input_entity("alice"), msg_id=mine, reaction=reaction("✍")
+        )
+    )
+    assert (await next_event(to_alice)).reactions.results[0].count == 1  # the author is told
+    assert await no_event(heard)
+
+
+async def test_an_edit_carries_the_reaction_to_the_reactors_other_sessions(fakegram: Fakegram) -> None:
+    fakegram.tell_reactor("edit", "private", "supergroup")
+    alice, phone, owner, heard = await two_sessions(fakegram)
+    fakegram.send_message(fakegram.user_of(alice), owner, voice=b"OggS", duration=1)
+    mine = fakegram.history(owner, fakegram.user_of(alice))[0].id
+    await phone(
+        functions.messages.SendReactionRequest(
+            peer=await phone.get_input_entity("alice"), msg_id=mine, reaction=reaction("✍")
+        )
+    )
+    edit = await next_event(heard)
+    assert isinstance(edit, types.UpdateEditMessage) and edit.message.id == mine and edit.message.edit_hide
+    assert [(r.reaction.emoticon, r.chosen_order is not None) for r in edit.message.reactions.results] == [("✍", True)]
+
+    club = fakegram.create_supergroup("Club", fakegram.user_of(alice), [owner])
+    post = fakegram.send_message(fakegram.user_of(alice), club, voice=b"OggS", duration=1)
+    await phone(
+        functions.messages.SendReactionRequest(peer=await input_peer(phone, club), msg_id=post, reaction=reaction("✍"))
+    )
+    edit = await next_event(heard)
+    assert isinstance(edit, types.UpdateEditChannelMessage) and edit.message.id == post and edit.message.edit_hide
+    assert edit.message.reactions.results[0].chosen_order is not None
+
+
+async def test_get_messages_reactions_and_what_it_refuses(fakegram: Fakegram) -> None:
+    alice = await fakegram.new_user("Alice", "alice")
+    bob = await fakegram.new_user("Bob", "bob")
+    secret = fakegram.create_supergroup("Secret", fakegram.user_of(alice), [])
+    post = fakegram.send_message(fakegram.user_of(alice), secret, voice=b"OggS", duration=1)
+    peer = await input_peer(alice, secret)
+    await alice(functions.messages.SendReactionRequest(peer=peer, msg_id=post, reaction=reaction("✍")))
+    full = await alice(functions.messages.GetMessagesReactionsRequest(peer=peer, id=[post, post + 50]))
+    (update,) = full.updates  # an id naming no message is left out
+    assert update.msg_id == post and update.reactions.results[0].chosen_order is not None
+    with pytest.raises(errors.LimitInvalidError):
+        await alice(functions.messages.GetMessagesReactionsRequest(peer=peer, id=list(range(1, 102))))
+    with pytest.raises(errors.MsgIdInvalidError):
+        await alice(functions.messages.GetMessagesReactionsRequest(peer=peer, id=[0]))
+    with pytest.raises(errors.ChannelPrivateError):  # Bob never joined the private group
+        await bob(functions.messages.GetMessagesReactionsRequest(peer=peer, id=[post]))
+    stranger = types.InputPeerUser(fakegram.user_of(bob).id, access_hash=1)
+    with pytest.raises(errors.PeerIdInvalidError):
+        await alice(functions.messages.GetMessagesReactionsRequest(peer=stranger, id=[1]))
+    with pytest.raises(ValueError):
+        fakegram.tell_reactor("shout")

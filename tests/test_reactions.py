@@ -1,6 +1,6 @@
 """Reactions as controls, over the wire: the owner reacts ✍ from the phone (another session of
-the same account), Telegram tells the bot's session with ``updateMessageReactions`` (the fake
-models who gets which update, tests/fakegram/reactions.py), and the recording gets its
+the same account), the fake tells the bot's session with ``updateMessageReactions`` (switched on
+here: tests/fakegram/reactions.py), and the recording gets its
 transcript, once, where ``.t`` would put it.
 
 Negative checks wait for a sentinel (another recording the owner reacts to) instead of a sleep:
@@ -23,6 +23,9 @@ WEATHER = (FIXTURES / "weather.ogg").read_bytes()
 
 @pytest.fixture
 async def alice(fakegram, running_bot):
+    # These are the rules of the pushed form; no page promises it to the reactor's other
+    # sessions (tests/test_reaction_forms.py has the edit and the poll).
+    fakegram.tell_reactor("push")
     client = await fakegram.new_user("Alice", username="alice")
     await client.get_dialogs()
     owner = await running_bot.owner()

@@ -93,6 +93,7 @@ class Bot:
         self._handlers: list = []
         self._heartbeat: asyncio.Task | None = None
         self._backfill: asyncio.Task | None = None
+        self._poll: asyncio.Task | None = None  # the owner's reactions, looked for
         self._chat = None
         self._gap_backfills: set[asyncio.Task] = set()
         self._wedged: asyncio.Future[WorkerWedged] | None = None
@@ -163,6 +164,7 @@ class Bot:
         await intake.open(core.dispatch)
         self._chat = chat
         self._backfill = asyncio.create_task(backfill(self.settings, self.state, chat, admit=self.pipeline))
+        self._poll = asyncio.create_task(core.poll.run())
         telegram.watch_channel_gaps(client, self._channel_gap)
         return me
 
@@ -185,7 +187,7 @@ class Bot:
         if self.pipeline is None:
             return
         telegram.detach(self._client, self._handlers)
-        for task in (self._backfill, self._heartbeat, *self._gap_backfills):
+        for task in (self._backfill, self._heartbeat, self._poll, *self._gap_backfills):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):

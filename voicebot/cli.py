@@ -72,9 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--model", help="model name or directory (default: WHISPER_MODEL)")
     tr.add_argument("--language", help="language code, e.g. en (default: WHISPER_LANGUAGE or auto)")
     tr.set_defaults(handler=_transcribe)
-    sub.add_parser("doctor", help="check configuration, model, device, ffmpeg, session, dirs").set_defaults(
-        handler=_doctor
+    doctor = sub.add_parser("doctor", help="check configuration, model, device, ffmpeg, session, dirs")
+    doctor.add_argument(
+        "--listen", type=float, metavar="SECONDS", help="instead, report which updates bring your reactions this long"
     )
+    doctor.set_defaults(handler=_doctor)
     health = sub.add_parser("health", help="exit 0 if the running bot's heartbeat is fresh")
     health.add_argument("--max-age", type=float, default=120.0, metavar="SECONDS")
     health.set_defaults(handler=_health)
@@ -242,6 +244,14 @@ def _health(args) -> int:
 
 
 def _doctor(args) -> int:
+    if args.listen:  # the bot must be stopped: one process per session
+        settings = _telegram_settings(args)
+        from voicebot.storage import exclusive_lock
+        from voicebot.telegram.listen import doctor_listen
+
+        with exclusive_lock(settings.data_dir):
+            asyncio.run(doctor_listen(settings, args.listen, print))
+        return EXIT_OK
     problems = 0
 
     def report(ok: bool, what: str, fix: str = "") -> None:

@@ -88,6 +88,7 @@ class Settings:
 
     command_prefix: str = "."
     react_to_transcribe: str = "✍"  # the owner's reaction that asks for a transcript; "" = off
+    reaction_poll_s: float = 45.0  # how often unanswered recent recordings' reactions are asked for
     deliver_to: str = "chat"  # "chat", "saved" (Saved Messages), or a chat id / @username
     caption_own_voices: bool = True
     progress_interval_s: float = 3.0  # 0: no live progress edits
@@ -333,6 +334,7 @@ def _parse(r: _Reader, require_telegram: bool) -> Settings:
         ui_language=r.choice("BOT_LANGUAGE", "en", UI_LANGUAGES),
         command_prefix=prefix,
         react_to_transcribe=reaction,
+        reaction_poll_s=r.float("REACTION_POLL_SECONDS", 45.0),
         deliver_to=deliver_to,
         caption_own_voices=r.bool("CAPTION_OWN_VOICES", True),
         progress_interval_s=r.float("PROGRESS_INTERVAL_SECONDS", 3.0, allow_zero=True),

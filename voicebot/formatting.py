@@ -80,7 +80,11 @@ _TEXTS = {
             "{prefix}status — queue, model, uptime, speed\n"
             "{prefix}help — this list"
         ),
-        "help_reaction": "{reaction} reaction (yours) on a voice/video note/audio/video: transcribe it, once",
+        "help_reaction": (
+            "{reaction} reaction (yours) on a voice/video note/audio/video: transcribe it, once; where a chat "
+            "does not offer {reaction} (its reactions are restricted), or in Saved Messages without Premium, "
+            "use {prefix}t"
+        ),
     },
     "ru": {
         "placeholder": "🎙 расшифровываю…",
@@ -144,7 +148,10 @@ _TEXTS = {
             "{prefix}status — очередь, модель, время работы, скорость\n"
             "{prefix}help — этот список"
         ),
-        "help_reaction": "ваша реакция {reaction} на голосовое/кружок/аудио/видео: расшифровать его, один раз",
+        "help_reaction": (
+            "ваша реакция {reaction} на голосовое/кружок/аудио/видео: расшифровать его, один раз; где чат "
+            "не предлагает {reaction} (реакции ограничены) или в «Избранном» без Premium — {prefix}t"
+        ),
     },
 }
 

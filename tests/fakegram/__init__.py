@@ -53,8 +53,8 @@ What it models:
   ``updateLoginToken``), sessions (``account.getAuthorizations``/``resetAuthorization``; a
   terminated key gets 401 AUTH_KEY_UNREGISTERED);
 * reactions: ``messages.sendReaction`` (standard emoji only, one per user), ``updateMessageReactions``
-  to the reactor's other sessions and to the author, ``message.reactions`` per viewer,
-  ``messages.getMessagesReactions``;
+  to the author; to the reactor's other sessions nothing, a push or an edit, per chat kind
+  (``tell_reactor``); ``message.reactions`` per viewer, ``messages.getMessagesReactions``;
 * any RPC error by injection, with Telegram's code (420 for the flood family).
 
 Typical test::
@@ -80,6 +80,7 @@ Shaping the world (all on the server, no client needed; refusals raise :class:`R
     fakegram.ban(group, bot)                                    # CHANNEL_PRIVATE
     fakegram.block(alice, bot); fakegram.delete_account(alice); fakegram.limit_account(bot)
     fakegram.pin_dialog(bot, alice); fakegram.archive_dialog(bot, news)
+    fakegram.tell_reactor("edit", "private")                   # the reactor's other sessions get an edit
     fakegram.send_message(alice, bot, voice=ogg, ttl_seconds=2**31 - 1)   # view-once
     fakegram.send_message(alice, bot, video_note=mp4, date=time.time() - 3 * 86400)
     fakegram.send_message(alice, forum, "in topic", reply_to=topic)

@@ -8,11 +8,21 @@
   core.telegram.org/api/config). The same set again is MESSAGE_NOT_MODIFIED.
 * The caller gets ``updateMessageReactions`` as the result, rendered for it: ``chosen_order``
   set on its own reactions ("After sending the reaction, the chosen_order field of
-  reactionCount will be set"). Its other sessions get the same update, as every account action
-  reaches the account's other devices; the message's author gets one rendered for the author
+  reactionCount will be set"). The message's author gets one rendered for the author
   ("Message authors will receive an updateMessageReactions update when a user reacts to their
   message"), with the reactor in ``recent_reactions`` marked ``unread``. Nobody else is told:
-  other readers poll with ``messages.getMessagesReactions``.
+  other readers poll with ``messages.getMessagesReactions`` ("Apps should short-poll reactions
+  for visible messages … once every 15-30 seconds").
+* What the reactor's *other* sessions get is documented nowhere, so it is a switch per chat
+  kind (:meth:`Reacting.tell_reactor`): ``nothing`` (the default: the least api/reactions
+  promises), ``push`` (the same ``updateMessageReactions``), or ``edit``
+  (``updateEditMessage``/``updateEditChannelMessage`` of the message with its reactions and
+  ``edit_hide``, as LonamiWebs/Telethon#4093 saw for the same account's reaction; a pts event,
+  so ``getDifference`` replays it).
+* ``messages.getMessagesReactions`` answers ``updateMessageReactions`` for each id, rendered
+  for the caller (method/messages.getMessagesReactions, errors CHANNEL_INVALID,
+  CHANNEL_PRIVATE, MSG_ID_INVALID). More than 100 ids: TDLib never asks for more, what
+  Telegram does then is undocumented, so the fake refuses it (LIMIT_INVALID, unverified).
 * ``updateMessageReactions`` has no pts: it is not replayed by ``updates.getDifference``.
 * Private chats and basic groups number messages per account, so each party's update names the
   message by its own id; a message's ``reactions`` are rendered per viewer the same way.
@@ -26,7 +36,7 @@ from itertools import count
 
 from telethon.tl import TLObject, types
 
-from .records import ChannelRecord, Peer, Post, RpcFail, UserRecord, now
+from .records import ChannelRecord, Peer, Post, PtsEvent, RpcFail, UserRecord, now
 
 # Telegram's standard reaction emoji, exactly as the API spells them (no U+FE0F): the list of
 # core.telegram.org/bots/api#reactiontypeemoji, which mirrors messages.getAvailableReactions.
@@ -37,6 +47,9 @@ STANDARD_REACTIONS = frozenset(
 )
 USER_MAX = 1  # reactions_user_max_default
 RECENT_MAX = 3  # recent_reactions shown with a message
+IDS_MAX = 100  # messages.getMessagesReactions: TDLib's limit per call
+CHAT_KINDS = ("private", "group", "supergroup", "channel")
+TELLINGS = ("nothing", "push", "edit")
 
 
 class Reacting:
@@ -48,7 +61,26 @@ class Reacting:
     post_entities: Callable[..., tuple[list[int], list[int]]]
     updates_tl: Callable[..., types.Updates]
     _push: Callable[..., bool]
+    _emit: Callable[..., TLObject]
+    _emit_channel: Callable[..., PtsEvent]
+    message_tl: Callable[..., TLObject]
+    channel_update_tl: Callable[..., TLObject]
     _reaction_order = count(1)
+
+    def tell_reactor(self, how: str, *kinds: str) -> None:
+        """How the reactor's other sessions learn of its reaction in chats of ``kinds``
+        (all of :data:`CHAT_KINDS` when none is named): one of :data:`TELLINGS`."""
+        if how not in TELLINGS or not set(kinds) <= set(CHAT_KINDS):
+            raise ValueError(f"tell_reactor({how!r}, {kinds!r}): one of {TELLINGS}, kinds among {CHAT_KINDS}")
+        told = self.__dict__.setdefault("_told", {})
+        told.update(dict.fromkeys(kinds or CHAT_KINDS, how))
+
+    def _telling(self, post: Post) -> str:
+        if post.channel_id is not None:
+            kind = "channel" if self.channels[post.channel_id].broadcast else "supergroup"
+        else:
+            kind = "group" if post.chat_id is not None else "private"
+        return self.__dict__.get("_told", {}).get(kind, "nothing")
 
     def react(
         self, user: UserRecord, peer: Peer, msg_id: int, reactions: list[TLObject] | None, origin: object | None = None
@@ -74,11 +106,55 @@ class Reacting:
         else:
             post.reactions.pop(user.id, None)
         result = self.reactions_updates(post, user)
-        self._push(user, result, origin)  # the reactor's other devices
+        telling = self._telling(post)
+        if telling == "push":
+            self._push(user, result, origin)
+        elif telling == "edit":
+            self._push(user, self._reaction_edit(user, post), origin)
         author = self.users.get(post.sender_id)
         if author is not None and author is not user and self._can_see(author, post):
             self._push(author, self.reactions_updates(post, author), None)
         return result
+
+    def _reaction_edit(self, user: UserRecord, post: Post) -> types.Updates:
+        """The message with its new reactions as an edit (``edit_hide``: not a new text)."""
+        if post.channel_id is not None:
+            channel = self.channels[post.channel_id]
+            # A channel pts event: other members fill the gap with getChannelDifference, which
+            # renders the message anew (without edit_hide, which the fake does not keep).
+            update = self.channel_update_tl(
+                channel, self._emit_channel(channel, PtsEvent(0, 1, kind="edit", post=post)), user
+            )
+        else:
+            update = self._emit(user, types.UpdateEditMessage(self.message_tl(post, user.id), 0, 0), 1)
+        update.message.edit_hide = True
+        return self.updates_tl(user, [update], *self.post_entities(post))
+
+    def messages_reactions(self, user: UserRecord, peer: Peer, ids: list[int]) -> types.Updates:
+        """messages.getMessagesReactions: ``updateMessageReactions`` of each message ``user`` has;
+        an id naming none (deleted, never sent) is left out (least guaranteed)."""
+        if len(ids) > IDS_MAX:
+            raise RpcFail(400, "LIMIT_INVALID")  # unverified: see the module docstring
+        if any(i <= 0 for i in ids):
+            raise RpcFail(400, "MSG_ID_INVALID")
+        if isinstance(peer, ChannelRecord):
+            participant = peer.participants.get(user.id)
+            banned = participant is not None and participant.role == "banned"
+            if banned or ((participant is None or not participant.is_member) and peer.username is None):
+                raise RpcFail(400, "CHANNEL_PRIVATE")  # "You haven't joined this channel/supergroup"
+        updates: list[TLObject] = []
+        user_ids: list[int] = [user.id]
+        chat_ids: list[int] = []
+        for msg_id in ids:
+            try:
+                post = self.find_post(user, peer, msg_id)
+            except RpcFail:
+                continue
+            updates += self.reactions_updates(post, user).updates
+            users, chats = self.post_entities(post)
+            user_ids += users
+            chat_ids += chats
+        return self.updates_tl(user, updates, user_ids, chat_ids)
 
     def _can_see(self, viewer: UserRecord, post: Post) -> bool:
         if post.channel_id is not None:

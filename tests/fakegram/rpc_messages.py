@@ -108,23 +108,8 @@ def send_reaction(ctx: RpcContext, request: functions.messages.SendReactionReque
 
 @handles(functions.messages.GetMessagesReactionsRequest)
 def get_messages_reactions(ctx: RpcContext, request: functions.messages.GetMessagesReactionsRequest) -> TLObject:
-    """The full reactions of some messages, as updateMessageReactions (core.telegram.org/api/reactions)."""
-    world, user = ctx.world, ctx.user
-    peer = world.resolve_peer(user, request.peer)
-    updates: list[TLObject] = []
-    user_ids: list[int] = [user.id]
-    chat_ids: list[int] = []
-    for msg_id in request.id:
-        try:
-            post = world.find_post(user, peer, msg_id)
-        except RpcFail:
-            continue
-        rendered = world.reactions_updates(post, user)
-        updates += rendered.updates
-        users, chats = world.post_entities(post)
-        user_ids += users
-        chat_ids += chats
-    return world.updates_tl(user, updates, user_ids, chat_ids)
+    """The full reactions of some messages, as updateMessageReactions (:mod:`.reactions`)."""
+    return ctx.world.messages_reactions(ctx.user, ctx.world.resolve_peer(ctx.user, request.peer), list(request.id))
 
 
 @handles(functions.messages.SetTypingRequest)

@@ -281,6 +281,11 @@ class Scenario:
 
     # region messages
 
+    def tell_reactor(self, how: str, *kinds: str) -> None:
+        """How a reactor's other sessions hear of its reaction in ``kinds`` of chat (private,
+        group, supergroup, channel; all when none is named): nothing (the default), push, edit."""
+        self.world.tell_reactor(how, *kinds)
+
     def send_message(
         self,
         sender: UserRecord,

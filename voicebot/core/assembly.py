@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from voicebot.config import Settings
 from voicebot.core.controls.commands import Commands
+from voicebot.core.controls.reaction_poll import ReactionPoll
 from voicebot.core.controls.reactions import Reactions
 from voicebot.core.dispatch import Dispatch
 from voicebot.core.pipeline import Pipeline
@@ -28,6 +29,7 @@ from voicebot.storage import TempDir
 class Core:
     pipeline: Pipeline
     dispatch: Dispatch
+    poll: ReactionPoll  # the owner's reactions, looked for (run it as a task)
 
 
 def build_core(
@@ -45,17 +47,23 @@ def build_core(
     ``writer``: the LLM for summaries and translations (by default, ``LLM_URL``'s, if set)."""
     writer = writer if writer is not None else llm_for(settings)
     pipeline = Pipeline(settings, engine, chat, temp, state, owner_id=owner_id, workers=workers, writer=writer)
-    return Core(pipeline, dispatch_for(pipeline))
+    return Core(pipeline, *controls_for(pipeline))
 
 
 def dispatch_for(pipeline: Pipeline) -> Dispatch:
     """The owner's controls on ``pipeline``'s ports, and the dispatcher in front of them all."""
+    return controls_for(pipeline)[0]
+
+
+def controls_for(pipeline: Pipeline) -> tuple[Dispatch, ReactionPoll]:
+    """The dispatcher, and the reaction poll watching the recordings it does not answer."""
     settings, chat, state, owner_id = pipeline.settings, pipeline.chat, pipeline.state, pipeline.owner_id
     commands = Commands(
         settings, chat, state, pipeline.say, admit=pipeline, status=pipeline, owner_id=owner_id, extras=pipeline.extras
     )
     reactions = Reactions(settings.react_to_transcribe, chat, state.journal, admit=pipeline)
-    return Dispatch(settings.command_prefix, owner_id, commands, reactions, admit=pipeline)
+    poll = ReactionPoll(reactions, chat, state.journal, interval=settings.reaction_poll_s)
+    return Dispatch(settings.command_prefix, owner_id, commands, reactions, admit=poll.watching(pipeline)), poll
 
 
 def llm_for(settings: Settings) -> Writer | None:

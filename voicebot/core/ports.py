@@ -54,6 +54,11 @@ class Chat(Protocol):
     async def fetch(self, chat_id: int, message_id: int, peer: str = "") -> IncomingMessage | None:
         """The message, or ``None`` if it is gone. ``peer``: :attr:`IncomingMessage.peer`."""
 
+    async def reactions(self, chat_id: int, ids: list[int], peer: str = "") -> dict[int, frozenset[str]]:
+        """The owner's own reactions on up to 100 messages of one chat
+        (``messages.getMessagesReactions``); a message without any is left out. Any flood wait
+        is raised as :class:`~voicebot.errors.RateLimited` at once: polling can wait."""
+
     async def replied_to(self, msg: IncomingMessage) -> IncomingMessage | None:
         """The message ``msg`` replies to, if any."""
 

@@ -27,6 +27,7 @@ from voicebot.messages import ChatKind, Dialog, IncomingMessage, MediaKind, Sent
 
 from .convert import describe, display_name, from_token
 from .errors import flood_seconds, rpc_error, translate
+from .updates import own_reactions
 
 T = TypeVar("T")
 MAX_FLOOD_WAIT = 300  # seconds slept through in place; longer waits go back to the journal
@@ -237,6 +238,18 @@ class TelethonChat:
             return None
         message = await self._call("fetch", lambda: self.client.get_messages(where, ids=message_id))
         return describe(message) if isinstance(message, Message) else None
+
+    async def reactions(self, chat_id: int, ids: list[int], peer: str = "") -> dict[int, frozenset[str]]:
+        """``messages.getMessagesReactions``: the full reactions, as ``updateMessageReactions``
+        (core.telegram.org/api/reactions); TDLib asks for at most 100 ids a call."""
+        where = await self._input(chat_id, token=peer)
+        request = functions.messages.GetMessagesReactionsRequest(peer=where, id=ids[:100])
+        result = await self._call("reactions", lambda: self.client(request), cap=0)
+        found = {}
+        for update in getattr(result, "updates", []):
+            if isinstance(update, types.UpdateMessageReactions) and own_reactions(update.reactions):
+                found[update.msg_id] = own_reactions(update.reactions)
+        return found
 
     async def replied_to(self, msg: IncomingMessage) -> IncomingMessage | None:
         if msg.ref is None:
