@@ -14,11 +14,9 @@ from .helpers import EXPECTED, FIXTURES, wer
 pytestmark = pytest.mark.wire
 
 
-async def test_a_supergroup_with_more_than_100_events_while_the_bot_was_down(fakegram, model_path, tmp_path):
-    """Telethon asks getChannelDifference with limit=100 (_updates/messagebox.py); past that the
-    server answers channelDifferenceTooLong, for which Telethon moves the pts on and returns no
-    messages. The old backfill read the newest 100 messages of the chat, so a voice under 150
-    texts was lost both ways; backfill now searches the recordings themselves."""
+async def _bot_in_a_supergroup(fakegram, model_path, tmp_path):
+    """The owner's bot running, in a supergroup with Alice, having heard one voice there live
+    (so Telethon holds the channel's pts): (owner, Alice's client, group, her inbox, bot)."""
     owner = fakegram.create_user("Owner", username="owner")
     alice = await fakegram.new_user("Alice", username="alice")
     group = fakegram.create_supergroup("Club", fakegram.user_of(alice), [owner])
@@ -30,7 +28,20 @@ async def test_a_supergroup_with_more_than_100_events_while_the_bot_was_down(fak
         evening = fakegram.send_message(
             fakegram.user_of(alice), group, voice=(FIXTURES / "weather.ogg").read_bytes(), duration=8
         )
-        await inbox.wait(lambda: transcribed(inbox, evening), timeout=120)  # heard live: Telethon holds the pts
+        await inbox.wait(lambda: transcribed(inbox, evening), timeout=120)
+    except BaseException:
+        await bot.stop()
+        raise
+    return owner, alice, group, inbox, bot
+
+
+async def test_a_supergroup_with_more_than_100_events_while_the_bot_was_down(fakegram, model_path, tmp_path):
+    """Telethon asks getChannelDifference with limit=100 (_updates/messagebox.py); past that the
+    server answers channelDifferenceTooLong, for which Telethon moves the pts on and returns no
+    messages. The old backfill read the newest 100 messages of the chat, so a voice under 150
+    texts was lost both ways; backfill now searches the recordings themselves."""
+    owner, alice, group, inbox, bot = await _bot_in_a_supergroup(fakegram, model_path, tmp_path)
+    try:
         bot.process.send_signal(signal.SIGTERM)  # a clean stop saves the update state
         assert await asyncio.wait_for(bot.process.wait(), 30) == 0
 
@@ -55,18 +66,8 @@ async def test_a_gap_of_more_than_100_events_while_connected_is_backfilled(fakeg
     backfill from the reconnect. The 150 events missed meanwhile come back as
     channelDifferenceTooLong, which Telethon turns into nothing; the bot hears of it
     (telegram.watch_channel_gaps) and searches that chat."""
-    owner = fakegram.create_user("Owner", username="owner")
-    alice = await fakegram.new_user("Alice", username="alice")
-    group = fakegram.create_supergroup("Club", fakegram.user_of(alice), [owner])
-    inbox = Inbox(alice, marked(group))
-    bot = BotProcess(fakegram, owner, tmp_path / "bot", model_path, TRANSCRIBE_GROUPS="1")
-    await bot.start()
+    owner, alice, group, inbox, bot = await _bot_in_a_supergroup(fakegram, model_path, tmp_path)
     try:
-        await bot.wait_for_log("voicebot is running")
-        evening = fakegram.send_message(
-            fakegram.user_of(alice), group, voice=(FIXTURES / "weather.ogg").read_bytes(), duration=8
-        )
-        await inbox.wait(lambda: transcribed(inbox, evening), timeout=120)  # heard live: Telethon holds the pts
         assert fakegram.drop_connections(owner) >= 1
         # All sent before the event loop (the fake's too) lets the bot reconnect.
         voice = fakegram.send_message(

@@ -154,30 +154,38 @@ def get_messages(ctx: RpcContext, request: functions.messages.GetMessagesRequest
     return messages_result(ctx, posts, empty=empty)
 
 
-@handles(functions.messages.GetHistoryRequest)
-def get_history(ctx: RpcContext, request: functions.messages.GetHistoryRequest) -> TLObject:
+def chat_posts(ctx: RpcContext, input_peer: TLObject) -> tuple[list[Post], ChannelRecord | None]:
+    """The posts of one chat as ``ctx.user`` sees them, newest first, and its channel if it is one."""
     world, user = ctx.world, ctx.user
-    peer = world.resolve_peer(user, request.peer)
+    peer = world.resolve_peer(user, input_peer)
     channel = peer if isinstance(peer, ChannelRecord) else None
     if channel is not None:
         world.access_channel(user, channel)
-        posts = [p for _, p in sorted(channel.messages.items(), reverse=True)]
-    else:
-        key = peer_key(peer)
-        posts = [p for _, p in sorted(user.box.items(), reverse=True) if p.dialog_key(user.id) == key]
-    ids = [p.msg_id_for(user.id) for p in posts]  # newest first
+        return [p for _, p in sorted(channel.messages.items(), reverse=True)], channel
+    key = peer_key(peer)
+    return [p for _, p in sorted(user.box.items(), reverse=True) if p.dialog_key(user.id) == key], None
+
+
+def page(ctx: RpcContext, posts: list[Post], request: TLObject, limit: int) -> list[Post]:
+    """``offset_id``, ``add_offset``, ``limit``, ``max_id``, ``min_id`` over ``posts`` (newest
+    first), as every history method reads them (core.telegram.org/api/offsets)."""
+    ids = [p.msg_id_for(ctx.user.id) for p in posts]
+    start = next((n for n, i in enumerate(ids) if i < request.offset_id), len(ids)) if request.offset_id else 0
+    start = max(0, start + request.add_offset)
+    return [
+        p
+        for p, i in zip(posts[start : start + limit], ids[start : start + limit])
+        if (not request.max_id or i < request.max_id) and i > request.min_id
+    ]
+
+
+@handles(functions.messages.GetHistoryRequest)
+def get_history(ctx: RpcContext, request: functions.messages.GetHistoryRequest) -> TLObject:
+    posts, channel = chat_posts(ctx, request.peer)
     offset_ts = _date(request.offset_date)
     if offset_ts:
         posts = [p for p in posts if p.date < offset_ts]
-        ids = [p.msg_id_for(user.id) for p in posts]
-    start = next((n for n, i in enumerate(ids) if i < request.offset_id), len(ids)) if request.offset_id else 0
-    start = max(0, start + request.add_offset)
-    window = [
-        p
-        for p, i in zip(posts[start : start + request.limit], ids[start : start + request.limit])
-        if (not request.max_id or i < request.max_id) and i > request.min_id
-    ]
-    return messages_result(ctx, window, channel=channel)
+    return messages_result(ctx, page(ctx, posts, request, request.limit), channel=channel)
 
 
 def dialogs_payload(ctx: RpcContext, entries: list[DialogEntry]) -> dict[str, Any]:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from telethon.tl import TLObject, functions, types
 
-from .records import ChannelRecord, RpcFail, peer_key
+from .records import RpcFail
 from .rpc import RpcContext, handles
-from .rpc_messages import messages_result
+from .rpc_messages import chat_posts, messages_result, page
 
 MAX_LIMIT = 100
 # inputMessagesFilter* → the file kinds it returns (FileRecord.kind). RoundVoice: "Return only
@@ -37,18 +37,10 @@ def _date(value) -> int:
 
 @handles(functions.messages.SearchRequest)
 def search(ctx: RpcContext, request: functions.messages.SearchRequest) -> TLObject:
-    world, user = ctx.world, ctx.user
     if type(request.filter) not in FILTERS:
         raise RpcFail(400, "INPUT_FILTER_INVALID")  # the fake's limit, named as Telegram names a bad filter
     kinds = FILTERS[type(request.filter)]
-    peer = world.resolve_peer(user, request.peer)
-    channel = peer if isinstance(peer, ChannelRecord) else None
-    if channel is not None:
-        world.access_channel(user, channel)
-        posts = [p for _, p in sorted(channel.messages.items(), reverse=True)]
-    else:
-        key = peer_key(peer)
-        posts = [p for _, p in sorted(user.box.items(), reverse=True) if p.dialog_key(user.id) == key]
+    posts, channel = chat_posts(ctx, request.peer)
     min_date, max_date = _date(request.min_date), _date(request.max_date)
     posts = [
         p
@@ -59,13 +51,5 @@ def search(ctx: RpcContext, request: functions.messages.SearchRequest) -> TLObje
         and (not min_date or p.date > min_date)
         and (not max_date or p.date < max_date)
     ]
-    ids = [p.msg_id_for(user.id) for p in posts]  # newest first
-    start = next((n for n, i in enumerate(ids) if i < request.offset_id), len(ids)) if request.offset_id else 0
-    start = max(0, start + request.add_offset)
-    limit = min(max(request.limit, 0), MAX_LIMIT)
-    window = [
-        p
-        for p, i in zip(posts[start : start + limit], ids[start : start + limit])
-        if (not request.max_id or i < request.max_id) and i > request.min_id
-    ]
+    window = page(ctx, posts, request, min(max(request.limit, 0), MAX_LIMIT))
     return messages_result(ctx, window, channel=channel)
