@@ -16,8 +16,8 @@ Modules:
 * :mod:`.world` - peers, the account update log (pts, getDifference); behaviour by concern in
   :mod:`.views` (TL rendering), :mod:`.messages`, :mod:`.edits`, :mod:`.channels`,
   :mod:`.dialogs`, :mod:`.files`, :mod:`.reactions`
-* :mod:`.rpc`, :mod:`.rpc_messages`, :mod:`.rpc_channels`, :mod:`.rpc_files`, :mod:`.rpc_auth` -
-  one handler per implemented TL method (``@handles(SomeRequest)``)
+* :mod:`.rpc`, :mod:`.rpc_messages`, :mod:`.rpc_search`, :mod:`.rpc_channels`, :mod:`.rpc_files`,
+  :mod:`.rpc_auth` - one handler per implemented TL method (``@handles(SomeRequest)``)
 * :mod:`.server` - :class:`FakeTelegramServer`; :mod:`.scenario` (shaping the world) and
   :mod:`.faults` (error injection) are mixed into it; :mod:`.standalone` - thread and command
 * :mod:`.harness` - :class:`Fakegram`: the server plus ready-made ``TelegramClient``s
@@ -31,7 +31,9 @@ What it models:
   ``Fakegram(short_updates=False)`` sends full ``updates`` instead;
 * supergroups, forums and broadcast channels: one message id sequence and one pts per channel,
   ``updateNewChannelMessage``/``Edit``/``DeleteChannelMessages``, ``updates.getChannelDifference``
-  (missed channel messages come as ``updateChannelTooLong`` in the account difference),
+  (missed channel messages come as ``updateChannelTooLong`` in the account difference; a gap past
+  ``limit`` is ``channelDifferenceTooLong``, an account gap past ``pts_total_limit`` or
+  :meth:`limit_difference` ``differenceTooLong``), ``messages.search`` with media filters,
   ``channels.getMessages/getChannels/getFullChannel/getParticipant/deleteMessages/readHistory``,
   ``contacts.resolveUsername`` of public channels, discussion groups with auto-forwarded posts;
 * who may write: channel subscribers (CHAT_ADMIN_REQUIRED), restricted members
