@@ -27,7 +27,6 @@ import hashlib
 import http.client
 import json
 import os
-import select
 import socket
 import struct
 import subprocess
@@ -35,10 +34,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-from .servers import ROOT, free_port
+from .servers import ROOT, ProxyHandler, free_port
 
 PACKAGE = "llama-cpp-python==0.3.36"
 # Its dependencies with the [server] extra, pinned as resolved on 2026-12-02.
@@ -316,12 +315,7 @@ class LlmFaultProxy:
         self._lock = threading.Lock()
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
+        class Handler(ProxyHandler):
             def do_GET(self):
                 proxy.requests.append((self.path, "pass", None))
                 self._forward(b"")
@@ -354,13 +348,6 @@ class LlmFaultProxy:
                     self._until_client_leaves()
                 self._forward(body, kill=action == "kill")
 
-            def _until_client_leaves(self, limit=300):
-                deadline = time.monotonic() + limit
-                while time.monotonic() < deadline:
-                    readable, _, _ = select.select([self.connection], [], [], 0.1)
-                    if readable and self.connection.recv(1, socket.MSG_PEEK) == b"":
-                        return
-
             def _drop(self):
                 # RST, not FIN: what the client of a killed process sees once the kernel reaps it
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -385,22 +372,6 @@ class LlmFaultProxy:
                 self._send(
                     response.status, data, {"Content-Type": response.getheader("Content-Type", "application/json")}
                 )
-
-            def _answer(self, status, payload, headers=None):
-                self._send(
-                    status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})}
-                )
-
-            def _send(self, status, data, headers):
-                try:
-                    self.send_response(status)
-                    for key, value in headers.items():
-                        self.send_header(key, value)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except OSError:
-                    pass  # the client gave up (timed out) first
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True

@@ -155,6 +155,37 @@ class SpeechServer:
         self.kill()
 
 
+class ProxyHandler(BaseHTTPRequestHandler):
+    """What the fault proxies' handlers share: JSON answers, a wait until the client hangs up,
+    and no complaint when it already has."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _until_client_leaves(self, limit=300):
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            readable, _, _ = select.select([self.connection], [], [], 0.1)
+            if readable and self.connection.recv(1, socket.MSG_PEEK) == b"":
+                return
+
+    def _answer(self, status, payload, headers=None):
+        self._send(status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})})
+
+    def _send(self, status, data, headers):
+        try:
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except OSError:
+            pass  # the client gave up (timed out) first
+
+
 class FaultProxy:
     """An HTTP proxy in front of a real OpenAI-compatible server.
 
@@ -172,12 +203,7 @@ class FaultProxy:
         self._lock = threading.Lock()
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
+        class Handler(ProxyHandler):
             def do_GET(self):
                 self._forward(b"")
 
@@ -200,13 +226,6 @@ class FaultProxy:
                     self._until_client_leaves()
                 self._forward(body)
 
-            def _until_client_leaves(self, limit=300):
-                deadline = time.monotonic() + limit
-                while time.monotonic() < deadline:
-                    readable, _, _ = select.select([self.connection], [], [], 0.1)
-                    if readable and self.connection.recv(1, socket.MSG_PEEK) == b"":
-                        return
-
             def _forward(self, body: bytes):
                 upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=300)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
@@ -221,22 +240,6 @@ class FaultProxy:
                 self._send(
                     response.status, data, {"Content-Type": response.getheader("Content-Type", "application/json")}
                 )
-
-            def _answer(self, status, payload, headers=None):
-                self._send(
-                    status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})}
-                )
-
-            def _send(self, status, data, headers):
-                try:
-                    self.send_response(status)
-                    for key, value in headers.items():
-                        self.send_header(key, value)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except OSError:
-                    pass  # the client gave up (timed out) first
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True

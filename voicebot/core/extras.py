@@ -51,10 +51,14 @@ class Extras:
         *,
         engine: Transcriber | None = None,
         temp: TempDir | None = None,
+        run_blocking: Callable[..., Awaitable] | None = None,
     ):
         self.settings, self.writer, self.delivery = settings, writer, delivery
         self.chat, self.state, self.say = chat, state, say
         self.engine, self.temp = engine, temp
+        # Whisper's translation is a whole pass of the model: it waits for the job queue's
+        # threads like a transcription, instead of running beside them.
+        self._run_blocking = run_blocking or asyncio.to_thread
         self._tasks: set[asyncio.Task] = set()
 
     def follow(self, answer: Answer, text: str) -> None:
@@ -202,8 +206,8 @@ class Extras:
             raise TranscriptionError("no engine here can translate")
         with self.temp.file(".audio") as path:
             await self.chat.download(msg, path)
-            samples = await asyncio.to_thread(open_recording, path, max_duration_s=self.settings.max_duration_s)
-            text = await asyncio.to_thread(self.engine.translate, samples)
+            samples = await self._run_blocking(open_recording, path, max_duration_s=self.settings.max_duration_s)
+            text = await self._run_blocking(self.engine.translate, samples)
         if not text:
             raise TranscriptionError("Whisper heard nothing to translate")
         return text

@@ -84,7 +84,10 @@ class Pipeline:
         self.stats = Stats()
         self.queue: JobQueue[Job] = JobQueue(self._run, workers=workers, maxsize=settings.queue_size)
         self.delivery = Delivery(settings, chat, state.journal, self.say, owner_id)
-        self.extras = Extras(settings, writer, self.delivery, chat, state, self.say, engine=transcriber, temp=temp)
+        blocking = self.queue.run_blocking
+        self.extras = Extras(
+            settings, writer, self.delivery, chat, state, self.say, engine=transcriber, temp=temp, run_blocking=blocking
+        )
         self.ticker = Ticker(settings.progress_interval_s)
         self._stopping = threading.Event()  # seen by the worker threads between segments
         self._running: dict[int, RunningJob] = {}  # id(job) → what the heartbeat's rule reads
