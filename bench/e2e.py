@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import numpy as np
+from faster_whisper import WhisperModel
 from loguru import logger
 from telethon.tl.types import DocumentAttributeAudio
 
@@ -224,6 +225,12 @@ async def send_and_wait(client, inbox: Inbox, to: str, path: Path) -> tuple[floa
     return time.perf_counter() - started, transcript(inbox, sent.id)
 
 
+def bare_whisper(model_path: str) -> WhisperModel:
+    """faster-whisper as its README loads it on a CPU (its own defaults: threads, one worker),
+    beside the bot's engine, which loads the same files its own way."""
+    return WhisperModel(model_path, device="cpu", compute_type="int8")
+
+
 def load_engine(model_path: str) -> FasterWhisperTranscriber:
     return FasterWhisperTranscriber.load(
         model_path, cache_dir=Path(tempfile.gettempdir()), device="cpu", beam_size=BEAM_SIZE
@@ -231,7 +238,7 @@ def load_engine(model_path: str) -> FasterWhisperTranscriber:
 
 
 async def bench(engine, model_path: str, rounds: int, burst: int, short: bool = False) -> dict:
-    bare_model = engine._model  # the very model the bot uses: the comparison is the pipeline alone
+    bare_model = bare_whisper(model_path)
     multilingual = bare_model.model.is_multilingual
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -333,9 +340,9 @@ async def bench(engine, model_path: str, rounds: int, burst: int, short: bool = 
     }
 
 
-async def bench_long(engine, rounds: int, minutes: tuple[float, ...], label: str = "") -> list[dict]:
+async def bench_long(engine, model_path: str, rounds: int, minutes: tuple[float, ...], label: str = "") -> list[dict]:
     """Long voices over the loopback Telegram vs bare faster-whisper, interleaved."""
-    bare_model = engine._model
+    bare_model = bare_whisper(model_path)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -513,7 +520,7 @@ def main() -> None:
         figures: dict[str, float] = {}
         if not args.long_only:
             figures = report_short(label, asyncio.run(bench(engine, path, args.rounds, args.burst, short=args.short)))
-        rows = asyncio.run(bench_long(engine, args.rounds, tuple(args.minutes), label))
+        rows = asyncio.run(bench_long(engine, path, args.rounds, tuple(args.minutes), label))
         figures.update(report(label, summarize_long(rows)))
         line += [f"{label}/{k}={v:.0f}" if k.endswith("_ms") else f"{label}/{k}={v:.3f}" for k, v in figures.items()]
         del engine

@@ -1,10 +1,10 @@
-"""Whisper's windows over speech chunks as they arrive: positions, time mapping, memory."""
+"""Speech chunks as they arrive: pulled as far as asked, handed out in order, decoded ahead."""
 
 import numpy as np
 import pytest
 
 from voicebot.audio.chunking import SAMPLE_RATE, Chunk
-from voicebot.audio.streaming import CONTEXT, WINDOW, SpeechStream, prefetched, windows
+from voicebot.audio.streaming import WINDOW, SpeechStream, prefetched
 
 RATE = SAMPLE_RATE
 
@@ -32,80 +32,33 @@ class Pulled:
             yield chunk
 
 
-def test_reads_across_chunks_and_maps_times_back():
+def test_reads_across_chunks_pulling_only_what_is_asked():
     chunks = ramp_chunks([(1.0, 10.0, []), (20.0, 5.0, [(2.0, 3.0)]), (40.0, 20.0, [])])
-    stream = SpeechStream(chunks)
+    source = Pulled(chunks)
+    stream = SpeechStream(source)
     stream.fill(12 * RATE)
-    assert stream.length == 15 * RATE and not stream.done  # two chunks were enough
+    assert stream.length == 15 * RATE and not stream.done and source.taken == 2  # two chunks were enough
     np.testing.assert_array_equal(stream.read(9 * RATE, 11 * RATE), np.arange(9 * RATE, 11 * RATE))
-    assert stream.time(0.5) == 1.5
-    assert stream.time(10.0) == 20.0 and stream.time(10.0, end=True) == 11.0  # a joint: start vs end
-    assert stream.time(13.0) == 26.0  # after the 3 s taken out of the second chunk
+    assert stream.first is chunks[0]
     stream.fill(10**9)
     assert stream.done and stream.length == 35 * RATE
-    assert stream.time(35.0, end=True) == 60.0 and stream.time(99.0) == 60.0  # past the end: the end
-    stream.release(16 * RATE)
-    with pytest.raises(ValueError):  # released: nothing left to read there
-        stream.read(0, RATE)
+    with pytest.raises(ValueError):  # never pulled: nothing to read there
+        stream.read(30 * RATE, 40 * RATE)
 
 
-def test_windows_start_as_soon_as_their_speech_exists_and_follow_the_seek():
-    source = Pulled(ramp_chunks([(i * 10.0, 8.0, []) for i in range(20)]))  # 160 s of speech in 8 s chunks
+def test_chunks_are_handed_out_in_order_and_released():
+    chunks = ramp_chunks([(i * 10.0, 8.0, []) for i in range(5)])
+    source = Pulled(chunks)
     stream = SpeechStream(source)
-    calls = []
-
-    def decode(audio, start, stop):
-        calls.append((int(audio[start]), stop - start, source.taken, start, len(audio) - stop))
-        # one segment per window, ending 25 s in: Whisper's seek goes there
-        return [(1.0, 25.0, f"w{len(calls)}")], 25 * RATE
-
-    out = list(windows(stream, decode))
-    assert [c[0] for c in calls] == [i * 25 * RATE for i in range(len(calls))]  # each window starts at the seek
-    assert all(length == WINDOW for _, length, *_ in calls[:-1]) and calls[-1][1] <= WINDOW
-    assert calls[0][2] == 4  # the first window needed 30 s: four 8 s chunks, not all twenty
-    assert all(taken * 8 * RATE <= first + WINDOW + CONTEXT + 8 * RATE for first, _, taken, *_ in calls)
-    assert calls[0][3] == 0 and all(before == CONTEXT for _, _, _, before, _ in calls[1:])  # context before...
-    assert all(after == CONTEXT for *_, after in calls[:-1])  # ...and after, where there is speech
-    # window 2 starts 25 s into the speech; its segment, 26 s → 50 s into the speech, is
-    # 2 s into chunk 3 (at 30 s in the recording) → 2 s into chunk 6 (at 60 s)
-    assert out[1] == (32.0, 62.0, "w2")
-
-
-def test_a_quick_first_window_is_the_first_chunk_alone():
-    stream = SpeechStream(ramp_chunks([(0.0, 4.0, []), (5.0, 25.0, []), (31.0, 25.0, [])]))
-    lengths = []
-
-    def decode(audio, start, stop):
-        lengths.append(stop - start)
-        return [], stop - start  # nothing said; the whole window is consumed
-
-    list(windows(stream, decode, quick_first=True))
-    assert lengths[0] == 4 * RATE and lengths[1] == WINDOW
-
-
-def test_a_stuck_or_overshooting_seek_still_moves_on():
-    stream = SpeechStream(ramp_chunks([(0.0, 70.0, [])]))
-    seen = []
-
-    def decode(audio, start, stop):
-        seen.append(int(audio[start]))
-        return [], 0 if len(seen) == 1 else 10 * WINDOW  # 0: no progress; then: beyond the window
-
-    list(windows(stream, decode))
-    assert seen == [0, WINDOW, 2 * WINDOW]
-
-
-def test_only_the_current_window_is_held():
-    """Ten minutes of speech: the stream never holds much more than a window and a chunk."""
-    stream = SpeechStream(ramp_chunks([(i * 30.0, 29.0, []) for i in range(21)]))
-    held = []
-
-    def decode(audio, start, stop):
-        held.append(sum(len(c.samples) for _, c in stream._held))
-        return [], 20 * RATE
-
-    list(windows(stream, decode))
-    assert max(held) <= WINDOW + CONTEXT + 2 * 29 * RATE
+    stream.fill(WINDOW)  # what language detection reads first: four 8 s chunks
+    assert source.taken == 4
+    handed = []
+    for chunk in stream.chunks():
+        handed.append(chunk)
+        assert source.taken <= max(4, len(handed))  # the rest only as they are asked for
+    assert handed == chunks
+    with pytest.raises(ValueError):  # handed out: no longer held
+        stream.read(0, RATE)
 
 
 def test_prefetched_keeps_order_and_raises_where_it_happened():

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +30,7 @@ from loguru import logger
 from voicebot import metrics
 from voicebot.audio import SAMPLE_RATE
 from voicebot.audio.chunking import Chunk, speech_chunks
-from voicebot.audio.streaming import WINDOW, SpeechStream, prefetched, windows
+from voicebot.audio.streaming import WINDOW, SpeechStream, prefetched
 from voicebot.config import Settings
 from voicebot.engine.base import (
     Audio,
@@ -43,8 +45,9 @@ from voicebot.engine.base import (
 )
 from voicebot.errors import ModelError, TranscriptionError
 
-from . import models
+from . import models, window
 from .vad import silero_detector
+from .window import Encoded
 
 # With the VAD on, a high no-speech probability drops a segment only below this avg log-prob.
 NO_SPEECH_SURE_LOGPROB = -0.5
@@ -57,6 +60,10 @@ PREFETCH = True  # decode and VAD in a thread beside the model (measured: 5 min 
 # On CUDA, decoding several chunks at once is where the speed of long voices is
 # (faster-whisper's README). On 2 CPU cores it was not faster and delayed the first words.
 CUDA_BATCH_SIZE = 8
+# On the CPU, chunks decoded side by side, each by its own CTranslate2 worker. A greedy decode
+# keeps two cores only half busy: 8 windows took 7.1 s one at a time and 4.3 s two at a time
+# (tiny.en; base 12.8 s and 9.2 s), and one alone is no slower for the second worker.
+CPU_WINDOWS_AT_ONCE = 2
 
 
 class FasterWhisperTranscriber(Transcriber):
@@ -73,6 +80,7 @@ class FasterWhisperTranscriber(Transcriber):
         beam_size: int = 5,
         vad: bool = True,
         batch_size: int = 1,
+        windows_at_once: int = 1,
     ):
         self._model = model
         self.device = device
@@ -80,6 +88,7 @@ class FasterWhisperTranscriber(Transcriber):
         self.beam_size = beam_size
         self.vad = vad
         self.batch_size = batch_size
+        self.windows_at_once = max(1, windows_at_once)  # needs as many CTranslate2 workers (num_workers)
 
     @classmethod
     def load(
@@ -100,7 +109,7 @@ class FasterWhisperTranscriber(Transcriber):
         ``model`` is a name (``small``, ``large-v3``, ``turbo``…), a Hugging Face repo id,
         or a local directory holding a CTranslate2 Whisper model. Raises :class:`ModelError`.
         ``batch_size``: chunks decoded at once; 0 means :data:`CUDA_BATCH_SIZE` on CUDA and
-        1 (sequential, Whisper's own sliding window) on the CPU.
+        1 on the CPU, where :data:`CPU_WINDOWS_AT_ONCE` chunks are decoded side by side instead.
 
         Example::
 
@@ -123,10 +132,18 @@ class FasterWhisperTranscriber(Transcriber):
             except (RuntimeError, OSError, ValueError) as exc:
                 logger.warning("CUDA is not usable ({}); falling back to CPU", str(exc).splitlines()[0])
         try:
-            whisper = models.load_model(path, "cpu", compute_type, threads, workers)
+            whisper = models.load_model(path, "cpu", compute_type, threads, max(workers, CPU_WINDOWS_AT_ONCE))
         except (RuntimeError, OSError, ValueError) as exc:
             raise ModelError(f"cannot load model {model!r} from {path}: {exc}") from exc
-        return cls(whisper, device="cpu", model_name=model, beam_size=beam_size, vad=vad, batch_size=batch_size or 1)
+        return cls(
+            whisper,
+            device="cpu",
+            model_name=model,
+            beam_size=beam_size,
+            vad=vad,
+            batch_size=batch_size or 1,
+            windows_at_once=CPU_WINDOWS_AT_ONCE,
+        )
 
     def stream(self, samples: Audio, language: str | None = None) -> tuple[StreamInfo, Iterator[Segment]]:
         return self.stream_choosing(samples, language)
@@ -161,13 +178,15 @@ class FasterWhisperTranscriber(Transcriber):
             keep_silence=not self.vad,
         )
         stream = SpeechStream(prefetched(chunks) if PREFETCH else chunks)
+        loudest = [-np.inf]  # the spectrogram's maximum so far (see _encode)
+        first: Encoded | None = None
         try:
             if language is not None:
                 probability = 1.0
             elif not multilingual:
                 language, probability = "en", 1.0
             else:
-                detected, p, probabilities = self._detect(stream)
+                detected, p, probabilities, first = self._detect(stream, loudest, quick)
                 language, probability = choose_in_set(detected, p, tuple(languages), prefer, probabilities)
                 if language != detected:
                     logger.debug("detected {} ({:.2f}); using {} ({:.2f})", detected, p, language, probability)
@@ -178,7 +197,7 @@ class FasterWhisperTranscriber(Transcriber):
         hotwords = prompt_text(vocabulary) or None
         if self.batch_size > 1:
             return info, self._batched(stream, language, quick, hotwords)
-        return info, self._sequential(stream, language, quick, hotwords)
+        return info, self._chunked(stream, language, hotwords, loudest, first)
 
     @property
     def can_translate(self) -> bool:
@@ -201,19 +220,30 @@ class FasterWhisperTranscriber(Transcriber):
             raise TranscriptionError(str(exc)) from exc
         return " ".join(s.text.strip() for s in kept if hallucination(s) is None).strip()
 
-    def _detect(self, stream: SpeechStream) -> tuple[str, float, dict[str, float]]:
-        """The detected language, its probability, and every language's (faster-whisper's
-        ``all_language_probs``, from the last 30 s it looked at)."""
-        stream.fill(WINDOW)
-        if not stream.length:
-            return "en", 0.0, {}  # no speech at all: nothing will be transcribed in any language
+    def _detect(
+        self, stream: SpeechStream, loudest: list[float], quick: bool
+    ) -> tuple[str, float, dict[str, float], Encoded | None]:
+        """The detected language, its probability, every language's (faster-whisper's
+        ``all_language_probs``), and the encoded window they were read from.
+
+        faster-whisper's ``transcribe()`` encodes the first 30 s of speech for this and again
+        for its first window. Here the language is read off the first chunk itself (15 to 30 s
+        of speech, or the whole of a shorter voice), and that encoding serves its first window
+        too. A quick first chunk (a few seconds) is too short to tell: the first 30 s are read."""
+        stream.fill(1)
+        if stream.first is None:
+            return "en", 0.0, {}, None  # no speech at all: nothing will be transcribed in any language
+        if quick:
+            stream.fill(WINDOW)
+        audio = stream.read(0, min(WINDOW, stream.length)) if quick else stream.first.samples
         try:
-            language, probability, everything = self._model.detect_language(
-                audio=stream.read(0, min(WINDOW, stream.length))
-            )
+            encoded = window.encode(self._model, audio, loudest)
+            results = self._model.model.detect_language(encoded.output)[0]
         except RuntimeError as exc:
             raise TranscriptionError(str(exc)) from exc
-        return language, probability, dict(everything or ())
+        everything = [(token[2:-2], probability) for token, probability in results]  # "<|en|>" → "en"
+        language, probability = everything[0]
+        return language, probability, dict(everything), None if quick else encoded
 
     def _setup(self, language: str, hotwords: str | None = None) -> tuple[Tokenizer, TranscriptionOptions]:
         """faster-whisper's tokenizer and options, exactly as its ``transcribe()`` builds them."""
@@ -232,98 +262,71 @@ class FasterWhisperTranscriber(Transcriber):
         )
         return tokenizer, info.transcription_options
 
-    def _sequential(
-        self, stream: SpeechStream, language: str, quick: bool, hotwords: str | None = None
+    def _chunked(
+        self,
+        stream: SpeechStream,
+        language: str,
+        hotwords: str | None = None,
+        loudest: list[float] | None = None,
+        first: Encoded | None = None,
     ) -> Iterator[Segment]:
-        """Whisper's own sliding window (faster-whisper's ``generate_segments``), one window
-        at a time over the speech as it arrives. ``hotwords`` go before every window, as
-        faster-whisper's ``get_prompt`` places them (after ``<|startofprev|>``)."""
+        """Each chunk (at most 30 s, cut in pauses) is one Whisper window, decoded in one pass
+        and split into sentences timed by their words (:mod:`.window`); ``windows_at_once``
+        chunks are decoded at once, as soon as they are cut, and segments come out in order.
+
+        faster-whisper's ``transcribe()`` slides its window over the joined speech and decodes
+        again whatever its seek left, about a fifth of it. Here nothing ties one chunk to
+        another (the previous text is never fed back), so two run side by side: on the CPU a
+        greedy decode keeps two cores only half busy (:data:`CPU_WINDOWS_AT_ONCE`).
+        ``hotwords`` go before every window, as faster-whisper's ``get_prompt`` places them
+        (after ``<|startofprev|>``). ``first``: the first chunk, encoded already (for the language).
+        """
         tokenizer, options = self._setup(language, hotwords)
+        options = dataclasses.replace(options, without_timestamps=True)  # one pass per window
         prompt = self._model.get_prompt(
             tokenizer, [], without_timestamps=options.without_timestamps, prefix=None, hotwords=options.hotwords
         )
-        # Without the hint phrases, for a window they silenced (see _window).
+        # Without the hint phrases, for a window they silenced (window.decode).
         plain = (
             self._model.get_prompt(tokenizer, [], without_timestamps=options.without_timestamps, prefix=None)
             if options.hotwords
             else None
         )
-        loudest = [-np.inf]  # the spectrogram's maximum so far (see _window)
+        loudest = loudest or [-np.inf]  # the spectrogram's maximum so far (window.encode)
 
-        def decode(audio: np.ndarray, start: int, stop: int):
-            return self._window(audio, start, stop, loudest, tokenizer, options, prompt, plain)
+        def transcribe(chunk: Chunk, encoded: Encoded | None) -> list[Segment]:
+            if encoded is None:
+                encoded = window.encode(self._model, chunk.samples, loudest)
+            decoded = window.decode(self._model, encoded, tokenizer, options, prompt, plain, vad=self.vad)
+            if decoded is None:
+                return []
+            # The guards judge the whole window (a repetition loop shows in all of it).
+            whole = self._kept(
+                chunk.offset,
+                chunk.end,
+                decoded.text,
+                decoded.no_speech_prob,
+                decoded.avg_logprob,
+                decoded.compression_ratio,
+            )
+            if whole is None:
+                return []
+            return window.sentences(chunk, window.words(self._model, tokenizer, encoded, decoded.tokens), whole)
 
+        pool = ThreadPoolExecutor(self.windows_at_once, thread_name_prefix="whisper")
+        running: deque[Future[list[Segment]]] = deque()
         try:
-            for start, end, raw in windows(stream, decode, quick_first=quick):
-                segment = self._kept(start, end, *raw)
-                if segment is not None:
-                    yield segment
+            for chunk in stream.chunks():
+                running.append(pool.submit(transcribe, chunk, first if chunk is stream.first else None))
+                while running and (len(running) >= self.windows_at_once or running[0].done()):
+                    yield from running.popleft().result()
+            while running:
+                yield from running.popleft().result()
         except RuntimeError as exc:  # CTranslate2 errors surface while decoding
             raise TranscriptionError(str(exc)) from exc
         finally:
+            pool.shutdown(wait=True, cancel_futures=True)  # a window under way ends; none starts
             stream.close()
-
-    def _window(
-        self,
-        audio: np.ndarray,
-        start: int,
-        stop: int,
-        loudest: list[float],
-        tokenizer: Tokenizer,
-        options: TranscriptionOptions,
-        prompt: list[int],
-        plain: list[int] | None = None,
-    ):
-        """One pass of faster-whisper's ``generate_segments`` loop, on ``audio[start:stop]``.
-
-        ``plain`` is the prompt without the hint phrases: a window of speech (the VAD found it)
-        that the hints made decode to nothing is decoded again without them. Small models
-        do that: tiny.en with the sender's name as the only hint answered end-of-text at once
-        on 4 of 13 windows of a 5 min voice, 35 % of its words (bench/vocab_cost.py)."""
-        model = self._model
-        extract = model.feature_extractor
-        features = extract(audio)
-        # faster-whisper floors the log-mel spectrogram at its maximum - 8 over the whole
-        # speech; a window alone has a lower maximum. The maximum so far gets closer to it,
-        # and raising a floor is exact: these features equal the whole file's whenever the
-        # loudest moment has been heard (normalised units: (log10 + 4) / 4, so 8 → 2).
-        loudest[0] = max(loudest[0], float(features.max()))
-        np.maximum(features, loudest[0] - 2.0, out=features)
-        hop = extract.hop_length
-        first, size = start // hop, min(extract.nb_max_frames, (stop - start) // hop)
-        if size <= 0:
-            return [], stop - start
-        encoder_output = model.encode(pad_or_trim(features[:, first : first + size]))
-        result, avg_logprob, _, compression_ratio = model.generate_with_fallback(
-            encoder_output, prompt, tokenizer, options
-        )
-        if plain is not None and self.vad and not _has_text(result.sequences_ids[0], tokenizer):
-            metrics.guard("hints_silenced")
-            result, avg_logprob, _, compression_ratio = model.generate_with_fallback(
-                encoder_output, plain, tokenizer, options
-            )
-        if (
-            options.no_speech_threshold is not None
-            and result.no_speech_prob > options.no_speech_threshold
-            and not (options.log_prob_threshold is not None and avg_logprob > options.log_prob_threshold)
-        ):
-            return [], size * hop  # a silent window: skipped whole, as faster-whisper does
-        pieces, seek, _ = model._split_segments_by_timestamps(
-            tokenizer=tokenizer,
-            tokens=result.sequences_ids[0],
-            time_offset=0.0,
-            segment_size=size,
-            segment_duration=size * extract.time_per_frame,
-            seek=0,
-        )
-        found = []
-        for piece in pieces:
-            text = tokenizer.decode(piece["tokens"])
-            if piece["start"] != piece["end"] and text.strip():
-                found.append(
-                    (piece["start"], piece["end"], (text, result.no_speech_prob, avg_logprob, compression_ratio))
-                )
-        return found, (seek if 0 < seek <= size else size) * hop
 
     def _kept(
         self, start: float, end: float, text: str, no_speech_prob: float, avg_logprob: float, compression_ratio: float
@@ -404,11 +407,6 @@ class FasterWhisperTranscriber(Transcriber):
                 )
                 if segment is not None:
                     yield segment
-
-
-def _has_text(tokens: list[int], tokenizer: Tokenizer) -> bool:
-    """Whether a window's tokens hold any word (timestamps and end-of-text are not words)."""
-    return bool(tokenizer.decode([t for t in tokens if t < tokenizer.eot]).strip())
 
 
 def load_local_engine(settings: Settings, model: str | None = None) -> FasterWhisperTranscriber:

@@ -1,0 +1,156 @@
+"""One Whisper window through faster-whisper: its spectrogram, the encoder, the decoder.
+
+A window is at most 30 s of speech: a chunk the chunker cut in pauses. Its text is decoded
+in one pass and its words are timed by cross-attention: the encoder's output serves both
+(and language detection before them).
+
+Example::
+
+    loudest = [-np.inf]
+    encoded = encode(model, chunk.samples, loudest)
+    decoded = decode(model, encoded, tokenizer, options, prompt)
+    timed = words(model, tokenizer, encoded, decoded.tokens) if decoded else []
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from faster_whisper import WhisperModel
+from faster_whisper.audio import pad_or_trim
+from faster_whisper.tokenizer import Tokenizer
+from faster_whisper.transcribe import TranscriptionOptions
+
+from voicebot import metrics
+from voicebot.audio.chunking import Chunk
+from voicebot.engine.base import Segment
+
+SENTENCE_ENDS = (".", "?", "!", "…", "。", "？", "！")
+# A segment boundary this close to a pause taken out is taken to be at the pause: the
+# chunker's 0.4 s of silence kept around speech, plus 0.2 s of timing slack (less than a
+# word). Without it, "Hello." before a 40 s pause ended 40 s late.
+SNAP_S = 0.6
+
+
+@dataclasses.dataclass(frozen=True)
+class Encoded:
+    """A window through the encoder: ``size`` spectrogram frames of ``length`` samples."""
+
+    size: int
+    output: object  # CTranslate2's StorageView; None for a window too short for one frame
+    length: int
+
+
+def encode(model: WhisperModel, audio: np.ndarray, loudest: list[float]) -> Encoded:
+    """The encoder's output for ``audio`` (at most 30 s are heard).
+
+    faster-whisper floors the log-mel spectrogram at its maximum - 8 over the whole speech;
+    a window alone has a lower maximum. ``loudest`` (the maximum heard so far, updated here)
+    gets closer to it, and raising a floor is exact: these features equal the whole file's
+    whenever the loudest moment has been heard (normalised units: (log10 + 4) / 4, so 8 → 2).
+    """
+    extract = model.feature_extractor
+    features = extract(audio)
+    loudest[0] = max(loudest[0], float(features.max()))
+    np.maximum(features, loudest[0] - 2.0, out=features)
+    size = min(extract.nb_max_frames, len(audio) // extract.hop_length)
+    output = model.encode(pad_or_trim(features[:, :size])) if size > 0 else None
+    return Encoded(size, output, len(audio))
+
+
+def decode(
+    model: WhisperModel,
+    encoded: Encoded,
+    tokenizer: Tokenizer,
+    options: TranscriptionOptions,
+    prompt: list[int],
+    plain: list[int] | None = None,
+    *,
+    vad: bool = True,
+) -> Decoded | None:
+    """The window's text in one pass (``options.without_timestamps``), or ``None`` for a
+    silent window or one with no words.
+
+    Without timestamp tokens Whisper reads a window to its end: with them, it often stops a
+    few seconds early, and its seek decodes those seconds again in another window. The
+    words' times come from :func:`words` instead.
+
+    ``plain`` is the prompt without the hint phrases: a window of speech (``vad``: the VAD
+    found it) that the hints made decode to nothing is decoded again without them. Small
+    models do that: tiny.en with the sender's name as the only hint answered end-of-text at
+    once on 4 of 13 windows of a 5 min voice, 35 % of its words (bench/vocab_cost.py)."""
+    if encoded.output is None:
+        return None
+    result, avg_logprob, _, ratio = model.generate_with_fallback(encoded.output, prompt, tokenizer, options)
+    if plain is not None and vad and not has_text(result.sequences_ids[0], tokenizer):
+        metrics.guard("hints_silenced")
+        result, avg_logprob, _, ratio = model.generate_with_fallback(encoded.output, plain, tokenizer, options)
+    if (
+        options.no_speech_threshold is not None
+        and result.no_speech_prob > options.no_speech_threshold
+        and not (options.log_prob_threshold is not None and avg_logprob > options.log_prob_threshold)
+    ):
+        return None  # a silent window: skipped, as faster-whisper does
+    tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+    text = tokenizer.decode(tokens)
+    if not text.strip():
+        return None
+    return Decoded(tokens, text, result.no_speech_prob, avg_logprob, ratio)
+
+
+def words(model: WhisperModel, tokenizer: Tokenizer, encoded: Encoded, tokens: list[int]) -> list[Word]:
+    """Each word of ``tokens`` with its time in the window (seconds), from the decoder's
+    cross-attention (faster-whisper's ``find_alignment``, what ``word_timestamps`` runs):
+    one forward pass, no generation."""
+    found = model.find_alignment(tokenizer, [tokens], encoded.output, encoded.size)
+    return [Word(w["word"], float(w["start"]), float(w["end"])) for w in (found[0] if found else [])]
+
+
+@dataclasses.dataclass(frozen=True)
+class Decoded:
+    """A window's text and what the hallucination guards judge it by."""
+
+    tokens: list[int]
+    text: str
+    no_speech_prob: float
+    avg_logprob: float
+    compression_ratio: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Word:
+    text: str  # with its leading space, as Whisper writes it
+    start: float
+    end: float
+
+
+def sentences(chunk: Chunk, timed: list[Word], whole: Segment) -> list[Segment]:
+    """``whole`` (a chunk's text) as one segment per sentence, timed in the recording by its
+    words; a pause the chunker shortened also ends a segment. ``whole`` itself when the words
+    have no times."""
+    if not timed:
+        return [whole]
+    gaps = [position for position, _ in chunk.gaps]
+    found, current = [], []
+    for i, word in enumerate(timed):
+        current.append(word)
+        after = timed[i + 1] if i + 1 < len(timed) else None
+        paused = after is not None and any(
+            (word.start + word.end) / 2 <= gap < (after.start + after.end) / 2 for gap in gaps
+        )
+        if after is not None and not any(c.isalnum() for c in after.text):
+            continue  # punctuation (its own token) ends the sentence before it, wherever it was timed
+        if after is None or paused or word.text.rstrip().endswith(SENTENCE_ENDS):
+            text = "".join(w.text for w in current).strip()
+            if text:
+                begin = chunk.time(current[0].start, snap=SNAP_S)
+                end = max(begin, chunk.time(current[-1].end, end=True, snap=SNAP_S))
+                found.append(dataclasses.replace(whole, start=round(begin, 3), end=round(end, 3), text=text))
+            current = []
+    return found or [whole]
+
+
+def has_text(tokens: list[int], tokenizer: Tokenizer) -> bool:
+    """Whether a window's tokens hold any word (timestamps and end-of-text are not words)."""
+    return bool(tokenizer.decode([t for t in tokens if t < tokenizer.eot]).strip())
