@@ -2,7 +2,8 @@
 and ctranslate2 (:mod:`voicebot.engine.loader` imports this package lazily: the remote-only
 image has neither).
 
-- :mod:`.whisper`: :class:`FasterWhisperTranscriber`, streaming windows and batches, its guards
+- :mod:`.whisper`: :class:`FasterWhisperTranscriber`, chunks two at a time or in batches, its guards
+- :mod:`.window`: one window: encode, decode in one pass, time the words, split sentences
 - :mod:`.models`: device choice, model resolution (a name, a repo id or a directory), loading
 - :mod:`.vad`: Silero VAD as a streaming speech detector
 

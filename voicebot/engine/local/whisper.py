@@ -53,8 +53,9 @@ from .window import Encoded
 NO_SPEECH_SURE_LOGPROB = -0.5
 # A recording this long (or of unknown length) gets a quick first window: its first chunk
 # alone, ending at the first pause after QUICK_FIRST_S, so the first words come early. It
-# costs one more encoder pass, which a short voice would feel in its total.
-QUICK_FIRST_ABOVE_S = 120.0
+# costs one more encoder pass, which a short voice would feel in its total. (63 s voice,
+# first words after the download ÷ bare's first segment: tiny.en 1.02 without, 0.60 with.)
+QUICK_FIRST_ABOVE_S = 60.0
 QUICK_FIRST_S = 3.0
 PREFETCH = True  # decode and VAD in a thread beside the model (measured: 5 min voice 0.93 -> 0.83 of bare)
 # On CUDA, decoding several chunks at once is where the speed of long voices is

@@ -15,18 +15,25 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import re
+from collections import Counter
 
 import numpy as np
 from faster_whisper import WhisperModel
 from faster_whisper.audio import pad_or_trim
 from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import TranscriptionOptions
+from loguru import logger
 
 from voicebot import metrics
+from voicebot.audio import SAMPLE_RATE
 from voicebot.audio.chunking import Chunk
-from voicebot.engine.base import Segment
+from voicebot.engine.base import COMPRESSION_RATIO_DROP, Segment
 
 SENTENCE_ENDS = (".", "?", "!", "…", "。", "？", "！")
+# A decoder in a loop: more words a second than anyone says, or four words over and over.
+MAX_WORDS_PER_S = 5.0
+MAX_REPEATS = 4
 # A segment boundary this close to a pause taken out is taken to be at the pause: the
 # chunker's 0.4 s of silence kept around speech, plus 0.2 s of timing slack (less than a
 # word). Without it, "Hello." before a 40 s pause ended 40 s late.
@@ -82,10 +89,23 @@ def decode(
     once on 4 of 13 windows of a 5 min voice, 35 % of its words (bench/vocab_cost.py)."""
     if encoded.output is None:
         return None
-    result, avg_logprob, _, ratio = model.generate_with_fallback(encoded.output, prompt, tokenizer, options)
+    seconds = encoded.length / SAMPLE_RATE
+    # Whisper's own temperature fallback on repetition only for what repetition() calls a loop:
+    # speech said twice over would otherwise go to a hot, garbled decode.
+    lenient = dataclasses.replace(options, compression_ratio_threshold=None)
+
+    def attempt(prompt: list[int]):
+        result, avg_logprob, _, ratio = model.generate_with_fallback(encoded.output, prompt, tokenizer, lenient)
+        judged = repetition(_text(result, tokenizer), ratio, seconds)
+        if options.compression_ratio_threshold is not None and judged > options.compression_ratio_threshold:
+            result, avg_logprob, _, ratio = model.generate_with_fallback(encoded.output, prompt, tokenizer, options)
+            judged = repetition(_text(result, tokenizer), ratio, seconds)
+        return result, avg_logprob, judged
+
+    result, avg_logprob, ratio = attempt(prompt)
     if plain is not None and vad and not has_text(result.sequences_ids[0], tokenizer):
         metrics.guard("hints_silenced")
-        result, avg_logprob, _, ratio = model.generate_with_fallback(encoded.output, plain, tokenizer, options)
+        result, avg_logprob, ratio = attempt(plain)
     if (
         options.no_speech_threshold is not None
         and result.no_speech_prob > options.no_speech_threshold
@@ -103,13 +123,18 @@ def words(model: WhisperModel, tokenizer: Tokenizer, encoded: Encoded, tokens: l
     """Each word of ``tokens`` with its time in the window (seconds), from the decoder's
     cross-attention (faster-whisper's ``find_alignment``, what ``word_timestamps`` runs):
     one forward pass, no generation."""
-    found = model.find_alignment(tokenizer, [tokens], encoded.output, encoded.size)
+    try:
+        found = model.find_alignment(tokenizer, [tokens], encoded.output, encoded.size)
+    except (RuntimeError, ValueError, IndexError) as exc:  # a model converted without alignment heads, say
+        logger.debug("no word times for this window ({}): one segment for it", exc)
+        return []
     return [Word(w["word"], float(w["start"]), float(w["end"])) for w in (found[0] if found else [])]
 
 
 @dataclasses.dataclass(frozen=True)
 class Decoded:
-    """A window's text and what the hallucination guards judge it by."""
+    """A window's text and what the hallucination guards judge it by (``compression_ratio``:
+    as :func:`repetition` judges it)."""
 
     tokens: list[int]
     text: str
@@ -123,6 +148,29 @@ class Word:
     text: str  # with its leading space, as Whisper writes it
     start: float
     end: float
+
+
+def repetition(text: str, ratio: float, seconds: float) -> float:
+    """The compression ratio a window's ``text`` (of ``seconds``; ``ratio``: its own) is judged by.
+
+    Whisper's test (gzip ratio over 2.4) is for a decoder stuck in a loop. Speech said again
+    is repetitive too: two sentences said three times in 25 s have a ratio of 3.1, and the
+    window was dropped (or decoded again, hot, into nonsense). A loop writes more words than
+    the audio holds, or one phrase over and over: some four words more than
+    :data:`MAX_REPEATS` times. Anything else is speech, judged at most at the threshold."""
+    if ratio <= COMPRESSION_RATIO_DROP:
+        return ratio
+    words = re.findall(r"\w+", text.lower())
+    if len(words) > MAX_WORDS_PER_S * seconds:
+        return ratio
+    runs = Counter(tuple(words[i : i + 4]) for i in range(len(words) - 3))
+    if runs and max(runs.values()) > MAX_REPEATS:
+        return ratio
+    return COMPRESSION_RATIO_DROP
+
+
+def _text(result, tokenizer: Tokenizer) -> str:
+    return tokenizer.decode([t for t in result.sequences_ids[0] if t < tokenizer.eot])
 
 
 def sentences(chunk: Chunk, timed: list[Word], whole: Segment) -> list[Segment]:
