@@ -4,6 +4,7 @@ image has neither).
 
 - :mod:`.whisper`: :class:`FasterWhisperTranscriber`, chunks two at a time or in batches, its guards
 - :mod:`.window`: one window: encode, decode in one pass, time the words, split sentences
+- :mod:`.batched`: chunks in batches through ``BatchedInferencePipeline`` (CUDA's default)
 - :mod:`.models`: device choice, model resolution (a name, a repo id or a directory), loading
 - :mod:`.vad`: Silero VAD as a streaming speech detector
 

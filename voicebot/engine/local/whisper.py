@@ -21,8 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from faster_whisper import BatchedInferencePipeline, WhisperModel
-from faster_whisper.audio import pad_or_trim
+from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import TranscriptionOptions
 from loguru import logger
@@ -46,6 +45,7 @@ from voicebot.engine.base import (
 from voicebot.errors import ModelError, TranscriptionError
 
 from . import models, window
+from .batched import batched
 from .vad import silero_detector
 from .window import Encoded
 
@@ -362,52 +362,16 @@ class FasterWhisperTranscriber(Transcriber):
     def _batched(
         self, stream: SpeechStream, language: str, quick: bool, hotwords: str | None = None
     ) -> Iterator[Segment]:
-        """Chunks (≤ 30 s, cut in pauses) decoded ``batch_size`` at a time: faster-whisper's
-        ``BatchedInferencePipeline``, fed as chunks arrive. The first chunk goes alone when
-        ``quick``, so the first words do not wait for a whole batch."""
+        """Chunks decoded ``batch_size`` at a time (:mod:`.batched`)."""
         tokenizer, options = self._setup(language, hotwords)  # generate_segment_batched reads options.hotwords
-        # One pass per chunk, no seeking back: with timestamps, an unfinished last sentence
-        # would be dropped, so text only, one segment per chunk (faster-whisper's batched default).
-        options = dataclasses.replace(options, without_timestamps=True)
-        pipeline = BatchedInferencePipeline(self._model)
-        batch: list[Chunk] = []
         try:
-            for chunk in stream.chunks():
-                batch.append(chunk)
-                if len(batch) >= self.batch_size or (quick and chunk is stream.first):
-                    yield from self._batch(pipeline, batch, tokenizer, options)
-                    batch = []
-            if batch:
-                yield from self._batch(pipeline, batch, tokenizer, options)
+            yield from batched(
+                self._model, stream, tokenizer, options, size=self.batch_size, quick=quick, keep=self._kept
+            )
         except RuntimeError as exc:
             raise TranscriptionError(str(exc)) from exc
         finally:
             stream.close()
-
-    def _batch(
-        self,
-        pipeline: BatchedInferencePipeline,
-        batch: list[Chunk],
-        tokenizer: Tokenizer,
-        options: TranscriptionOptions,
-    ) -> Iterator[Segment]:
-        extract = self._model.feature_extractor
-        features = np.stack([pad_or_trim(extract(chunk.samples)[..., :-1]) for chunk in batch])
-        metadata = [{"offset": 0.0, "duration": chunk.duration, "segments": []} for chunk in batch]
-        for chunk, pieces in zip(batch, pipeline.forward(features, tokenizer, metadata, options)):
-            for piece in pieces:
-                if piece["start"] == piece["end"] or not piece["text"].strip():
-                    continue
-                segment = self._kept(
-                    chunk.time(min(piece["start"], chunk.duration)),
-                    chunk.time(min(piece["end"], chunk.duration), end=True),
-                    piece["text"],
-                    piece["no_speech_prob"],
-                    piece["avg_logprob"],
-                    piece["compression_ratio"],
-                )
-                if segment is not None:
-                    yield segment
 
 
 def load_local_engine(settings: Settings, model: str | None = None) -> FasterWhisperTranscriber:
