@@ -160,7 +160,7 @@ class FasterWhisperTranscriber(Transcriber):
     ) -> tuple[StreamInfo, Iterator[Segment]]:
         """Decode, find speech and transcribe as one flow: the first window starts as soon as
         its speech is decoded, not after the whole file. The language (detected on the
-        first 30 s of speech, as faster-whisper does, then the most probable one inside
+        first chunk, see :meth:`_detect`, then the most probable one inside
         ``languages`` by the detector's probabilities) and ``prefer`` are settled before the
         first window, so the input is read once. ``vocabulary`` goes to every window as
         faster-whisper's ``hotwords``.
@@ -179,7 +179,7 @@ class FasterWhisperTranscriber(Transcriber):
             keep_silence=not self.vad,
         )
         stream = SpeechStream(prefetched(chunks) if PREFETCH else chunks)
-        loudest = [-np.inf]  # the spectrogram's maximum so far (see _encode)
+        loudest = [-np.inf]  # the spectrogram's maximum so far (window.encode)
         first: Encoded | None = None
         try:
             if language is not None:
@@ -267,8 +267,8 @@ class FasterWhisperTranscriber(Transcriber):
         self,
         stream: SpeechStream,
         language: str,
-        hotwords: str | None = None,
-        loudest: list[float] | None = None,
+        hotwords: str | None,
+        loudest: list[float],
         first: Encoded | None = None,
     ) -> Iterator[Segment]:
         """Each chunk (at most 30 s, cut in pauses) is one Whisper window, decoded in one pass
@@ -293,7 +293,6 @@ class FasterWhisperTranscriber(Transcriber):
             if options.hotwords
             else None
         )
-        loudest = loudest or [-np.inf]  # the spectrogram's maximum so far (window.encode)
 
         def transcribe(chunk: Chunk, encoded: Encoded | None) -> list[Segment]:
             if encoded is None:

@@ -49,6 +49,25 @@ class Encoded:
     length: int
 
 
+@dataclasses.dataclass(frozen=True)
+class Decoded:
+    """A window's text and what the hallucination guards judge it by (``compression_ratio``:
+    as :func:`repetition` judges it)."""
+
+    tokens: list[int]
+    text: str
+    no_speech_prob: float
+    avg_logprob: float
+    compression_ratio: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Word:
+    text: str  # with its leading space, as Whisper writes it
+    start: float
+    end: float
+
+
 def encode(model: WhisperModel, audio: np.ndarray, loudest: list[float]) -> Encoded:
     """The encoder's output for ``audio`` (at most 30 s are heard).
 
@@ -96,14 +115,14 @@ def decode(
 
     def attempt(prompt: list[int]):
         result, avg_logprob, _, ratio = model.generate_with_fallback(encoded.output, prompt, tokenizer, lenient)
-        judged = repetition(_text(result, tokenizer), ratio, seconds)
+        judged = repetition(text_of(result.sequences_ids[0], tokenizer), ratio, seconds)
         if options.compression_ratio_threshold is not None and judged > options.compression_ratio_threshold:
             result, avg_logprob, _, ratio = model.generate_with_fallback(encoded.output, prompt, tokenizer, options)
-            judged = repetition(_text(result, tokenizer), ratio, seconds)
+            judged = repetition(text_of(result.sequences_ids[0], tokenizer), ratio, seconds)
         return result, avg_logprob, judged
 
     result, avg_logprob, ratio = attempt(prompt)
-    if plain is not None and vad and not has_text(result.sequences_ids[0], tokenizer):
+    if plain is not None and vad and not text_of(result.sequences_ids[0], tokenizer).strip():
         metrics.guard("hints_silenced")
         result, avg_logprob, ratio = attempt(plain)
     if (
@@ -113,7 +132,7 @@ def decode(
     ):
         return None  # a silent window: skipped, as faster-whisper does
     tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
-    text = tokenizer.decode(tokens)
+    text = text_of(tokens, tokenizer)
     if not text.strip():
         return None
     return Decoded(tokens, text, result.no_speech_prob, avg_logprob, ratio)
@@ -129,25 +148,6 @@ def words(model: WhisperModel, tokenizer: Tokenizer, encoded: Encoded, tokens: l
         logger.debug("no word times for this window ({}): one segment for it", exc)
         return []
     return [Word(w["word"], float(w["start"]), float(w["end"])) for w in (found[0] if found else [])]
-
-
-@dataclasses.dataclass(frozen=True)
-class Decoded:
-    """A window's text and what the hallucination guards judge it by (``compression_ratio``:
-    as :func:`repetition` judges it)."""
-
-    tokens: list[int]
-    text: str
-    no_speech_prob: float
-    avg_logprob: float
-    compression_ratio: float
-
-
-@dataclasses.dataclass(frozen=True)
-class Word:
-    text: str  # with its leading space, as Whisper writes it
-    start: float
-    end: float
 
 
 def repetition(text: str, ratio: float, seconds: float) -> float:
@@ -167,10 +167,6 @@ def repetition(text: str, ratio: float, seconds: float) -> float:
     if runs and max(runs.values()) > MAX_REPEATS:
         return ratio
     return COMPRESSION_RATIO_DROP
-
-
-def _text(result, tokenizer: Tokenizer) -> str:
-    return tokenizer.decode([t for t in result.sequences_ids[0] if t < tokenizer.eot])
 
 
 def sentences(chunk: Chunk, timed: list[Word], whole: Segment) -> list[Segment]:
@@ -199,6 +195,6 @@ def sentences(chunk: Chunk, timed: list[Word], whole: Segment) -> list[Segment]:
     return found or [whole]
 
 
-def has_text(tokens: list[int], tokenizer: Tokenizer) -> bool:
-    """Whether a window's tokens hold any word (timestamps and end-of-text are not words)."""
-    return bool(tokenizer.decode([t for t in tokens if t < tokenizer.eot]).strip())
+def text_of(tokens: list[int], tokenizer: Tokenizer) -> str:
+    """The words of a window's tokens (timestamps and end-of-text are not words)."""
+    return tokenizer.decode([t for t in tokens if t < tokenizer.eot])
